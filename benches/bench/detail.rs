@@ -1,0 +1,257 @@
+//! The report's detail sections: where registration and deregistration time goes (agent log
+//! steps, the container's readiness floor), each shell-loop cycle, where an agent's RSS goes,
+//! the 50-agent run, lbsync's calls by route, and how everything was measured.
+
+use std::fmt::Write as _;
+
+use super::logs::Breakdown;
+use super::report::{mib, ms, pct, Results};
+use super::stats::{fmt_num, summarize};
+use super::Plan;
+
+fn steps_table(o: &mut String, title: &str, rows: &[Breakdown]) {
+    let Some(first) = rows.first() else { return };
+    let _ = writeln!(
+        o,
+        "{title}\n\n| step | N | median | p95 | min | max |\n|---|---|---|---|---|---|"
+    );
+    for (i, (name, _)) in first.steps.iter().enumerate() {
+        let v: Vec<f64> = rows
+            .iter()
+            .filter_map(|b| b.steps.get(i).and_then(|s| s.1))
+            .collect();
+        match summarize(&v) {
+            Some(s) => {
+                let _ = writeln!(
+                    o,
+                    "| {name} | {} | {} | {} | {} | {} |",
+                    s.n,
+                    ms(s.median),
+                    ms(s.p95),
+                    ms(s.min),
+                    ms(s.max)
+                );
+            }
+            None => {
+                let _ = writeln!(o, "| {name} | 0 | — | — | — | — |");
+            }
+        }
+    }
+    o.push('\n');
+}
+
+/// Failed probes before the passing one: none when no failure was logged, else the k for which
+/// the retry delays 20, 40, ... ms (sum 20·(2^k − 1)) best match inspect → passing probe start.
+fn failed_probes(b: &Breakdown) -> Option<u32> {
+    let step = |i: usize| b.steps.get(i).and_then(|s| s.1);
+    let (inspected, pass_start) = (step(1)?, step(3)?);
+    if step(2).is_none() {
+        return Some(0);
+    }
+    let k = ((pass_start - inspected).max(0.0) / 20.0 + 1.0)
+        .log2()
+        .round();
+    Some((k as u32).max(1))
+}
+
+fn registration(o: &mut String, r: &Results) {
+    let Some(sk) = &r.sidekick else { return };
+    let _ = writeln!(
+        o,
+        "## Details\n\n### 1-2. `sidekick run`: where the time goes\n"
+    );
+    let floor: Vec<f64> = sk.floor.iter().map(|f| f.ready_ms).collect();
+    let tries: Vec<f64> = sk
+        .floor
+        .iter()
+        .map(|f| f64::from(f.failed_attempts))
+        .collect();
+    let first: Vec<f64> = sk.floor.iter().map(|f| f.first_attempt_ms).collect();
+    if let (Some(f), Some(t), Some(a)) = (summarize(&floor), summarize(&tries), summarize(&first)) {
+        let _ = writeln!(o, "Readiness floor (no agent running): Docker's `start` event → first complete HTTP 200 from `/health.php` through the published port, polled every 1 ms by the benchmark from the moment it saw the event (first attempt at median {}): median {}, p95 {}, min {}, max {} (N={}); failed attempts before it (docker-proxy accepts, then drops the connection while nothing listens in the container yet): median {}, max {}. An agent cannot register much before this.\n",
+            ms(a.median), ms(f.median), ms(f.p95), ms(f.min), ms(f.max), f.n, fmt_num(t.median), fmt_num(t.max));
+    }
+    steps_table(o, "Registration, ms after Docker's `start` event (from the agent's own log lines, `RUST_LOG=info,sidekick=debug`):", &sk.reg_breakdown);
+    steps_table(
+        o,
+        "Deregistration, ms after the stop request:",
+        &sk.dereg_breakdown,
+    );
+    let failed: Vec<u32> = sk.reg_breakdown.iter().filter_map(failed_probes).collect();
+    if !failed.is_empty() {
+        let mut counts = std::collections::BTreeMap::new();
+        for f in &failed {
+            *counts.entry(*f).or_insert(0) += 1;
+        }
+        let parts: Vec<String> = counts
+            .iter()
+            .map(|(k, v)| format!("{k} failed probe(s) before the pass: {v} cycle(s)"))
+            .collect();
+        let _ = writeln!(o, "Failed probes before the first pass (estimated from the time between inspect and the passing probe's start, assuming this tree's retry schedule: 20 ms, doubling): {}.\n", parts.join("; "));
+    }
+    let split = |want_fail: bool| -> Vec<f64> {
+        sk.cycles
+            .reg
+            .iter()
+            .zip(&sk.reg_breakdown)
+            .filter(|(_, b)| failed_probes(b).is_some_and(|f| (f > 0) == want_fail))
+            .map(|(s, _)| s.latency_ms)
+            .collect()
+    };
+    if let (Some(ok), Some(bad)) = (summarize(&split(false)), summarize(&split(true))) {
+        let _ = writeln!(o, "Registration by whether the first probe failed: passed at once in {} cycles (median {}), failed first in {} cycles (median {}).\n", ok.n, ms(ok.median), bad.n, ms(bad.median));
+    }
+    let sorted = |mut v: Vec<f64>| -> String {
+        v.sort_by(f64::total_cmp);
+        v.iter()
+            .map(|x| format!("{x:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(
+        o,
+        "Every registration sample, sorted (ms): {}.\n",
+        sorted(sk.cycles.reg.iter().map(|s| s.latency_ms).collect())
+    );
+    let _ = writeln!(
+        o,
+        "Every deregistration sample, sorted (ms): {}.\n",
+        sorted(sk.cycles.dereg.iter().map(|s| s.latency_ms).collect())
+    );
+    let spread: Vec<f64> = sk
+        .cycles
+        .reg
+        .iter()
+        .map(|s| (s.last_put_ns - s.first_put_ns) as f64 / 1e6)
+        .collect();
+    if let Some(s) = summarize(&spread) {
+        let _ = writeln!(o, "First to last of the five PUTs as the watcher received them: median {} (one transaction).\n", ms(s.median));
+    }
+}
+
+fn shell(o: &mut String, r: &Results) {
+    let Some(c) = &r.shell else { return };
+    let _ = writeln!(o, "### 3. The 2014 shell loop, cycle by cycle\n");
+    let _ = writeln!(o, "`benches/monweb-2014.sh`: curl of `/` without timeout, then one `etcdctl lease grant 10` and five `etcdctl put --lease` (or five `etcdctl del`), then `sleep 10`. Few cycles because each waits for the loop's next turn. Before each stop and each start the benchmark waits a random time uniform over the loop's 10 s period, so the latencies sample the whole period instead of locking onto it.\n");
+    let _ = writeln!(o, "| cycle | registration | deregistration | `die` − DELETE | keys already absent at the stop |\n|---|---|---|---|---|");
+    for i in 0..c.reg.len().max(c.dereg.len()) {
+        let reg = c.reg.get(i).map(|s| ms(s.latency_ms)).unwrap_or_default();
+        let (d, m, a) = c
+            .dereg
+            .get(i)
+            .map(|s| {
+                (
+                    ms(s.latency_ms),
+                    ms(s.margin_ms),
+                    if s.absent_at_request {
+                        "yes (lease lapse)"
+                    } else {
+                        "no"
+                    }
+                    .to_string(),
+                )
+            })
+            .unwrap_or_default();
+        let _ = writeln!(o, "| {} | {reg} | {d} | {m} | {a} |", i + 1);
+    }
+    o.push('\n');
+}
+
+fn footprint(o: &mut String, r: &Results) {
+    let _ = writeln!(o, "### 4. Footprint\n");
+    if let Some(w) = &r.one_agent {
+        let _ = writeln!(o, "One agent over {:.0} s: VmRSS median {} (max {}), of which anonymous {}, file-backed {}, shmem {}; peak (VmHWM) {}; PSS {}; {} threads. CPU {} from utime+stime ({} from the threads' schedstat nanoseconds).\n",
+            w.secs, mib(w.rss_kb.median), mib(w.rss_kb.max), mib(w.last.anon as f64), mib(w.last.file as f64), mib(w.last.shmem as f64), mib(w.last.hwm as f64),
+            w.pss_kb.map(|p| mib(p as f64)).unwrap_or("—".into()), w.last.threads, pct(w.cpu_pct), w.cpu_pct_ns.map(pct).unwrap_or("—".into()));
+        let _ = writeln!(
+            o,
+            "Resident memory by mapping (/proc/PID/smaps):\n\n| mapping | resident |\n|---|---|"
+        );
+        let mut m: Vec<_> = w.mapping.iter().collect();
+        m.sort_by(|a, b| b.1.cmp(a.1));
+        for (k, v) in m {
+            let _ = writeln!(o, "| {k} | {} |", mib(*v as f64));
+        }
+        o.push('\n');
+    }
+    if let Some(s) = &r.shell_footprint {
+        let _ = writeln!(o, "2014 shell loop over {:.0} s: tree RSS median {}, p95 {}, max {} (bash alone {}); CPU {} including every curl/etcdctl/sleep child. The five keys' lease equals the sleep, so the port key lapsed {} time(s) in the window and was absent {:.1} % of it while the container was healthy.\n",
+            s.window.secs, mib(s.window.rss_kb.median), mib(s.window.rss_kb.p95), mib(s.window.rss_kb.max), mib(s.window.last.rss as f64), pct(s.window.cpu_pct), s.lapses, s.absent_pct);
+    }
+    if let Some(m) = &r.many {
+        let _ = writeln!(o, "{n} agents: {n} containers started in {:.1} s; all {n} registered {:.1} s after the agents were spawned. Per-agent RSS median {} (p95 {}); per-agent CPU from utime+stime median {} (p95 {}, max {}); etcd's own CPU in the window {}.\n",
+            m.containers_started_s, m.all_registered_s, mib(m.window.per_agent_rss_kb.median), mib(m.window.per_agent_rss_kb.p95), pct(m.window.per_agent_cpu_pct.median), pct(m.window.per_agent_cpu_pct.p95), pct(m.window.per_agent_cpu_pct.max), m.window.etcd_cpu_pct.map(pct).unwrap_or("—".into()), n = m.n);
+    }
+}
+
+fn lbsync(o: &mut String, r: &Results) {
+    if r.lbsync.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "### 5. lbsync\n\n| PENDING | change | N | median | p95 | min | max |\n|---|---|---|---|---|---|---|");
+    for lb in &r.lbsync {
+        for (what, s) in lb.summaries() {
+            if let Some(s) = s {
+                let _ = writeln!(
+                    o,
+                    "| {} ms | {what} | {} | {} | {} | {} | {} |",
+                    lb.pending_ms,
+                    s.n,
+                    ms(s.median),
+                    ms(s.p95),
+                    ms(s.min),
+                    ms(s.max)
+                );
+            }
+        }
+    }
+    let _ = writeln!(o, "\nAPI calls per change (emulator counters, identity excluded):\n\n| PENDING | change | nodes | POST nodes | DELETE nodes | GET loadbalancer | other | total | time to converge | by method, route, status |\n|---|---|---|---|---|---|---|---|---|---|");
+    for lb in &r.lbsync {
+        for c in &lb.calls {
+            let routes: Vec<String> = c
+                .by_route
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            let _ = writeln!(
+                o,
+                "| {} ms | {} {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                lb.pending_ms,
+                c.op,
+                c.n,
+                c.nodes,
+                c.post_nodes,
+                c.delete_nodes,
+                c.get_lb,
+                c.other,
+                c.total,
+                ms(c.ms),
+                routes.join(", ")
+            );
+        }
+    }
+    o.push('\n');
+}
+
+fn method(o: &mut String, plan: &Plan) {
+    let _ = writeln!(o, "## Method\n");
+    let lines = [
+        "Everything runs on this host over loopback: etcd 3.4 from the test harness (one member, its own temp dir), containers from the harness's FROM-scratch web image (busybox httpd), the release-profile `sidekick` binary (`CARGO_BIN_EXE_sidekick` of `cargo bench`, or `$BENCH_SIDEKICK_BIN` when set).".to_string(),
+        format!("Registration/deregistration (figures 1-3): one container published on a fixed `127.0.0.1:PORT:80`, ignoring SIGTERM, `--stop-timeout {}`. Each cycle: `POST /containers/ID/stop?t={}` over the Docker socket, then `POST /containers/ID/start`, with a random 100-400 ms pause between. Docker events come from a `docker events --format '{{{{json .}}}}'` child (its `timeNano`); etcd events from the harness `Watcher` (own thread and runtime, receive `Instant`s mapped to wall-clock nanoseconds by an anchor taken right before each action). Registration ends at the receipt of the last of the five PUTs; deregistration at the DELETE after which no key of the five is present. Agent: default intervals (5 s probe, 2 s timeout, 15 s TTL), `RUST_LOG=info,sidekick=debug` for the step timings. Cycles: {} for `sidekick run`, {} for the shell loop (each of its cycles waits for the loop's next 10 s turn).", super::registration::STOP_SECS, super::registration::STOP_SECS, plan.sidekick_n, plan.shell_n),
+        format!("Footprint (figure 4): after registration and {} s of settling, a {} s window. RSS: VmRSS from /proc/PID/status every 1 s (agents) or summed over the loop's live process tree every 10 ms (shell). CPU: growth of utime+stime from /proc/PID/stat over the window ÷ wall time (100 % = one core; tick resolution 10 ms, i.e. {:.3} % over the window), and for agents also the growth of their threads' on-CPU nanoseconds from /proc/PID/task/*/schedstat (exact; the agent runs one thread); CPU verdicts take the larger of the two. Shell tree CPU = Σ over the tree's live processes of (utime+stime+cutime+cstime), so children that ran and were reaped inside the window count. Default `RUST_LOG=info`. The agents talk to the container through Docker's userland proxy, whose CPU is not counted.", plan.settle.as_secs(), plan.idle.as_secs(), 1.0 / plan.idle.as_secs_f64()),
+        format!("lbsync (figure 5): the real `sidekick lbsync --backend rackspace` binary with `--allow-empty --resync-interval 1h` (the periodic pass would otherwise add calls), real etcd, the in-process `sidekick::emulator` (rate limits off, node limit 25, bulk-delete limit 10). (a) {} rounds of: LB idle → put one instance (five keys, one txn) → node appears; idle → delete its keys (one delete-range) → node gone; at once add again (the LB is still PENDING_UPDATE from the delete) → appears; at once delete → gone. Clock starts right before the etcd request; the emulator's state is polled every 1 ms. (b) adds of N instances at once (in transactions of up to 25 instances) to an empty LB; removes of N from an LB holding them (set up directly in the emulator, 30 exceeding the node limit) by one delete-range of the prefix.", plan.lbsync_n),
+    ];
+    for l in lines {
+        let _ = writeln!(o, "- {l}");
+    }
+}
+
+pub fn render(r: &Results, plan: &Plan) -> String {
+    let mut o = String::new();
+    registration(&mut o, r);
+    shell(&mut o, r);
+    footprint(&mut o, r);
+    lbsync(&mut o, r);
+    method(&mut o, plan);
+    o
+}

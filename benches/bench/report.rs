@@ -1,0 +1,376 @@
+//! The markdown report: header (machine, versions, plan), the results table with a verdict per
+//! target, then the details that explain the figures (see `detail`).
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::footprint::{Many, ShellWindow, Window};
+use super::lbsync::LbResults;
+use super::registration::{Cycles, SidekickResults};
+use super::stats::{fmt_num, summarize, Summary};
+use super::sys::HostInfo;
+use super::Plan;
+
+#[derive(Debug, Default, Serialize)]
+pub struct Results {
+    pub command: String,
+    pub quick: bool,
+    pub host: Option<HostInfo>,
+    pub sidekick: Option<SidekickResults>,
+    pub shell: Option<Cycles>,
+    pub one_agent: Option<Window>,
+    pub shell_footprint: Option<ShellWindow>,
+    pub many: Option<Many>,
+    pub lbsync: Vec<LbResults>,
+    pub errors: Vec<String>,
+    pub run_secs: f64,
+    pub loadavg_end: String,
+}
+
+pub fn ms(x: f64) -> String {
+    format!("{} ms", fmt_num(x))
+}
+
+pub fn mib(kb: f64) -> String {
+    format!("{:.2} MiB", kb / 1024.0)
+}
+
+pub fn pct(x: f64) -> String {
+    if x < 0.1 {
+        format!("{x:.3} %")
+    } else {
+        format!("{x:.2} %")
+    }
+}
+
+/// "met" / "**MISSED**" on the median, noting a p95 over the bound.
+fn verdict_le(s: &Summary, bound: f64) -> String {
+    match (s.median <= bound, s.p95 <= bound) {
+        (true, true) => "met".into(),
+        (true, false) => "met (p95 over)".into(),
+        _ => "**MISSED**".into(),
+    }
+}
+
+struct Table(String);
+
+impl Table {
+    fn new() -> Table {
+        Table(String::from(
+            "| # | figure | N | median | p95 | target | verdict |\n|---|---|---|---|---|---|---|\n",
+        ))
+    }
+    fn row(&mut self, cells: [&str; 7]) {
+        let _ = writeln!(self.0, "| {} |", cells.join(" | "));
+    }
+    fn summary(
+        &mut self,
+        id: &str,
+        what: &str,
+        s: Option<Summary>,
+        f: fn(f64) -> String,
+        target: &str,
+        verdict: &str,
+    ) {
+        match s {
+            Some(s) => self.row([
+                id,
+                what,
+                &s.n.to_string(),
+                &f(s.median),
+                &f(s.p95),
+                target,
+                verdict,
+            ]),
+            None => self.row([id, what, "0", "—", "—", target, "not measured"]),
+        }
+    }
+}
+
+fn latencies(c: &Cycles) -> (Option<Summary>, Option<Summary>, Option<Summary>) {
+    let reg: Vec<f64> = c.reg.iter().map(|s| s.latency_ms).collect();
+    let dereg: Vec<f64> = c.dereg.iter().map(|s| s.latency_ms).collect();
+    let margin: Vec<f64> = c.dereg.iter().map(|s| s.margin_ms).collect();
+    (summarize(&reg), summarize(&dereg), summarize(&margin))
+}
+
+fn main_table(r: &Results, plan: &Plan) -> String {
+    let mut t = Table::new();
+    let sk = r.sidekick.as_ref().map(|s| latencies(&s.cycles));
+    let sh = r.shell.as_ref().map(latencies);
+    let (skr, skd, skm) = sk.unwrap_or((None, None, None));
+    let (shr, shd, shm) = sh.unwrap_or((None, None, None));
+    let v = |s: Option<Summary>, b: f64| s.map(|s| verdict_le(&s, b)).unwrap_or_default();
+    t.summary(
+        "1",
+        "registration, `sidekick run`: `start` event → last of 5 PUTs seen",
+        skr,
+        ms,
+        "p50 ≤ 20 ms",
+        &v(skr, 20.0),
+    );
+    t.summary(
+        "2",
+        "deregistration, `sidekick run`: before `docker stop -t 2` → DELETE seen",
+        skd,
+        ms,
+        "p50 ≤ 50 ms",
+        &v(skd, 50.0),
+    );
+    let before = skm.map(|m| {
+        if m.min > 0.0 {
+            format!("met (min {})", ms(m.min))
+        } else {
+            "**MISSED** (some after death)".into()
+        }
+    });
+    t.summary(
+        "2",
+        "… margin: `die` event − DELETE (positive = before the death)",
+        skm,
+        ms,
+        "> 0 (before `die`)",
+        &before.unwrap_or_default(),
+    );
+    t.summary(
+        "3",
+        "registration, 2014 shell loop (10 s sleep, 10 s lease)",
+        shr,
+        ms,
+        "baseline",
+        "",
+    );
+    t.summary(
+        "3",
+        "deregistration, 2014 shell loop",
+        shd,
+        ms,
+        "baseline",
+        "",
+    );
+    t.summary(
+        "3",
+        "… margin: `die` − DELETE, 2014 shell loop",
+        shm,
+        ms,
+        "baseline",
+        "",
+    );
+    let ratio = |a: Option<Summary>, b: Option<Summary>| match (a, b) {
+        (Some(a), Some(b)) if b.median > 0.0 => format!("{:.0}×", a.median / b.median),
+        _ => "—".into(),
+    };
+    t.row([
+        "3",
+        "ratio shell / sidekick (medians): registration",
+        "",
+        &ratio(shr, skr),
+        "",
+        "",
+        "",
+    ]);
+    t.row([
+        "3",
+        "ratio shell / sidekick (medians): deregistration",
+        "",
+        &ratio(shd, skd),
+        "",
+        "",
+        "",
+    ]);
+    footprint_rows(&mut t, r, plan);
+    for lb in &r.lbsync {
+        let bound = 100.0 + lb.pending_ms as f64;
+        for (what, s) in lb.summaries() {
+            t.summary(
+                "5a",
+                &format!(
+                    "lbsync PENDING {} ms: {what}: etcd change → node on the LB",
+                    lb.pending_ms
+                ),
+                s,
+                ms,
+                &format!("p50 ≤ {bound:.0} ms"),
+                &s.map(|s| verdict_le(&s, bound)).unwrap_or_default(),
+            );
+        }
+    }
+    for lb in &r.lbsync {
+        for c in lb.calls.iter().filter(|c| c.op == "add") {
+            let room = 25usize;
+            let want = c.n.min(room).div_ceil(room) as u64;
+            let ok = if c.post_nodes == want {
+                "met"
+            } else {
+                "**MISSED**"
+            };
+            t.row(["5b", &format!("lbsync PENDING {} ms: add {} at once: POSTs ({} nodes placed, {} calls in all)", lb.pending_ms, c.n, c.nodes, c.total), "1", &c.post_nodes.to_string(), "—", &format!("{want} (room 25)"), ok]);
+        }
+        for c in lb.calls.iter().filter(|c| c.op == "remove") {
+            let want = c.n.div_ceil(10) as u64;
+            let ok = if c.delete_nodes == want {
+                "as expected"
+            } else {
+                "differs"
+            };
+            t.row([
+                "5b",
+                &format!(
+                    "lbsync PENDING {} ms: remove {}: DELETEs ({} calls in all)",
+                    lb.pending_ms, c.n, c.total
+                ),
+                "1",
+                &c.delete_nodes.to_string(),
+                "—",
+                &format!("{want} (batches of 10; no target)"),
+                ok,
+            ]);
+        }
+    }
+    t.0
+}
+
+/// CPU cell: utime+stime, and the schedstat figure when there is one.
+fn cpu_cell(ticks: f64, ns: Option<f64>) -> String {
+    match ns {
+        Some(ns) => format!("{} (schedstat {})", pct(ticks), pct(ns)),
+        None => pct(ticks),
+    }
+}
+
+/// Verdict on the larger of the two CPU figures.
+fn cpu_verdict(ticks: f64, ns: Option<f64>, bound: f64) -> &'static str {
+    if ticks.max(ns.unwrap_or(0.0)) <= bound {
+        "met"
+    } else {
+        "**MISSED**"
+    }
+}
+
+fn footprint_rows(t: &mut Table, r: &Results, plan: &Plan) {
+    let idle = plan.idle.as_secs();
+    if let Some(w) = &r.one_agent {
+        let ok = if w.rss_kb.p95 <= 8.0 * 1024.0 {
+            "met"
+        } else {
+            "**MISSED**"
+        };
+        let what = format!("one agent idle {idle} s: RSS (VmRSS, 1 Hz samples)");
+        t.summary("4", &what, Some(w.rss_kb), mib, "≤ 8 MiB", ok);
+        let what = format!("one agent idle {idle} s: CPU (utime+stime / wall)");
+        let cell = cpu_cell(w.cpu_pct, w.cpu_pct_ns);
+        let ok = cpu_verdict(w.cpu_pct, w.cpu_pct_ns, 0.05);
+        t.row(["4", &what, "1 window", &cell, "—", "≤ 0.05 %", ok]);
+    }
+    if let Some(s) = &r.shell_footprint {
+        let what = format!("2014 shell loop {idle} s: RSS of its process tree (10 ms samples)");
+        t.summary("4", &what, Some(s.window.rss_kb), mib, "baseline", "");
+        let what = format!("2014 shell loop {idle} s: CPU of its tree incl. children");
+        t.row([
+            "4",
+            &what,
+            "1 window",
+            &pct(s.window.cpu_pct),
+            "—",
+            "baseline",
+            "",
+        ]);
+    }
+    if let Some(m) = &r.many {
+        let (n, w) = (m.n, &m.window);
+        let nf = n as f64;
+        let what = format!("{n} agents beside {n} containers: total RSS (sum of VmRSS)");
+        let ok = if w.total_rss_kb.p95 <= nf * 8192.0 {
+            "met"
+        } else {
+            "**MISSED**"
+        };
+        t.summary(
+            "4",
+            &what,
+            Some(w.total_rss_kb),
+            mib,
+            &format!("≤ {n} × 8 MiB"),
+            ok,
+        );
+        let what = format!("{n} agents: total PSS (shared pages counted once)");
+        t.row(["4", &what, "1", &mib(w.total_pss_kb as f64), "—", "", ""]);
+        let what = format!("{n} agents: total CPU over {:.0} s", m.secs);
+        let cell = cpu_cell(w.total_cpu_pct, Some(w.total_cpu_pct_ns));
+        let ok = cpu_verdict(w.total_cpu_pct, Some(w.total_cpu_pct_ns), nf * 0.05);
+        t.row([
+            "4",
+            &what,
+            "1 window",
+            &cell,
+            "—",
+            &format!("≤ {n} × 0.05 %"),
+            ok,
+        ]);
+        let what = format!("{n} agents: CPU per agent, schedstat (across agents)");
+        let per = w.per_agent_cpu_pct_ns;
+        t.summary(
+            "4",
+            &what,
+            Some(per),
+            pct,
+            "≤ 0.05 %",
+            &verdict_le(&per, 0.05),
+        );
+    }
+}
+
+pub fn render(r: &Results, plan: &Plan) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# sidekick benchmarks\n");
+    let _ = writeln!(
+        o,
+        "Generated by `{}`{}. Do not edit by hand: re-run the script.\n",
+        r.command,
+        if r.quick {
+            " (**quick smoke run**: fewer repetitions, short windows)"
+        } else {
+            ""
+        }
+    );
+    if let Some(h) = &r.host {
+        let _ = writeln!(o, "| | |\n|---|---|");
+        let _ = writeln!(o, "| date | {} |", h.date);
+        let _ = writeln!(o, "| CPU | {} |", h.cpu_model);
+        let _ = writeln!(o, "| cores | {} |", h.cores);
+        let _ = writeln!(o, "| memory | {} MiB |", h.memory_mb);
+        let _ = writeln!(o, "| kernel | {} |", h.kernel);
+        let proxy = match &r.sidekick {
+            Some(s) if s.userland_proxy => "; userland proxy (docker-proxy) on",
+            Some(_) => "; no userland proxy",
+            None => "",
+        };
+        let _ = writeln!(o, "| Docker Engine | {}{proxy} |", h.docker);
+        let _ = writeln!(o, "| etcd | {} |", h.etcd);
+        let _ = writeln!(o, "| sidekick binary | `{}` |", h.sidekick_bin);
+        let _ = writeln!(
+            o,
+            "| load average at start / end | {} / {} |",
+            h.loadavg, r.loadavg_end
+        );
+        let _ = writeln!(o, "| benchmark run time | {:.0} s |\n", r.run_secs);
+    }
+    let _ = writeln!(o, "## Results\n");
+    let _ = writeln!(o, "Median and p95 by nearest rank (p95 of 20 samples is the 19th smallest; of 5 or fewer, the largest). Verdicts judge the median against the target unless said otherwise; RSS is judged on its p95. Latencies are wall-clock differences on one host clock.\n");
+    o.push_str(&main_table(r, plan));
+    o.push('\n');
+    if !r.errors.is_empty() {
+        let _ = writeln!(o, "### Errors\n");
+        for e in &r.errors {
+            let _ = writeln!(
+                o,
+                "- {}",
+                e.replace('\n', " ").chars().take(600).collect::<String>()
+            );
+        }
+        o.push('\n');
+    }
+    o.push_str(&super::detail::render(r, plan));
+    o
+}

@@ -1,0 +1,105 @@
+//! The probe schedule: probe a new target at once, retry quickly (5 ms, doubling up to the
+//! interval) until it passes so a container is registered within milliseconds of listening, probe
+//! every interval while healthy, and re-probe sooner after a single failure so `--fall` confirms
+//! quickly. Rise/fall damping happens here; each result goes to the agent as a [`Report`].
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::health::{Damper, Outcome, Probe, Transition};
+
+/// The first retry after a failed probe of a target that has not passed yet: a container usually
+/// listens 2-6 ms after Docker's `start` event (measured by scripts/bench), so retries start fine.
+pub const FIRST_RETRY: Duration = Duration::from_millis(5);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Grows with every new target (new container run, new address); stale reports are dropped.
+    pub generation: u64,
+    pub probe: Probe,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub generation: u64,
+    pub outcome: Outcome,
+    pub transition: Transition,
+    pub healthy: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub interval: Duration,
+    pub rise: u32,
+    pub fall: u32,
+}
+
+/// Pure: how long to wait before the next probe. `fast` is the growing retry delay while unhealthy.
+pub fn next_delay(
+    healthy: bool,
+    last_pass: bool,
+    fast: &mut Duration,
+    interval: Duration,
+) -> Duration {
+    if !healthy {
+        let d = (*fast).min(interval);
+        *fast = (*fast * 2).min(interval);
+        d
+    } else if last_pass {
+        *fast = FIRST_RETRY;
+        interval
+    } else {
+        // Healthy with a failure pending: confirm or clear it sooner than a full interval.
+        (interval / 4).max(FIRST_RETRY)
+    }
+}
+
+/// Runs until the target sender is dropped. `probe` performs one probe.
+pub async fn run<F, Fut>(
+    probe: F,
+    mut targets: watch::Receiver<Option<Target>>,
+    reports: mpsc::Sender<Report>,
+    schedule: Schedule,
+) where
+    F: Fn(Probe) -> Fut,
+    Fut: Future<Output = Outcome>,
+{
+    loop {
+        let current = targets.borrow_and_update().clone();
+        let Some(target) = current else {
+            if targets.changed().await.is_err() {
+                return;
+            }
+            continue;
+        };
+        let mut damper = Damper::new(schedule.rise, schedule.fall);
+        let mut fast = FIRST_RETRY;
+        loop {
+            let outcome = tokio::select! {
+                o = probe(target.probe.clone()) => o,
+                r = targets.changed() => { if r.is_err() { return; } break; }
+            };
+            let transition = damper.record(outcome.pass);
+            let pass = outcome.pass;
+            let report = Report {
+                generation: target.generation,
+                outcome,
+                transition,
+                healthy: damper.healthy(),
+            };
+            if reports.send(report).await.is_err() {
+                return;
+            }
+            let delay = next_delay(damper.healthy(), pass, &mut fast, schedule.interval);
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                r = targets.changed() => { if r.is_err() { return; } break; }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,147 @@
+use std::sync::{Arc, Mutex};
+
+use tokio::time::Instant;
+
+use super::*;
+
+fn outcome(pass: bool) -> Outcome {
+    Outcome {
+        pass,
+        status: None,
+        observed_sha1: None,
+        expected_sha1: None,
+        body_bytes: None,
+        error: (!pass).then(|| "refused".into()),
+        elapsed_ms: 0,
+    }
+}
+
+fn target(generation: u64) -> Target {
+    Target {
+        generation,
+        probe: Probe::Tcp {
+            addr: "127.0.0.1:1".parse().unwrap(),
+        },
+    }
+}
+
+/// A scripted probe: answers from `script` in order (then the last answer forever) and records
+/// when it was called, in paused tokio time.
+fn scripted(
+    script: Vec<bool>,
+) -> (
+    impl Fn(Probe) -> std::future::Ready<Outcome>,
+    Arc<Mutex<Vec<Duration>>>,
+) {
+    let start = Instant::now();
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let c = calls.clone();
+    let f = move |_p: Probe| {
+        let mut calls = c.lock().unwrap();
+        let i = calls.len().min(script.len() - 1);
+        calls.push(start.elapsed());
+        std::future::ready(outcome(script[i]))
+    };
+    (f, calls)
+}
+
+const SCHEDULE: Schedule = Schedule {
+    interval: Duration::from_secs(5),
+    rise: 1,
+    fall: 2,
+};
+
+#[test]
+fn next_delay_grows_fast_retries_to_the_interval() {
+    let mut fast = FIRST_RETRY;
+    let i = Duration::from_secs(5);
+    let delays: Vec<u128> = (0..12)
+        .map(|_| next_delay(false, false, &mut fast, i).as_millis())
+        .collect();
+    assert_eq!(
+        delays,
+        vec![5, 10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5000, 5000]
+    );
+    assert_eq!(next_delay(true, true, &mut fast, i), i);
+    assert_eq!(fast, FIRST_RETRY, "a pass resets the fast retry");
+    assert_eq!(
+        next_delay(true, false, &mut fast, i),
+        Duration::from_millis(1250)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn first_probe_is_immediate_and_retries_are_fast_until_it_passes() {
+    let (probe, calls) = scripted(vec![false, false, false, true]);
+    let (ttx, trx) = watch::channel(Some(target(1)));
+    let (rtx, mut rrx) = mpsc::channel(16);
+    let task = tokio::spawn(run(probe, trx, rtx, SCHEDULE));
+    let mut reports = Vec::new();
+    while reports.len() < 5 {
+        reports.push(rrx.recv().await.unwrap());
+    }
+    let at: Vec<u128> = calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_millis())
+        .collect();
+    assert_eq!(
+        &at[..5],
+        &[0, 5, 15, 35, 5035],
+        "immediate, 5/10/20 ms retries, then the interval"
+    );
+    assert_eq!(reports[3].transition, Transition::Rose);
+    assert!(reports[3].healthy);
+    drop(ttx);
+    task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn fall_two_needs_two_failures_and_confirms_within_a_quarter_interval() {
+    let (probe, calls) = scripted(vec![true, false, false, false]);
+    let (_ttx, trx) = watch::channel(Some(target(1)));
+    let (rtx, mut rrx) = mpsc::channel(16);
+    tokio::spawn(run(probe, trx, rtx, SCHEDULE));
+    let r: Vec<Report> = vec![
+        rrx.recv().await.unwrap(),
+        rrx.recv().await.unwrap(),
+        rrx.recv().await.unwrap(),
+    ];
+    assert_eq!(r[0].transition, Transition::Rose);
+    assert_eq!(r[1].transition, Transition::Steady);
+    assert!(r[1].healthy, "one failure is damped");
+    assert_eq!(r[2].transition, Transition::Fell);
+    let at: Vec<u128> = calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_millis())
+        .collect();
+    assert_eq!(&at[..3], &[0, 5000, 6250]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_target_restarts_at_once_with_fresh_damping() {
+    let (probe, calls) = scripted(vec![true]);
+    let (ttx, trx) = watch::channel(Some(target(1)));
+    let (rtx, mut rrx) = mpsc::channel(16);
+    tokio::spawn(run(probe, trx, rtx, SCHEDULE));
+    assert_eq!(rrx.recv().await.unwrap().transition, Transition::Rose);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    ttx.send(Some(target(2))).unwrap();
+    let r = rrx.recv().await.unwrap();
+    assert_eq!(
+        (r.generation, r.transition),
+        (2, Transition::Rose),
+        "damper reset for the new target"
+    );
+    assert_eq!(
+        calls.lock().unwrap()[1].as_millis(),
+        1000,
+        "probed at once, not after the interval"
+    );
+    ttx.send(None).unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(calls.lock().unwrap().len(), 2, "no target, no probes");
+}

@@ -1,0 +1,131 @@
+//! Capped exponential backoff with full jitter for every reconnect and retry loop, and
+//! [`RetryLog`], which keeps such loops visible without flooding the log.
+
+use std::fmt::Display;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    first: Duration,
+    cap: Duration,
+    next: Duration,
+    attempts: u32,
+}
+
+impl Backoff {
+    pub fn new(first: Duration, cap: Duration) -> Backoff {
+        Backoff {
+            first,
+            cap,
+            next: first,
+            attempts: 0,
+        }
+    }
+
+    /// The next delay: uniformly random in [d/2, d], where d doubles up to the cap.
+    pub fn next_delay(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(self.cap);
+        self.attempts = self.attempts.saturating_add(1);
+        let half = d / 2;
+        half + Duration::from_nanos(fastrand::u64(0..=(d - half).as_nanos() as u64))
+    }
+
+    /// How many delays were handed out since the last reset (for log lines).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    pub fn reset(&mut self) {
+        self.next = self.first;
+        self.attempts = 0;
+    }
+}
+
+/// How often a still-failing retry loop repeats its warning.
+pub const RETRY_LOG_EVERY: Duration = Duration::from_secs(30);
+
+/// The log side of a retry loop: warns on the first failure, then at most every
+/// [`RETRY_LOG_EVERY`] with the count so far, and says once when the loop recovers.
+#[derive(Debug)]
+pub struct RetryLog {
+    what: &'static str,
+    failures: u64,
+    last_warn: Option<Instant>,
+}
+
+impl RetryLog {
+    pub fn new(what: &'static str) -> RetryLog {
+        RetryLog {
+            what,
+            failures: 0,
+            last_warn: None,
+        }
+    }
+
+    /// Records a failure; returns whether it was logged.
+    pub fn failed(&mut self, error: &dyn Display) -> bool {
+        self.failures += 1;
+        if self
+            .last_warn
+            .is_some_and(|t| t.elapsed() < RETRY_LOG_EVERY)
+        {
+            return false;
+        }
+        self.last_warn = Some(Instant::now());
+        warn!(what = self.what, error = %error, failures = self.failures, "failing; retrying with backoff");
+        true
+    }
+
+    /// Records a success; logs the recovery if there were failures.
+    pub fn succeeded(&mut self) {
+        if self.failures > 0 {
+            info!(what = self.what, failures = self.failures, "recovered");
+        }
+        self.failures = 0;
+        self.last_warn = None;
+    }
+
+    pub fn failures(&self) -> u64 {
+        self.failures
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_log_warns_first_then_throttles_and_resets_on_success() {
+        let mut r = RetryLog::new("reaching etcd");
+        assert!(r.failed(&"refused"));
+        assert!(!r.failed(&"refused"), "throttled");
+        assert_eq!(r.failures(), 2);
+        r.succeeded();
+        assert_eq!(r.failures(), 0);
+        assert!(r.failed(&"refused"), "a new outage warns at once");
+    }
+
+    #[test]
+    fn grows_to_the_cap_with_jitter_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        let mut last_upper = Duration::ZERO;
+        for i in 0..10 {
+            let d = b.next_delay();
+            let upper =
+                (Duration::from_millis(100) * 2u32.pow(i.min(4))).min(Duration::from_secs(1));
+            assert!(
+                d <= upper && d >= upper / 2,
+                "attempt {i}: {d:?} not in [{:?}, {upper:?}]",
+                upper / 2
+            );
+            last_upper = upper;
+        }
+        assert_eq!(last_upper, Duration::from_secs(1));
+        assert_eq!(b.attempts(), 10);
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,267 @@
+//! `sidekick check`: one look at everything `run` would look at (the container, its binding, one
+//! probe, the keys it would write, what etcd holds now and who owns the prefix), printed for a
+//! person or as one JSON object. Never writes. Exit 0 registrable, 1 not.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::agent::decide::{decide, probe_target, HealthState, Reason};
+use crate::config::AgentConfig;
+use crate::docker::{self, ContainerView};
+use crate::health::{sha1_hex, Outcome, Probe, Prober};
+use crate::registry::Owner;
+
+/// The SHA1 of `"\n\nFAIL"`, the digest the 2014 tutorial documented by mistake.
+pub const SEED_FAIL_SHA1: &str = "dbe72348d4e3aa87958f421e4a9592a82839f3d8";
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub registrable: bool,
+    pub reason: Reason,
+    pub reason_text: String,
+    pub container: ContainerReport,
+    pub probe: Option<ProbeReport>,
+    pub would_write: BTreeMap<String, String>,
+    pub etcd: EtcdReport,
+    /// Hints for common mistakes (the FAIL-page digest).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ContainerReport {
+    pub reference: String,
+    pub docker_error: Option<String>,
+    pub state: Option<ContainerView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProbeReport {
+    pub mode: String,
+    pub target: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EtcdReport {
+    pub endpoints: Vec<String>,
+    pub error: Option<String>,
+    /// Key → (value, lease id in hex; "0" when none).
+    pub keys_now: BTreeMap<String, (String, String)>,
+    pub owner: Option<Owner>,
+}
+
+/// Gathers the report. Failures to reach Docker or etcd are part of the report, not errors.
+pub async fn gather(cfg: &AgentConfig) -> Report {
+    let (view, docker_error) = match docker::connect(&cfg.docker_host) {
+        Ok(d) => match docker::inspect(&d, &cfg.container, cfg.port).await {
+            Ok(v) => (v, None),
+            Err(e) => (None, Some(e.to_string())),
+        },
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let mut health = HealthState::default();
+    let mut probe = None;
+    if let Some(p) = probe_target(cfg, view.as_ref(), None) {
+        let outcome = Prober::new(cfg.health.timeout).probe(&p).await;
+        health = HealthState {
+            healthy: outcome.pass,
+            last_error: outcome.error.clone(),
+            probed: true,
+        };
+        let (mode, target) = match &p {
+            Probe::Http { .. } => ("http", p.url().unwrap_or_default()),
+            Probe::Tcp { addr } => ("tcp", addr.to_string()),
+        };
+        probe = Some(ProbeReport {
+            mode: mode.into(),
+            target,
+            outcome,
+        });
+    }
+    let (record, mut reason) = decide(cfg, view.as_ref(), None, &health);
+    if let (Some(e), Reason::ContainerAbsent { .. }) = (&docker_error, &reason) {
+        reason = Reason::NotRunning {
+            status: format!("unknown (docker unreachable: {e})"),
+        };
+    }
+    let would_write = record
+        .as_ref()
+        .map(|r| cfg.layout.render(r))
+        .unwrap_or_default();
+    let mut notes = Vec::new();
+    if cfg
+        .health
+        .digest
+        .as_ref()
+        .is_some_and(|d| d.as_str() == SEED_FAIL_SHA1)
+    {
+        notes.push(format!(
+            "--health-digest {SEED_FAIL_SHA1} is the SHA1 of \"\\n\\nFAIL\", the 2014 tutorial's documented value; a passing health.php (\"\\n\\nPASS\") hashes to {}",
+            sha1_hex(b"\n\nPASS")
+        ));
+    }
+    Report {
+        registrable: record.is_some(),
+        reason_text: reason.to_string(),
+        reason,
+        container: ContainerReport {
+            reference: cfg.container.clone(),
+            docker_error,
+            state: view,
+        },
+        probe,
+        would_write,
+        etcd: etcd_now(cfg).await,
+        notes,
+    }
+}
+
+async fn etcd_now(cfg: &AgentConfig) -> EtcdReport {
+    let mut r = EtcdReport {
+        endpoints: cfg.etcd.endpoints.clone(),
+        error: None,
+        keys_now: BTreeMap::new(),
+        owner: None,
+    };
+    let fetch = async {
+        let client = cfg.etcd.connect().await?;
+        let actual = crate::agent::writer::read_actual(&client, &cfg.layout).await?;
+        let owner = crate::etcd::timed(client.clone().get(cfg.layout.owner_key(), None)).await?;
+        Ok::<_, crate::etcd::EtcdError>((actual, owner))
+    };
+    match tokio::time::timeout(Duration::from_secs(6), fetch).await {
+        Ok(Ok((actual, owner))) => {
+            r.keys_now = actual
+                .into_iter()
+                .map(|(k, (v, l))| (k, (v, format!("{l:x}"))))
+                .collect();
+            r.owner = owner
+                .kvs()
+                .first()
+                .and_then(|kv| serde_json::from_slice(kv.value()).ok());
+        }
+        Ok(Err(e)) => r.error = Some(e.to_string()),
+        Err(_) => r.error = Some("no answer within 6s".into()),
+    }
+    r
+}
+
+/// The human-readable form.
+pub fn render_text(cfg: &AgentConfig, r: &Report) -> String {
+    let mut out = String::new();
+    let mut line = |label: &str, text: String| out.push_str(&format!("{label:<12}{text}\n"));
+    match (&r.container.state, &r.container.docker_error) {
+        (Some(v), _) => {
+            let health = v
+                .health
+                .as_deref()
+                .map(|h| format!(", docker health {h}"))
+                .unwrap_or_default();
+            line(
+                "container",
+                format!(
+                    "{} (id {}, {}{health})",
+                    v.name,
+                    &v.id[..v.id.len().min(12)],
+                    v.status
+                ),
+            );
+            match &v.binding {
+                Ok(b) => line(
+                    "binding",
+                    format!(
+                        "{} -> {}:{}",
+                        cfg.port,
+                        b.host_ip
+                            .map(|i| i.to_string())
+                            .unwrap_or_else(|| "0.0.0.0 (all interfaces)".into()),
+                        b.host_port
+                    ),
+                ),
+                Err(e) => line("binding", format!("none: {e}")),
+            }
+        }
+        (None, Some(e)) => line(
+            "container",
+            format!("{}: docker unreachable: {e}", r.container.reference),
+        ),
+        (None, None) => line(
+            "container",
+            format!("{}: no such container", r.container.reference),
+        ),
+    }
+    match &r.probe {
+        Some(p) => {
+            let status = p
+                .outcome
+                .status
+                .map(|s| format!("status {s}"))
+                .unwrap_or_else(|| "no response".into());
+            line(
+                "probe",
+                format!(
+                    "{} {} -> {status} in {} ms",
+                    p.mode, p.target, p.outcome.elapsed_ms
+                ),
+            );
+            if let Some(obs) = &p.outcome.observed_sha1 {
+                line(
+                    "body sha1",
+                    format!("{obs} ({} bytes)", p.outcome.body_bytes.unwrap_or(0)),
+                );
+            }
+            if let Some(exp) = &p.outcome.expected_sha1 {
+                let verdict = if p.outcome.observed_sha1.as_deref() == Some(exp.as_str()) {
+                    "match"
+                } else {
+                    "MISMATCH"
+                };
+                line("expected", format!("{exp} {verdict}"));
+            }
+            if let Some(e) = &p.outcome.error {
+                line("probe error", e.clone());
+            }
+        }
+        None => line(
+            "probe",
+            format!("{:?} mode: no active probe now", cfg.health.mode).to_lowercase(),
+        ),
+    }
+    let verdict = if r.registrable {
+        "registrable"
+    } else {
+        "NOT registrable"
+    };
+    line("verdict", format!("{verdict}: {}", r.reason_text));
+    if r.would_write.is_empty() {
+        line("would write", "nothing (keys would be deleted)".into());
+    }
+    for (k, v) in &r.would_write {
+        line("would write", format!("{k} = {v}"));
+    }
+    match &r.etcd.error {
+        Some(e) => line("etcd", format!("{}: {e}", r.etcd.endpoints.join(","))),
+        None if r.etcd.keys_now.is_empty() => line("etcd now", "no keys".into()),
+        None => {
+            for (k, (v, lease)) in &r.etcd.keys_now {
+                line("etcd now", format!("{k} = {v} (lease {lease})"));
+            }
+        }
+    }
+    if let Some(o) = &r.etcd.owner {
+        line(
+            "owner",
+            format!(
+                "agent on host {} for container {} (pid {})",
+                o.host, o.container, o.pid
+            ),
+        );
+    }
+    for n in &r.notes {
+        line("note", n.clone());
+    }
+    out
+}

@@ -1,0 +1,279 @@
+//! The command line: clap definitions for every mode. Every flag also reads `SIDEKICK_<FLAG>`;
+//! values are parsed here, cross-field validation happens in `config`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::duration;
+use crate::health::Digest;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sidekick",
+    version,
+    about = "Service discovery for containers: etcd registration under a lease, and load-balancer sync"
+)]
+pub struct Cli {
+    /// Log output format.
+    #[arg(long, global = true, env = "SIDEKICK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Follow one container, health-check it and keep its keys in etcd under a lease while healthy.
+    Run(RunArgs),
+    /// One-shot report of what `run` would see and write, and why; never writes.
+    Check(CheckArgs),
+    /// Reconcile the instances registered under a prefix into a load balancer.
+    Lbsync(Box<LbsyncArgs>),
+}
+
+/// Flags shared by every mode that talks to etcd.
+#[derive(Debug, Clone, Args)]
+pub struct EtcdArgs {
+    /// etcd endpoints, comma separated [default: $ETCDCTL_ENDPOINTS, else http://127.0.0.1:2379].
+    #[arg(
+        long,
+        env = "SIDEKICK_ETCD_ENDPOINTS",
+        value_delimiter = ',',
+        value_name = "URL[,URL...]"
+    )]
+    pub etcd_endpoints: Vec<String>,
+    /// CA certificate (PEM) to verify etcd's server certificate.
+    #[arg(long, env = "SIDEKICK_ETCD_CACERT", value_name = "FILE")]
+    pub etcd_cacert: Option<PathBuf>,
+    /// Client certificate (PEM) for etcd client-cert auth.
+    #[arg(long, env = "SIDEKICK_ETCD_CERT", value_name = "FILE")]
+    pub etcd_cert: Option<PathBuf>,
+    /// Client key (PEM) for etcd client-cert auth.
+    #[arg(long, env = "SIDEKICK_ETCD_KEY", value_name = "FILE")]
+    pub etcd_key: Option<PathBuf>,
+    /// etcd user name (with --etcd-password-file).
+    #[arg(long, env = "SIDEKICK_ETCD_USER", value_name = "NAME")]
+    pub etcd_user: Option<String>,
+    /// File holding the etcd password.
+    #[arg(long, env = "SIDEKICK_ETCD_PASSWORD_FILE", value_name = "FILE")]
+    pub etcd_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HealthMode {
+    /// GET the health path; with --health-digest the body's SHA1 must match, else any 2xx passes.
+    Http,
+    /// Connect to the published port.
+    Tcp,
+    /// Use the container's own HEALTHCHECK status.
+    Docker,
+    /// Register while the container runs.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyFormat {
+    /// One key per field under the prefix.
+    Keys,
+    /// One key holding a JSON object of the same fields.
+    Json,
+}
+
+/// Flags shared by `run` and `check`.
+#[derive(Debug, Clone, Args)]
+pub struct AgentArgs {
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
+
+    /// The container to follow, by name or id (it may not exist yet).
+    #[arg(long, env = "SIDEKICK_CONTAINER", value_name = "NAME_OR_ID")]
+    pub container: String,
+    /// The container port whose published binding is announced, e.g. 80/tcp.
+    #[arg(long, env = "SIDEKICK_CONTAINER_PORT", value_name = "PORT/PROTO", value_parser = crate::docker::PortSpec::parse)]
+    pub container_port: crate::docker::PortSpec,
+    /// Where to write, e.g. /services/web/web01.
+    #[arg(long, env = "SIDEKICK_KEY", value_name = "PREFIX")]
+    pub key: String,
+    /// Value of the `unit` key (fleet passes %n) [default: the container name].
+    #[arg(long, env = "SIDEKICK_UNIT", value_name = "NAME")]
+    pub unit: Option<String>,
+    /// Value of the `host` key (fleet passes %H) [default: the hostname].
+    #[arg(long, env = "SIDEKICK_HOST", value_name = "NAME")]
+    pub host: Option<String>,
+    /// Value of public_ipv4_addr [default: $COREOS_PUBLIC_IPV4, else the binding's HostIp if
+    /// specific, else the address of the default-route interface].
+    #[arg(long, env = "SIDEKICK_PUBLIC_IP", value_name = "IP")]
+    pub public_ip: Option<IpAddr>,
+    /// Value of private_ipv4_addr [default: $COREOS_PRIVATE_IPV4, else the public IP].
+    #[arg(long, env = "SIDEKICK_PRIVATE_IP", value_name = "IP")]
+    pub private_ip: Option<IpAddr>,
+    /// HTTP GET path probed on public-ip:host-port.
+    #[arg(
+        long,
+        env = "SIDEKICK_HEALTH_PATH",
+        value_name = "PATH",
+        default_value = "/health.php"
+    )]
+    pub health_path: String,
+    /// 40-hex SHA1 the whole body must hash to [default: none, any 2xx passes].
+    #[arg(long, env = "SIDEKICK_HEALTH_DIGEST", value_name = "SHA1", value_parser = Digest::parse)]
+    pub health_digest: Option<Digest>,
+    /// How health is decided.
+    #[arg(long, env = "SIDEKICK_HEALTH_MODE", value_enum, default_value_t = HealthMode::Http)]
+    pub health_mode: HealthMode,
+    /// Probe period.
+    #[arg(long, env = "SIDEKICK_HEALTH_INTERVAL", value_name = "D", value_parser = duration::parse, default_value = "5s")]
+    pub health_interval: Duration,
+    /// Per-probe deadline (connect, request and body together).
+    #[arg(long, env = "SIDEKICK_HEALTH_TIMEOUT", value_name = "D", value_parser = duration::parse, default_value = "2s")]
+    pub health_timeout: Duration,
+    /// Consecutive passes needed to become healthy.
+    #[arg(long, env = "SIDEKICK_RISE", value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rise: u32,
+    /// Consecutive failures needed to become unhealthy.
+    #[arg(long, env = "SIDEKICK_FALL", value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub fall: u32,
+    /// Lease TTL; the keepalive runs about every TTL/3.
+    #[arg(long, env = "SIDEKICK_TTL", value_name = "D", value_parser = duration::parse, default_value = "15s")]
+    pub ttl: Duration,
+    /// Key layout.
+    #[arg(long, env = "SIDEKICK_FORMAT", value_enum, default_value_t = KeyFormat::Keys)]
+    pub format: KeyFormat,
+    /// Docker daemon socket [default: $DOCKER_HOST, else unix:///var/run/docker.sock].
+    #[arg(long, env = "SIDEKICK_DOCKER_HOST", value_name = "URL")]
+    pub docker_host: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub agent: AgentArgs,
+    /// How often the keys in etcd are re-read and repaired if someone changed them.
+    #[arg(long, env = "SIDEKICK_RESYNC_INTERVAL", value_name = "D", value_parser = duration::parse, default_value = "30s")]
+    pub resync_interval: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub agent: AgentArgs,
+    /// Print the report as one JSON object.
+    #[arg(long, env = "SIDEKICK_JSON")]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// A Rackspace Cloud Load Balancer (or the bundled clb-emulator).
+    Rackspace,
+    /// An nginx upstream file, checked and reloaded.
+    Nginx,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LbsyncArgs {
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
+
+    /// Instances are PREFIX<name>/{public_ipv4_addr,port,...} or a JSON object at PREFIX<name>.
+    #[arg(
+        long,
+        env = "SIDEKICK_PREFIX",
+        value_name = "P",
+        default_value = "/services/web/"
+    )]
+    pub prefix: String,
+    /// Where to reconcile.
+    #[arg(long, env = "SIDEKICK_BACKEND", value_enum)]
+    pub backend: Backend,
+    /// A node lbsync never touches (repeatable), e.g. the CLB placeholder 1.1.1.1:80.
+    #[arg(
+        long,
+        env = "SIDEKICK_STATIC_NODE",
+        value_name = "ADDR:PORT",
+        value_delimiter = ','
+    )]
+    pub static_node: Vec<std::net::SocketAddr>,
+    /// Allow reconciling to zero managed nodes when the prefix is empty.
+    #[arg(long, env = "SIDEKICK_ALLOW_EMPTY")]
+    pub allow_empty: bool,
+    /// Re-check each instance with an HTTP GET of this path before adding it.
+    #[arg(long, env = "SIDEKICK_HEALTH_PATH", value_name = "PATH")]
+    pub health_path: Option<String>,
+    /// With the re-check: the SHA1 the whole body must hash to.
+    #[arg(long, env = "SIDEKICK_HEALTH_DIGEST", value_name = "SHA1", value_parser = Digest::parse)]
+    pub health_digest: Option<Digest>,
+    /// Deadline of one re-check.
+    #[arg(long, env = "SIDEKICK_HEALTH_TIMEOUT", value_name = "D", value_parser = duration::parse, default_value = "2s")]
+    pub health_timeout: Duration,
+    /// Full re-read of both sides as a safety net.
+    #[arg(long, env = "SIDEKICK_RESYNC_INTERVAL", value_name = "D", value_parser = duration::parse, default_value = "30s")]
+    pub resync_interval: Duration,
+    /// How long to gather a burst of etcd changes into one pass.
+    #[arg(long, env = "SIDEKICK_DEBOUNCE", value_name = "D", value_parser = duration::parse, default_value = "50ms")]
+    pub debounce: Duration,
+    /// etcd key for the leader election [default: /sidekick/lbsync/<backend>/<lb>].
+    #[arg(long, env = "SIDEKICK_ELECTION_KEY", value_name = "K")]
+    pub election_key: Option<String>,
+    /// TTL of the leadership lease; a standby takes over within about this long.
+    #[arg(long, env = "SIDEKICK_TTL", value_name = "D", value_parser = duration::parse, default_value = "10s")]
+    pub ttl: Duration,
+    /// Print the plan (adds, removes) without changing the load balancer.
+    #[arg(long, env = "SIDEKICK_DRY_RUN")]
+    pub dry_run: bool,
+
+    /// Rackspace: load balancer name [env: LB_NAME].
+    #[arg(long, env = "SIDEKICK_LB_NAME", value_name = "NAME")]
+    pub lb_name: Option<String>,
+    /// Rackspace: load balancer id, when names are ambiguous.
+    #[arg(long, env = "SIDEKICK_LB_ID", value_name = "ID")]
+    pub lb_id: Option<u64>,
+    /// Rackspace: region, e.g. ORD [env: OS_REGION_NAME or OS_REGION].
+    #[arg(long, env = "SIDEKICK_REGION", value_name = "REGION")]
+    pub region: Option<String>,
+    /// Rackspace: user name [env: OS_USERNAME].
+    #[arg(long, env = "SIDEKICK_USERNAME", value_name = "NAME")]
+    pub username: Option<String>,
+    /// Rackspace: file holding the API key [or env OS_API_KEY].
+    #[arg(long, env = "SIDEKICK_API_KEY_FILE", value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// Rackspace: file holding the password [or env OS_PASSWORD].
+    #[arg(long, env = "SIDEKICK_PASSWORD_FILE", value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Rackspace: identity endpoint [env: OS_AUTH_URL; default https://identity.api.rackspacecloud.com/v2.0].
+    #[arg(long, env = "SIDEKICK_IDENTITY_URL", value_name = "URL")]
+    pub identity_url: Option<String>,
+
+    /// nginx: the file holding the rendered upstream block.
+    #[arg(long, env = "SIDEKICK_UPSTREAM_FILE", value_name = "PATH")]
+    pub upstream_file: Option<PathBuf>,
+    /// nginx: the upstream's name.
+    #[arg(long, env = "SIDEKICK_UPSTREAM_NAME", value_name = "NAME")]
+    pub upstream_name: Option<String>,
+    /// nginx: command validating the configuration.
+    #[arg(
+        long,
+        env = "SIDEKICK_CHECK_CMD",
+        value_name = "CMD",
+        default_value = "nginx -t"
+    )]
+    pub check_cmd: String,
+    /// nginx: command reloading nginx.
+    #[arg(
+        long,
+        env = "SIDEKICK_RELOAD_CMD",
+        value_name = "CMD",
+        default_value = "nginx -s reload"
+    )]
+    pub reload_cmd: String,
+}

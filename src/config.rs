@@ -1,0 +1,156 @@
+//! Validated configuration built from the command line (two stages, as ripgrep does: clap's
+//! `*Args` → these types). Environment fallbacks (`COREOS_*`, `ETCDCTL_ENDPOINTS`, `DOCKER_HOST`)
+//! are read through an injected lookup so tests can drive them. Every error names the flag.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::cli::{AgentArgs, HealthMode};
+use crate::docker::{PortSpec, Proto};
+use crate::etcd::{EtcdConfig, EtcdError};
+use crate::health::Digest;
+use crate::registry::Layout;
+
+/// A configuration the user must fix; `main` exits 2 with this message.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Etcd(#[from] EtcdError),
+}
+
+#[derive(Debug, Clone)]
+pub struct HealthConfig {
+    pub mode: HealthMode,
+    pub path: String,
+    pub digest: Option<Digest>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub rise: u32,
+    pub fall: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub etcd: EtcdConfig,
+    pub docker_host: String,
+    pub container: String,
+    pub port: PortSpec,
+    pub layout: Layout,
+    /// `--unit`; `None`: the container's name.
+    pub unit: Option<String>,
+    pub host: String,
+    /// `--public-ip` or `$COREOS_PUBLIC_IPV4`.
+    pub public_ip: Option<IpAddr>,
+    /// `--private-ip` or `$COREOS_PRIVATE_IPV4`; `None`: the public IP.
+    pub private_ip: Option<IpAddr>,
+    /// The default-route interface's address, the last fallback for the public IP.
+    pub default_route_ip: Option<IpAddr>,
+    pub health: HealthConfig,
+    pub ttl: Duration,
+    pub resync: Duration,
+}
+
+fn env_ip(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<IpAddr>, ConfigError> {
+    match env(name)
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+    {
+        None => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| ConfigError::Invalid(format!("${name}={v:?} is not an IP address"))),
+    }
+}
+
+impl AgentConfig {
+    pub fn from_args(
+        a: &AgentArgs,
+        resync: Duration,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<AgentConfig, ConfigError> {
+        let invalid = |m: String| ConfigError::Invalid(m);
+        let etcd = EtcdConfig::from_args(&a.etcd, env("ETCDCTL_ENDPOINTS"))?;
+        let container = a.container.trim().trim_start_matches('/').to_string();
+        if container.is_empty() {
+            return Err(invalid("--container must name a container".into()));
+        }
+        let layout = Layout::new(&a.key, a.format).map_err(invalid)?;
+        if a.container_port.proto != Proto::Tcp
+            && matches!(a.health_mode, HealthMode::Http | HealthMode::Tcp)
+        {
+            return Err(invalid(format!(
+                "--container-port {}: --health-mode {:?} needs a tcp port; use --health-mode docker or none",
+                a.container_port, a.health_mode
+            )));
+        }
+        if a.ttl < Duration::from_secs(2) {
+            return Err(invalid(format!(
+                "--ttl {}: must be at least 2s",
+                crate::duration::format(a.ttl)
+            )));
+        }
+        // etcd leases have whole-second TTLs: round up.
+        let ttl = Duration::from_secs(a.ttl.as_secs() + u64::from(a.ttl.subsec_nanos() > 0));
+        for (flag, d) in [
+            ("--health-interval", a.health_interval),
+            ("--health-timeout", a.health_timeout),
+            ("--resync-interval", resync),
+        ] {
+            if d.is_zero() {
+                return Err(invalid(format!("{flag} must be greater than 0")));
+            }
+        }
+        if !a.health_path.starts_with('/') {
+            return Err(invalid(format!(
+                "--health-path {:?}: must start with '/'",
+                a.health_path
+            )));
+        }
+        let public_ip = match a.public_ip {
+            Some(ip) => Some(ip),
+            None => env_ip(env, "COREOS_PUBLIC_IPV4")?,
+        };
+        let private_ip = match a.private_ip {
+            Some(ip) => Some(ip),
+            None => env_ip(env, "COREOS_PRIVATE_IPV4")?,
+        };
+        let host = match &a.host {
+            Some(h) if !h.trim().is_empty() => h.trim().to_string(),
+            Some(_) => return Err(invalid("--host must not be empty".into())),
+            None => crate::netinfo::hostname().unwrap_or_else(|| "localhost".into()),
+        };
+        Ok(AgentConfig {
+            etcd,
+            docker_host: crate::docker::resolve_host(a.docker_host.as_deref(), env("DOCKER_HOST")),
+            container,
+            port: a.container_port,
+            layout,
+            unit: a.unit.clone().filter(|u| !u.trim().is_empty()),
+            host,
+            public_ip,
+            private_ip,
+            default_route_ip: if public_ip.is_none() {
+                crate::netinfo::default_route_ip()
+            } else {
+                None
+            },
+            health: HealthConfig {
+                mode: a.health_mode,
+                path: a.health_path.clone(),
+                digest: a.health_digest.clone(),
+                interval: a.health_interval,
+                timeout: a.health_timeout,
+                rise: a.rise,
+                fall: a.fall,
+            },
+            ttl,
+            resync,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,214 @@
+//! Following one container: subscribe to its events (replaying from a timestamp taken before the
+//! inspect, so nothing falls between the two), inspect it, re-inspect on every event, and when the
+//! stream ends (daemon restart, severed socket) reconnect with capped jittered backoff, replay with
+//! `since`, and inspect again. Every update goes to the agent as a [`DockerUpdate`].
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bollard::query_parameters::EventsOptions;
+use bollard::Docker;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use super::{inspect, ContainerView, PortSpec};
+use crate::backoff::{Backoff, RetryLog};
+
+/// Events that can change what the agent announces.
+const ACTIONS: &[&str] = &[
+    "create",
+    "start",
+    "restart",
+    "kill",
+    "die",
+    "stop",
+    "destroy",
+    "rename",
+    "pause",
+    "unpause",
+    "health_status",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DockerUpdate {
+    /// The container as Docker reports it now (`None`: no such container).
+    Snapshot(Option<ContainerView>),
+    /// A `kill` event: `signal` was sent at `at_nanos` (daemon clock).
+    Kill {
+        container_id: String,
+        signal: String,
+        at_nanos: i64,
+    },
+    /// The daemon cannot be reached; the last snapshot may be stale.
+    Disconnected(String),
+}
+
+fn now_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Docker's `since` takes `seconds.nanoseconds`.
+fn since_arg(nanos: i64) -> String {
+    format!(
+        "{}.{:09}",
+        nanos.div_euclid(1_000_000_000),
+        nanos.rem_euclid(1_000_000_000)
+    )
+}
+
+fn options(reference: &str, known_id: Option<&str>, since_nanos: i64) -> EventsOptions {
+    let mut containers = vec![reference.to_string()];
+    if let Some(id) = known_id.filter(|id| *id != reference) {
+        containers.push(id.to_string());
+    }
+    let mut filters = HashMap::new();
+    filters.insert("type".to_string(), vec!["container".to_string()]);
+    filters.insert("container".to_string(), containers);
+    filters.insert(
+        "event".to_string(),
+        ACTIONS.iter().map(|s| s.to_string()).collect(),
+    );
+    EventsOptions {
+        since: Some(since_arg(since_nanos)),
+        until: None,
+        filters: Some(filters),
+    }
+}
+
+/// Runs until the receiver is dropped.
+pub async fn follow(
+    docker: Docker,
+    reference: String,
+    spec: PortSpec,
+    tx: mpsc::Sender<DockerUpdate>,
+) {
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    let mut log = RetryLog::new("reaching docker");
+    // Replay from one second back on the first subscription: covers clock skew between the
+    // inspect and the stream's start; duplicate events only cause a harmless re-inspect.
+    let mut since = now_nanos() - 1_000_000_000;
+    let mut known_id: Option<String> = None;
+    loop {
+        let mut stream = docker.events(Some(options(&reference, known_id.as_deref(), since)));
+        let view = match inspect(&docker, &reference, spec).await {
+            Ok(v) => v,
+            Err(e) => {
+                if tx
+                    .send(DockerUpdate::Disconnected(e.to_string()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                log.failed(&e);
+                tokio::time::sleep(backoff.next_delay()).await;
+                continue;
+            }
+        };
+        log.succeeded();
+        backoff.reset();
+        let id_now = view.as_ref().map(|v| v.id.clone());
+        if tx.send(DockerUpdate::Snapshot(view)).await.is_err() {
+            return;
+        }
+        let mut resubscribe = id_now.is_some() && id_now != known_id;
+        known_id = id_now.or(known_id);
+        // Follow the stream until it ends, or until the container's id changed (the filter must
+        // name the new id so that a rename away from our name is still seen).
+        while !resubscribe {
+            match stream.next().await {
+                Some(Ok(ev)) => {
+                    let at = ev
+                        .time_nano
+                        .unwrap_or_else(|| ev.time.unwrap_or(0) * 1_000_000_000);
+                    since = since.max(at);
+                    let action = ev.action.clone().unwrap_or_default();
+                    let attrs = ev
+                        .actor
+                        .as_ref()
+                        .and_then(|a| a.attributes.clone())
+                        .unwrap_or_default();
+                    let id = ev
+                        .actor
+                        .as_ref()
+                        .and_then(|a| a.id.clone())
+                        .unwrap_or_default();
+                    debug!(action = %action, container = %id, "docker event");
+                    if action == "kill" {
+                        let signal = attrs.get("signal").cloned().unwrap_or_default();
+                        if tx
+                            .send(DockerUpdate::Kill {
+                                container_id: id.clone(),
+                                signal,
+                                at_nanos: at,
+                            })
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    match inspect(&docker, &reference, spec).await {
+                        Ok(view) => {
+                            let id_now = view.as_ref().map(|v| v.id.clone());
+                            resubscribe = id_now.is_some() && id_now != known_id;
+                            known_id = id_now.or(known_id);
+                            if tx.send(DockerUpdate::Snapshot(view)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "docker inspect failed after an event; reconnecting");
+                            break;
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    warn!(error = %e, "docker event stream failed; reconnecting");
+                    break;
+                }
+                None => {
+                    warn!("docker event stream ended (daemon restart?); reconnecting");
+                    break;
+                }
+            }
+        }
+        if !resubscribe {
+            if tx
+                .send(DockerUpdate::Disconnected("event stream ended".into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(backoff.next_delay()).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_is_seconds_dot_nanos() {
+        assert_eq!(since_arg(1_700_000_000_123_000_000), "1700000000.123000000");
+        assert_eq!(since_arg(5), "0.000000005");
+    }
+
+    #[test]
+    fn filters_name_the_reference_and_the_known_id() {
+        let o = options("web01", Some("abc"), 0);
+        let f = o.filters.unwrap();
+        assert_eq!(f["container"], vec!["web01", "abc"]);
+        assert!(f["event"].contains(&"kill".to_string()));
+        assert_eq!(
+            options("abc", Some("abc"), 0).filters.unwrap()["container"],
+            vec!["abc"]
+        );
+    }
+}

@@ -1,0 +1,101 @@
+//! Docker: connecting (flag, `DOCKER_HOST`, or the default socket), inspecting the followed
+//! container into a [`ContainerView`], and following its events across daemon restarts
+//! (`follow`). Pure interpretation of Docker's answers lives in `view`.
+
+pub mod follow;
+mod view;
+
+pub use view::{
+    choose_binding, kill_means_stopping, parse_signal, Binding, BindingError, ContainerView,
+    PortSpec, Proto,
+};
+
+use std::time::Duration;
+
+use bollard::query_parameters::InspectContainerOptions;
+use bollard::{Docker, API_DEFAULT_VERSION};
+
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+
+/// Deadline of one Docker request (the event stream itself has none).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error("invalid docker host {host:?}: {reason}")]
+    BadHost { host: String, reason: String },
+    #[error("docker: {0}")]
+    Api(#[from] bollard::errors::Error),
+    #[error("docker: no answer within {0:?}")]
+    Timeout(Duration),
+}
+
+impl DockerError {
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            DockerError::BadHost { .. } => "config",
+            DockerError::Api(_) => "api",
+            DockerError::Timeout(_) => "timeout",
+        }
+    }
+}
+
+/// The daemon address: the flag, else `$DOCKER_HOST`, else the default unix socket.
+pub fn resolve_host(flag: Option<&str>, env: Option<String>) -> String {
+    flag.map(str::to_string)
+        .or(env.filter(|s| !s.trim().is_empty()))
+        .unwrap_or_else(|| DEFAULT_HOST.to_string())
+}
+
+/// Builds a client without contacting the daemon (it may not be up yet).
+pub fn connect(host: &str) -> Result<Docker, DockerError> {
+    let bad = |reason: &str| DockerError::BadHost {
+        host: host.to_string(),
+        reason: reason.to_string(),
+    };
+    let timeout = REQUEST_TIMEOUT.as_secs();
+    if let Some(path) = host.strip_prefix("unix://") {
+        if path.is_empty() {
+            return Err(bad("empty socket path"));
+        }
+        return Ok(Docker::connect_with_unix(
+            path,
+            timeout,
+            API_DEFAULT_VERSION,
+        )?);
+    }
+    if host.starts_with('/') {
+        return Ok(Docker::connect_with_unix(
+            host,
+            timeout,
+            API_DEFAULT_VERSION,
+        )?);
+    }
+    if host.starts_with("tcp://") || host.starts_with("http://") {
+        return Ok(Docker::connect_with_http(
+            host,
+            timeout,
+            API_DEFAULT_VERSION,
+        )?);
+    }
+    Err(bad(
+        "expected unix:///path/to/docker.sock or tcp://host:port",
+    ))
+}
+
+/// Inspects the container by name or id; `Ok(None)` when Docker has no such container.
+pub async fn inspect(
+    docker: &Docker,
+    reference: &str,
+    spec: PortSpec,
+) -> Result<Option<ContainerView>, DockerError> {
+    let call = docker.inspect_container(reference, None::<InspectContainerOptions>);
+    match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
+        Ok(Ok(c)) => Ok(Some(ContainerView::from_inspect(&c, spec))),
+        Ok(Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        })) => Ok(None),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(DockerError::Timeout(REQUEST_TIMEOUT)),
+    }
+}

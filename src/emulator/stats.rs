@@ -1,0 +1,194 @@
+//! What the emulator saw: request counts by (method, route, status), counters for the interesting
+//! refusals, and a log of accepted mutations. [`Stats`] is the snapshot tests read (in-process or as
+//! JSON from `GET /_emulator/stats`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::fault::Outcome;
+
+/// Requests answered for one (method, route, status).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestCount {
+    pub method: String,
+    /// Route kind: `tokens`, `loadbalancers`, `loadbalancer`, `absolutelimits`, `nodes`, `node`,
+    /// or `unmatched`. Admin (`/_emulator/...`) requests are not counted.
+    pub route: String,
+    pub status: u16,
+    pub count: u64,
+}
+
+/// One accepted (202) mutation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mutation {
+    /// Wall-clock time, RFC 3339 with milliseconds.
+    pub at: String,
+    pub method: String,
+    /// `add_nodes`, `update_node`, `delete_node`, `delete_nodes`, `create_load_balancer`,
+    /// `delete_load_balancer`.
+    pub action: String,
+    pub lb_id: u64,
+    pub node_ids: Vec<u64>,
+    /// `address:port` of the nodes concerned.
+    pub addresses: Vec<String>,
+}
+
+/// A snapshot of everything counted since start or the last reset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub requests: Vec<RequestCount>,
+    /// `POST /v2.0/tokens` calls, successful or not.
+    pub auth_calls: u64,
+    /// Identity 401s (bad credentials).
+    pub auth_failures: u64,
+    /// CLB 401s (missing, invalid, expired or foreign token).
+    pub unauthorized: u64,
+    /// 413 wrapped `overLimit` (rate limiter).
+    pub rate_limited: u64,
+    /// 413 flat `Nodes must not exceed ...`.
+    pub node_limit: u64,
+    /// 422 `... considered immutable` / `LoadBalancer is not ACTIVE`.
+    pub immutable: u64,
+    /// 422 duplicate nodes.
+    pub duplicate: u64,
+    /// 500/503 injected by `fail_rate`.
+    pub injected_faults: u64,
+    pub mutations: Vec<Mutation>,
+}
+
+impl Stats {
+    /// Requests answered for `method` on `route` with `status`.
+    pub fn requests_for(&self, method: &str, route: &str, status: u16) -> u64 {
+        self.requests
+            .iter()
+            .filter(|r| r.method == method && r.route == route && r.status == status)
+            .map(|r| r.count)
+            .sum()
+    }
+
+    /// All requests for `method` on `route`, whatever the status.
+    pub fn requests_to(&self, method: &str, route: &str) -> u64 {
+        self.requests
+            .iter()
+            .filter(|r| r.method == method && r.route == route)
+            .map(|r| r.count)
+            .sum()
+    }
+
+    /// Every counted request.
+    pub fn total_requests(&self) -> u64 {
+        self.requests.iter().map(|r| r.count).sum()
+    }
+}
+
+/// The live counters behind [`Stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Recorder {
+    requests: BTreeMap<(String, String, u16), u64>,
+    snapshot: Stats,
+}
+
+impl Recorder {
+    pub(crate) fn request(
+        &mut self,
+        method: &str,
+        route: &str,
+        status: u16,
+        outcome: Option<Outcome>,
+    ) {
+        *self
+            .requests
+            .entry((method.to_string(), route.to_string(), status))
+            .or_default() += 1;
+        if route == "tokens" {
+            self.snapshot.auth_calls += 1;
+        }
+        let s = &mut self.snapshot;
+        match outcome {
+            Some(Outcome::AuthFailure) => s.auth_failures += 1,
+            Some(Outcome::Unauthorized) => s.unauthorized += 1,
+            Some(Outcome::RateLimited) => s.rate_limited += 1,
+            Some(Outcome::NodeLimit) => s.node_limit += 1,
+            Some(Outcome::Immutable) => s.immutable += 1,
+            Some(Outcome::Duplicate) => s.duplicate += 1,
+            Some(Outcome::Injected) => s.injected_faults += 1,
+            None => {}
+        }
+    }
+
+    pub(crate) fn mutation(&mut self, m: Mutation) {
+        self.snapshot.mutations.push(m);
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        let mut s = self.snapshot.clone();
+        s.requests = self
+            .requests
+            .iter()
+            .map(|((method, route, status), count)| RequestCount {
+                method: method.clone(),
+                route: route.clone(),
+                status: *status,
+                count: *count,
+            })
+            .collect();
+        s
+    }
+
+    pub(crate) fn reset(&mut self) {
+        *self = Recorder::default();
+    }
+}
+
+/// The route kind of a request path (mirrors the router's patterns; `unmatched` otherwise).
+pub(crate) fn route_kind(path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["v2.0", "tokens"] => "tokens",
+        ["v1.0", _, "loadbalancers"] => "loadbalancers",
+        ["v1.0", _, "loadbalancers", "absolutelimits"] => "absolutelimits",
+        ["v1.0", _, "loadbalancers", _] => "loadbalancer",
+        ["v1.0", _, "loadbalancers", _, "nodes"] => "nodes",
+        ["v1.0", _, "loadbalancers", _, "nodes", _] => "node",
+        _ => "unmatched",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_kinds() {
+        assert_eq!(route_kind("/v2.0/tokens"), "tokens");
+        assert_eq!(route_kind("/v1.0/1/loadbalancers"), "loadbalancers");
+        assert_eq!(
+            route_kind("/v1.0/1/loadbalancers/absolutelimits"),
+            "absolutelimits"
+        );
+        assert_eq!(route_kind("/v1.0/1/loadbalancers/7"), "loadbalancer");
+        assert_eq!(route_kind("/v1.0/1/loadbalancers/7/nodes"), "nodes");
+        assert_eq!(route_kind("/v1.0/1/loadbalancers/7/nodes/9"), "node");
+        assert_eq!(
+            route_kind("/v1.0/1/loadbalancers/7/healthmonitor"),
+            "unmatched"
+        );
+        assert_eq!(route_kind("/"), "unmatched");
+    }
+
+    #[test]
+    fn recorder_counts_and_resets() {
+        let mut r = Recorder::default();
+        r.request("POST", "tokens", 401, Some(Outcome::AuthFailure));
+        r.request("GET", "nodes", 200, None);
+        r.request("GET", "nodes", 200, None);
+        let s = r.snapshot();
+        assert_eq!((s.auth_calls, s.auth_failures), (1, 1));
+        assert_eq!(s.requests_for("GET", "nodes", 200), 2);
+        assert_eq!(s.requests_to("POST", "tokens"), 1);
+        assert_eq!(s.total_requests(), 3);
+        r.reset();
+        assert_eq!(r.snapshot(), Stats::default());
+    }
+}

@@ -1,0 +1,262 @@
+//! One etcd lease kept alive by hand (etcd-client never renews on its own and its streams do not
+//! heal): grant, keepalive about every TTL/3, re-open the stream on any error through whichever
+//! member answers, grant a new lease when the old one is gone, revoke on shutdown.
+
+use std::time::Duration;
+
+use etcd_client::Client;
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::timed;
+use crate::backoff::{Backoff, RetryLog};
+
+/// The lease as its users see it. `generation` grows each time a new lease replaces a lost one,
+/// so users know to re-acquire what they held under the old one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseState {
+    Pending,
+    Live {
+        id: i64,
+        generation: u64,
+        /// Until when etcd has confirmed the lease (last keepalive send time + TTL).
+        confirmed_until: Instant,
+    },
+}
+
+impl LeaseState {
+    pub fn id(&self) -> Option<i64> {
+        match self {
+            LeaseState::Live { id, .. } => Some(*id),
+            LeaseState::Pending => None,
+        }
+    }
+
+    pub fn generation(&self) -> u64 {
+        match self {
+            LeaseState::Live { generation, .. } => *generation,
+            LeaseState::Pending => 0,
+        }
+    }
+}
+
+/// Handle to the keeper task.
+pub struct LeaseKeeper {
+    state: watch::Receiver<LeaseState>,
+    stop: Option<oneshot::Sender<Duration>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LeaseKeeper {
+    /// Starts keeping a lease of `ttl` alive on `client`.
+    pub fn spawn(client: Client, ttl: Duration) -> LeaseKeeper {
+        let (tx, rx) = watch::channel(LeaseState::Pending);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let task = tokio::spawn(keep(client, ttl, tx, stop_rx));
+        LeaseKeeper {
+            state: rx,
+            stop: Some(stop_tx),
+            task,
+        }
+    }
+
+    /// Receives a change whenever a lease is granted or replaced (not on every keepalive).
+    pub fn subscribe(&self) -> watch::Receiver<LeaseState> {
+        self.state.clone()
+    }
+
+    /// Stops the keepalive and revokes the lease (deleting every key bound to it), waiting at
+    /// most `deadline` for etcd; if etcd does not answer the keys expire with the TTL.
+    pub async fn revoke(mut self, deadline: Duration) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(deadline);
+        }
+        let _ = tokio::time::timeout(deadline + Duration::from_millis(100), &mut self.task).await;
+    }
+}
+
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
+        if self.stop.is_some() {
+            self.task.abort();
+        }
+    }
+}
+
+/// How a keepalive session ended.
+enum Ended {
+    /// The stream broke (why); re-open it for the same lease.
+    Broken(String),
+    /// etcd says the lease no longer exists; grant a new one.
+    Lost,
+    /// Shutdown was asked with this revoke deadline.
+    Stop(Duration),
+}
+
+async fn keep(
+    client: Client,
+    ttl: Duration,
+    tx: watch::Sender<LeaseState>,
+    mut stop: oneshot::Receiver<Duration>,
+) {
+    let ttl_secs = ttl.as_secs().max(1) as i64;
+    let period = (ttl / 3).max(Duration::from_millis(300));
+    let mut generation = 0u64;
+    let mut backoff = Backoff::new(
+        Duration::from_millis(100),
+        Duration::from_secs(2).min(period),
+    );
+    let mut log = RetryLog::new("keeping the etcd lease alive");
+    'grant: loop {
+        let sent = Instant::now();
+        let mut c = client.clone();
+        let granted = tokio::select! {
+            r = timed(c.lease_grant(ttl_secs, None)) => r,
+            d = &mut stop => { finish(&client, None, d.unwrap_or(Duration::ZERO)).await; return; }
+        };
+        let id = match granted {
+            Ok(resp) => resp.id(),
+            Err(e) => {
+                log.failed(&e);
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff.next_delay()) => continue 'grant,
+                    d = &mut stop => { finish(&client, None, d.unwrap_or(Duration::ZERO)).await; return; }
+                }
+            }
+        };
+        generation += 1;
+        backoff.reset();
+        log.succeeded();
+        info!(
+            lease = format_args!("{id:x}"),
+            ttl_s = ttl_secs,
+            generation,
+            "etcd lease granted"
+        );
+        tx.send_replace(LeaseState::Live {
+            id,
+            generation,
+            confirmed_until: sent + ttl,
+        });
+        loop {
+            match session(
+                &client,
+                id,
+                ttl,
+                period,
+                &tx,
+                &mut stop,
+                (&mut log, &mut backoff),
+            )
+            .await
+            {
+                Ended::Stop(d) => {
+                    finish(&client, Some(id), d).await;
+                    return;
+                }
+                Ended::Lost => {
+                    warn!(
+                        lease = format_args!("{id:x}"),
+                        "etcd lease expired or was revoked; granting a new one and re-registering"
+                    );
+                    tx.send_replace(LeaseState::Pending);
+                    continue 'grant;
+                }
+                Ended::Broken(why) => {
+                    log.failed(&why);
+                    let delay = backoff.next_delay();
+                    debug!(
+                        lease = format_args!("{id:x}"),
+                        retry_in_ms = delay.as_millis() as u64,
+                        "re-opening the keepalive stream"
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        d = &mut stop => { finish(&client, Some(id), d.unwrap_or(Duration::ZERO)).await; return; }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn confirm(tx: &watch::Sender<LeaseState>, until: Instant) {
+    // Quietly: users wake on new leases, not on every renewal.
+    tx.send_if_modified(|s| {
+        if let LeaseState::Live {
+            confirmed_until, ..
+        } = s
+        {
+            *confirmed_until = until;
+        }
+        false
+    });
+}
+
+/// One keepalive stream: open it (noting the recovery in `retry`), renew every `period`, return
+/// when it breaks.
+async fn session(
+    client: &Client,
+    id: i64,
+    ttl: Duration,
+    period: Duration,
+    tx: &watch::Sender<LeaseState>,
+    stop: &mut oneshot::Receiver<Duration>,
+    retry: (&mut RetryLog, &mut Backoff),
+) -> Ended {
+    let answer_deadline = period.min(Duration::from_secs(5));
+    let sent = Instant::now();
+    let mut c = client.clone();
+    let opened = tokio::select! {
+        r = tokio::time::timeout(answer_deadline, c.lease_keep_alive(id)) => r,
+        d = &mut *stop => return Ended::Stop(d.unwrap_or(Duration::ZERO)),
+    };
+    let (mut keeper, mut stream) = match opened {
+        Ok(Ok(pair)) => pair,
+        Ok(Err(etcd_client::Error::LeaseKeepAliveError(msg))) if msg.contains("not found") => {
+            return Ended::Lost
+        }
+        Ok(Err(e)) => return Ended::Broken(format!("keepalive through any member: {e}")),
+        Err(_) => return Ended::Broken(format!("keepalive: no answer within {answer_deadline:?}")),
+    };
+    confirm(tx, sent + ttl);
+    retry.0.succeeded();
+    retry.1.reset();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            d = &mut *stop => return Ended::Stop(d.unwrap_or(Duration::ZERO)),
+        }
+        let sent = Instant::now();
+        if keeper.keep_alive().await.is_err() {
+            return Ended::Broken("keepalive stream closed".into());
+        }
+        match tokio::time::timeout(answer_deadline, stream.message()).await {
+            Ok(Ok(Some(resp))) if resp.ttl() > 0 => {
+                confirm(tx, sent + Duration::from_secs(resp.ttl() as u64));
+            }
+            Ok(Ok(Some(_))) => return Ended::Lost,
+            Ok(Ok(None)) | Ok(Err(_)) | Err(_) => {
+                return Ended::Broken("keepalive stream broke".into())
+            }
+        }
+    }
+}
+
+async fn finish(client: &Client, id: Option<i64>, deadline: Duration) {
+    let Some(id) = id else { return };
+    match tokio::time::timeout(deadline, client.clone().lease_revoke(id)).await {
+        Ok(Ok(_)) => info!(
+            lease = format_args!("{id:x}"),
+            "etcd lease revoked; its keys are gone"
+        ),
+        Ok(Err(e)) => {
+            warn!(lease = format_args!("{id:x}"), error = %e, "could not revoke the etcd lease; its keys expire with the TTL")
+        }
+        Err(_) => warn!(
+            lease = format_args!("{id:x}"),
+            "etcd did not answer the revoke in time; the keys expire with the TTL"
+        ),
+    }
+}

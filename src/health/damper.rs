@@ -1,0 +1,115 @@
+//! Rise/fall damping: a state changes only after `rise` consecutive passes or `fall` consecutive
+//! failures, so one slow answer does not pull an instance out of the load balancer.
+
+/// What one result did to the damped state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// Became healthy on this result.
+    Rose,
+    /// Became unhealthy on this result.
+    Fell,
+    /// No change.
+    Steady,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damper {
+    rise: u32,
+    fall: u32,
+    healthy: bool,
+    passes: u32,
+    failures: u32,
+}
+
+impl Damper {
+    /// Starts unhealthy: nothing is announced before the first `rise` passes.
+    pub fn new(rise: u32, fall: u32) -> Damper {
+        Damper {
+            rise: rise.max(1),
+            fall: fall.max(1),
+            healthy: false,
+            passes: 0,
+            failures: 0,
+        }
+    }
+
+    pub fn healthy(&self) -> bool {
+        self.healthy
+    }
+
+    /// Back to the initial state (a new container run, a new address).
+    pub fn reset(&mut self) {
+        *self = Damper::new(self.rise, self.fall);
+    }
+
+    pub fn record(&mut self, pass: bool) -> Transition {
+        if pass {
+            self.failures = 0;
+            self.passes = self.passes.saturating_add(1);
+            if !self.healthy && self.passes >= self.rise {
+                self.healthy = true;
+                return Transition::Rose;
+            }
+        } else {
+            self.passes = 0;
+            self.failures = self.failures.saturating_add(1);
+            if self.healthy && self.failures >= self.fall {
+                self.healthy = false;
+                return Transition::Fell;
+            }
+        }
+        Transition::Steady
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_rise_1_fall_2() {
+        let mut d = Damper::new(1, 2);
+        assert!(!d.healthy());
+        assert_eq!(d.record(true), Transition::Rose);
+        assert_eq!(d.record(false), Transition::Steady, "one failure is damped");
+        assert!(d.healthy());
+        assert_eq!(d.record(true), Transition::Steady);
+        assert_eq!(d.record(false), Transition::Steady);
+        assert_eq!(d.record(false), Transition::Fell);
+        assert!(!d.healthy());
+    }
+
+    #[test]
+    fn rise_needs_consecutive_passes() {
+        let mut d = Damper::new(3, 1);
+        assert_eq!(d.record(true), Transition::Steady);
+        assert_eq!(d.record(true), Transition::Steady);
+        assert_eq!(
+            d.record(false),
+            Transition::Steady,
+            "a failure restarts the count"
+        );
+        assert_eq!(d.record(true), Transition::Steady);
+        assert_eq!(d.record(true), Transition::Steady);
+        assert_eq!(d.record(true), Transition::Rose);
+        assert_eq!(d.record(false), Transition::Fell, "fall 1 drops at once");
+    }
+
+    #[test]
+    fn flapping_never_changes_state_with_fall_2() {
+        let mut d = Damper::new(1, 2);
+        d.record(true);
+        for i in 0..100 {
+            assert_eq!(d.record(i % 2 == 0), Transition::Steady);
+        }
+        assert!(d.healthy());
+    }
+
+    #[test]
+    fn reset_forgets() {
+        let mut d = Damper::new(1, 2);
+        d.record(true);
+        d.reset();
+        assert!(!d.healthy());
+    }
+}

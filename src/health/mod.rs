@@ -1,0 +1,257 @@
+//! Health probes: the HTTP GET (status, optional SHA1 of the whole body) and the TCP connect, each
+//! under one hard deadline; the expected-digest type; and the rise/fall damper in `damper`.
+
+mod damper;
+
+pub use damper::{Damper, Transition};
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+use sha1::{Digest as _, Sha1};
+
+/// The largest body a probe reads; a larger or endless body fails the probe.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// An expected SHA1: exactly 40 hex characters, stored lower-case.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Digest(String);
+
+impl Digest {
+    /// Accepts lower- or upper-case 40-hex SHA1 digests.
+    pub fn parse(s: &str) -> Result<Digest, String> {
+        let t = s.trim();
+        if t.len() != 40 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "{s:?} is not a SHA1 digest: expected 40 hex characters, got {}",
+                t.len()
+            ));
+        }
+        Ok(Digest(t.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({})", self.0)
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The lower-case hex SHA1 of `body`.
+pub fn sha1_hex(body: &[u8]) -> String {
+    hex::encode(Sha1::digest(body))
+}
+
+/// What to probe and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    Http {
+        addr: SocketAddr,
+        path: String,
+        digest: Option<Digest>,
+    },
+    Tcp {
+        addr: SocketAddr,
+    },
+}
+
+impl Probe {
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Probe::Http { addr, .. } | Probe::Tcp { addr } => *addr,
+        }
+    }
+
+    /// `http://IP:PORT/path` (IPv6 in brackets) for an HTTP probe.
+    pub fn url(&self) -> Option<String> {
+        match self {
+            Probe::Http { addr, path, .. } => {
+                let sep = if path.starts_with('/') { "" } else { "/" };
+                Some(format!("http://{addr}{sep}{path}"))
+            }
+            Probe::Tcp { .. } => None,
+        }
+    }
+}
+
+/// The result of one probe, with everything a person needs to see why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    pub pass: bool,
+    /// HTTP status code, when a response arrived.
+    pub status: Option<u16>,
+    /// SHA1 of the whole body, when a body was read.
+    pub observed_sha1: Option<String>,
+    pub expected_sha1: Option<String>,
+    pub body_bytes: Option<usize>,
+    /// Why the probe failed (absent on success).
+    pub error: Option<String>,
+    pub elapsed_ms: u64,
+}
+
+impl Outcome {
+    fn failed(error: impl Into<String>, started: Instant) -> Outcome {
+        Outcome {
+            pass: false,
+            status: None,
+            observed_sha1: None,
+            expected_sha1: None,
+            body_bytes: None,
+            error: Some(error.into()),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        }
+    }
+}
+
+/// Runs probes; holds the HTTP client so repeated probes do not rebuild it.
+#[derive(Clone)]
+pub struct Prober {
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
+    timeout: Duration,
+}
+
+impl Prober {
+    pub fn new(timeout: Duration) -> Prober {
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_connect_timeout(Some(timeout));
+        connector.set_nodelay(true);
+        // No pooling: every probe opens its own connection, so a stale pooled connection can
+        // never fail (or pass) a probe on the container's behalf.
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build(connector);
+        Prober { client, timeout }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// One probe under one hard deadline covering connect, request and the whole body.
+    pub async fn probe(&self, probe: &Probe) -> Outcome {
+        let started = Instant::now();
+        let deadline = self.timeout;
+        match probe {
+            Probe::Tcp { addr } => {
+                match tokio::time::timeout(deadline, tokio::net::TcpStream::connect(addr)).await {
+                    Ok(Ok(_)) => Outcome {
+                        pass: true,
+                        error: None,
+                        ..Outcome::failed("", started)
+                    },
+                    Ok(Err(e)) => Outcome::failed(format!("connect {addr}: {e}"), started),
+                    Err(_) => Outcome::failed(
+                        format!(
+                            "connect {addr}: no answer within {}",
+                            crate::duration::format(deadline)
+                        ),
+                        started,
+                    ),
+                }
+            }
+            Probe::Http { digest, .. } => {
+                let url = probe.url().unwrap_or_default();
+                match tokio::time::timeout(deadline, self.fetch(&url)).await {
+                    Ok(Ok((status, body))) => judge(status, &body, digest.as_ref(), started),
+                    Ok(Err(e)) => {
+                        let mut o = Outcome::failed(format!("GET {url}: {e}"), started);
+                        o.expected_sha1 = digest.as_ref().map(|d| d.to_string());
+                        o
+                    }
+                    Err(_) => {
+                        let mut o = Outcome::failed(
+                            format!(
+                                "GET {url}: no complete answer within {}",
+                                crate::duration::format(deadline)
+                            ),
+                            started,
+                        );
+                        o.expected_sha1 = digest.as_ref().map(|d| d.to_string());
+                        o
+                    }
+                }
+            }
+        }
+    }
+
+    async fn fetch(&self, url: &str) -> Result<(u16, Bytes), String> {
+        let uri: hyper::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
+        let resp = self
+            .client
+            .get(uri)
+            .await
+            .map_err(|e| describe_client_error(&e))?;
+        let status = resp.status().as_u16();
+        let body = Limited::new(resp.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
+                    format!("body larger than {MAX_BODY} bytes")
+                } else {
+                    format!("reading body: {e}")
+                }
+            })?
+            .to_bytes();
+        Ok((status, body))
+    }
+}
+
+/// hyper-util's error Display is terse ("client error (Connect)"); include the source chain.
+fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// Pure verdict on a response: 2xx required; with a digest the whole body must hash to it.
+pub fn judge(status: u16, body: &[u8], digest: Option<&Digest>, started: Instant) -> Outcome {
+    let observed = sha1_hex(body);
+    let ok_status = (200..300).contains(&status);
+    let digest_ok = digest.is_none_or(|d| d.as_str() == observed);
+    let error = if !ok_status {
+        Some(format!("status {status} is not 2xx"))
+    } else if !digest_ok {
+        Some(format!(
+            "body SHA1 {observed} does not match the expected {}",
+            digest.map(|d| d.as_str()).unwrap_or_default()
+        ))
+    } else {
+        None
+    };
+    Outcome {
+        pass: error.is_none(),
+        status: Some(status),
+        observed_sha1: Some(observed),
+        expected_sha1: digest.map(|d| d.to_string()),
+        body_bytes: Some(body.len()),
+        error,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,206 @@
+//! lbsync's validated configuration, from `LbsyncArgs` plus the environment fallbacks the 2014
+//! tools used (`LB_NAME`, `OS_USERNAME`, `OS_API_KEY`, `OS_PASSWORD`, `OS_REGION_NAME`,
+//! `OS_REGION`, `OS_AUTH_URL`). Secrets come from files or the environment, never from etcd.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::cli::{Backend, LbsyncArgs};
+use crate::config::ConfigError;
+use crate::etcd::EtcdConfig;
+use crate::health::Digest;
+use crate::nginx::NginxConfig;
+use crate::rackspace::{ClientConfig, Credentials};
+
+pub const DEFAULT_IDENTITY_URL: &str = "https://identity.api.rackspacecloud.com/v2.0";
+
+#[derive(Debug, Clone)]
+pub struct Recheck {
+    pub path: String,
+    pub digest: Option<Digest>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RackspaceTarget {
+    pub client: ClientConfig,
+    pub lb_name: Option<String>,
+    pub lb_id: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub enum BackendConfig {
+    Rackspace(RackspaceTarget),
+    Nginx(NginxConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct LbsyncConfig {
+    pub etcd: EtcdConfig,
+    /// Always ends with '/'.
+    pub prefix: String,
+    pub address_field: String,
+    pub backend: BackendConfig,
+    pub statics: BTreeSet<SocketAddr>,
+    pub allow_empty: bool,
+    pub recheck: Option<Recheck>,
+    pub resync: Duration,
+    pub debounce: Duration,
+    pub election_key: String,
+    pub ttl: Duration,
+    pub dry_run: bool,
+}
+
+fn invalid(m: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid(m.into())
+}
+
+fn first_env(env: &dyn Fn(&str) -> Option<String>, names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| env(n).filter(|v| !v.trim().is_empty()))
+}
+
+fn rackspace(
+    a: &LbsyncArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<RackspaceTarget, ConfigError> {
+    let lb_name = a.lb_name.clone().or_else(|| first_env(env, &["LB_NAME"]));
+    if lb_name.is_none() && a.lb_id.is_none() {
+        return Err(invalid(
+            "--backend rackspace needs --lb-name (or $LB_NAME) or --lb-id",
+        ));
+    }
+    let username = a
+        .username
+        .clone()
+        .or_else(|| first_env(env, &["OS_USERNAME"]))
+        .ok_or_else(|| invalid("--backend rackspace needs --username (or $OS_USERNAME)"))?;
+    let bad_secret = |e: crate::rackspace::Error| invalid(e.to_string());
+    let credentials = if let Some(p) = &a.api_key_file {
+        Credentials::from_api_key_file(username, p).map_err(bad_secret)?
+    } else if let Some(k) = first_env(env, &["OS_API_KEY"]) {
+        Credentials::api_key(username, k.trim())
+    } else if let Some(p) = &a.password_file {
+        Credentials::from_password_file(username, p).map_err(bad_secret)?
+    } else if let Some(p) = first_env(env, &["OS_PASSWORD"]) {
+        Credentials::password(username, p)
+    } else {
+        return Err(invalid("--backend rackspace needs --api-key-file (or $OS_API_KEY) or --password-file (or $OS_PASSWORD)"));
+    };
+    let identity_url = a
+        .identity_url
+        .clone()
+        .or_else(|| first_env(env, &["OS_AUTH_URL"]))
+        .unwrap_or_else(|| DEFAULT_IDENTITY_URL.to_string());
+    let identity_url = identity_url.trim().trim_end_matches('/').to_string();
+    if !(identity_url.starts_with("https://") || identity_url.starts_with("http://")) {
+        return Err(invalid(format!(
+            "--identity-url {identity_url:?}: must be an http(s) URL"
+        )));
+    }
+    let region = a
+        .region
+        .clone()
+        .or_else(|| first_env(env, &["OS_REGION_NAME", "OS_REGION"]))
+        .unwrap_or_default();
+    Ok(RackspaceTarget {
+        client: ClientConfig::new(identity_url, region.trim(), credentials),
+        lb_name,
+        lb_id: a.lb_id,
+    })
+}
+
+fn nginx(a: &LbsyncArgs) -> Result<NginxConfig, ConfigError> {
+    let upstream_file = a
+        .upstream_file
+        .clone()
+        .ok_or_else(|| invalid("--backend nginx needs --upstream-file"))?;
+    let upstream_name = a
+        .upstream_name
+        .clone()
+        .ok_or_else(|| invalid("--backend nginx needs --upstream-name"))?;
+    Ok(NginxConfig {
+        upstream_file,
+        upstream_name,
+        check_cmd: a.check_cmd.clone(),
+        reload_cmd: a.reload_cmd.clone(),
+        command_timeout: Duration::from_secs(30),
+    })
+}
+
+impl LbsyncConfig {
+    pub fn from_args(
+        a: &LbsyncArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<LbsyncConfig, ConfigError> {
+        let etcd = EtcdConfig::from_args(&a.etcd, env("ETCDCTL_ENDPOINTS"))?;
+        let prefix = a.prefix.trim();
+        if prefix.is_empty() || prefix.chars().any(char::is_whitespace) {
+            return Err(invalid(format!(
+                "--prefix {prefix:?}: must be a key prefix such as /services/web/"
+            )));
+        }
+        let prefix = if prefix.ends_with('/') {
+            prefix.to_string()
+        } else {
+            format!("{prefix}/")
+        };
+        let (backend, lb_label) = match a.backend {
+            Backend::Rackspace => {
+                let t = rackspace(a, env)?;
+                let label = t
+                    .lb_id
+                    .map(|i| i.to_string())
+                    .or_else(|| t.lb_name.clone())
+                    .unwrap_or_default();
+                (BackendConfig::Rackspace(t), format!("rackspace/{label}"))
+            }
+            Backend::Nginx => {
+                let n = nginx(a)?;
+                let label = format!("nginx/{}", n.upstream_name);
+                (BackendConfig::Nginx(n), label)
+            }
+        };
+        let recheck = match (&a.health_path, &a.health_digest) {
+            (None, None) => None,
+            (path, digest) => {
+                let path = path.clone().unwrap_or_else(|| "/health.php".into());
+                if !path.starts_with('/') {
+                    return Err(invalid(format!(
+                        "--health-path {path:?}: must start with '/'"
+                    )));
+                }
+                Some(Recheck {
+                    path,
+                    digest: digest.clone(),
+                    timeout: a.health_timeout,
+                })
+            }
+        };
+        if a.ttl < Duration::from_secs(2) {
+            return Err(invalid("--ttl: must be at least 2s"));
+        }
+        if a.resync_interval.is_zero() {
+            return Err(invalid("--resync-interval must be greater than 0"));
+        }
+        Ok(LbsyncConfig {
+            etcd,
+            prefix,
+            address_field: crate::lbsync::instances::DEFAULT_ADDRESS_FIELD.to_string(),
+            backend,
+            statics: a.static_node.iter().copied().collect(),
+            allow_empty: a.allow_empty,
+            recheck,
+            resync: a.resync_interval,
+            debounce: a.debounce,
+            election_key: a
+                .election_key
+                .clone()
+                .unwrap_or_else(|| format!("/sidekick/lbsync/{lb_label}")),
+            ttl: Duration::from_secs(a.ttl.as_secs().max(2)),
+            dry_run: a.dry_run,
+        })
+    }
+}

@@ -1,0 +1,167 @@
+//! Pure reading of the registry prefix: `P<name>/{public_ipv4_addr,port,...}` keys or a JSON
+//! object at `P<name>` become instances; anything incomplete or invalid is skipped with a reason
+//! naming the key. [`Warned`] makes that one warning per bad key, not one per pass.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
+
+use tracing::warn;
+
+/// One registered, complete, valid instance.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Instance {
+    pub name: String,
+    pub addr: SocketAddr,
+}
+
+/// A key that does not describe a usable instance, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub key: String,
+    pub reason: String,
+}
+
+/// Which field holds the address nodes are made of.
+pub const DEFAULT_ADDRESS_FIELD: &str = "public_ipv4_addr";
+
+fn parse_port(v: &str) -> Result<u16, String> {
+    match v.trim().parse::<u32>() {
+        Ok(p) if (1..=65535).contains(&p) => Ok(p as u16),
+        _ => Err(format!("port {v:?} is not a number from 1 to 65535")),
+    }
+}
+
+fn parse_ip(field: &str, v: &str) -> Result<IpAddr, String> {
+    v.trim()
+        .parse()
+        .map_err(|_| format!("{field} {v:?} is not an IPv4 or IPv6 address"))
+}
+
+fn from_json(value: &str, address_field: &str) -> Result<SocketAddr, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(value).map_err(|e| format!("not a JSON object: {e}"))?;
+    let obj = v.as_object().ok_or("not a JSON object")?;
+    let ip = obj
+        .get(address_field)
+        .and_then(|a| a.as_str())
+        .ok_or_else(|| format!("no {address_field} string"))?;
+    let port = match obj.get("port") {
+        Some(serde_json::Value::Number(n)) => parse_port(&n.to_string())?,
+        Some(serde_json::Value::String(s)) => parse_port(s)?,
+        _ => return Err("no port".into()),
+    };
+    Ok(SocketAddr::new(parse_ip(address_field, ip)?, port))
+}
+
+fn add(out: &mut BTreeMap<String, Instance>, name: &str, addr: SocketAddr) {
+    out.insert(
+        name.to_string(),
+        Instance {
+            name: name.to_string(),
+            addr,
+        },
+    );
+}
+
+/// Reads every key under `prefix` into instances and skipped keys.
+pub fn parse(
+    prefix: &str,
+    kvs: &BTreeMap<String, String>,
+    address_field: &str,
+) -> (BTreeMap<String, Instance>, Vec<Skipped>) {
+    let mut fields: BTreeMap<&str, HashMap<&str, (&str, &str)>> = BTreeMap::new();
+    let mut json: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    let mut skipped = Vec::new();
+    for (key, value) in kvs {
+        let Some(rest) = key.strip_prefix(prefix) else {
+            continue;
+        };
+        match rest.split_once('/') {
+            None if rest.is_empty() => skipped.push(Skipped {
+                key: key.clone(),
+                reason: "the prefix itself holds a value".into(),
+            }),
+            None => {
+                json.insert(rest, (key.as_str(), value.as_str()));
+            }
+            Some((name, field))
+                if !name.is_empty() && !field.is_empty() && !field.contains('/') =>
+            {
+                fields
+                    .entry(name)
+                    .or_default()
+                    .insert(field, (key.as_str(), value.as_str()));
+            }
+            Some(_) => skipped.push(Skipped {
+                key: key.clone(),
+                reason: "not PREFIX<name>/<field>".into(),
+            }),
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (name, f) in &fields {
+        let ip = f.get(address_field);
+        let port = f.get("port");
+        let result = match (ip, port) {
+            (Some((_, ip)), Some((_, port))) => parse_ip(address_field, ip)
+                .and_then(|ip| Ok(SocketAddr::new(ip, parse_port(port)?))),
+            (None, _) => Err(format!("incomplete: no {address_field} key")),
+            (_, None) => Err("incomplete: no port key".into()),
+        };
+        match result {
+            Ok(addr) => add(&mut out, name, addr),
+            // A complete JSON object under the same name is used instead.
+            Err(_) if json.contains_key(name) => {}
+            Err(reason) => {
+                let key = ip
+                    .or(port)
+                    .map(|(k, _)| k.to_string())
+                    .unwrap_or_else(|| format!("{prefix}{name}/"));
+                skipped.push(Skipped { key, reason });
+            }
+        }
+    }
+    for (name, (key, value)) in json {
+        if out.contains_key(name) {
+            continue;
+        }
+        match from_json(value, address_field) {
+            Ok(addr) => add(&mut out, name, addr),
+            Err(reason) => skipped.push(Skipped {
+                key: key.to_string(),
+                reason,
+            }),
+        }
+    }
+    (out, skipped)
+}
+
+/// The addresses of a set of instances, without duplicates.
+pub fn addresses(instances: &BTreeMap<String, Instance>) -> BTreeSet<SocketAddr> {
+    instances.values().map(|i| i.addr).collect()
+}
+
+/// Remembers which skipped keys were already reported, so each bad key warns once until it
+/// changes or goes away.
+#[derive(Debug, Default)]
+pub struct Warned {
+    seen: BTreeMap<String, String>,
+}
+
+impl Warned {
+    pub fn report(&mut self, skipped: &[Skipped]) {
+        let now: BTreeMap<String, String> = skipped
+            .iter()
+            .map(|s| (s.key.clone(), s.reason.clone()))
+            .collect();
+        for (key, reason) in &now {
+            if self.seen.get(key) != Some(reason) {
+                warn!(key = %key, reason = %reason, "skipping an invalid instance key");
+            }
+        }
+        self.seen = now;
+    }
+}
+
+#[cfg(test)]
+mod tests;

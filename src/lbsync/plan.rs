@@ -1,0 +1,99 @@
+//! The pure reconcile plan for a load balancer's node list: what to remove (in batches no larger
+//! than the bulk-delete limit), what to add (capped to the room left under the node limit), and
+//! which managed nodes to re-enable. Static nodes and nodes whose address is not an IP are never
+//! touched; an empty registry never empties the load balancer unless allowed.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+/// A node as the plan needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LbNode {
+    pub id: u64,
+    /// `None` when the node's address is not an IP (a domain node): never managed.
+    pub addr: Option<SocketAddr>,
+    /// ENABLED, DISABLED, DRAINING (or anything the API invents).
+    pub condition: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Node ids to delete, each batch one API call.
+    pub removes: Vec<Vec<u64>>,
+    /// Addresses to add in one POST.
+    pub adds: Vec<SocketAddr>,
+    /// Managed nodes that are wanted but not ENABLED.
+    pub enable: Vec<u64>,
+    /// Wanted addresses that do not fit under the node limit.
+    pub unplaced: Vec<SocketAddr>,
+    /// The registry is empty and the guard kept the managed nodes.
+    pub empty_guard: bool,
+}
+
+impl Plan {
+    pub fn is_converged(&self) -> bool {
+        self.removes.is_empty() && self.adds.is_empty() && self.enable.is_empty()
+    }
+}
+
+/// The limits read from the API's `absolutelimits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub node_limit: usize,
+    pub batch_delete_limit: usize,
+}
+
+pub fn plan(
+    desired: &BTreeSet<SocketAddr>,
+    nodes: &[LbNode],
+    statics: &BTreeSet<SocketAddr>,
+    limits: Limits,
+    allow_empty: bool,
+) -> Plan {
+    let managed: Vec<(u64, SocketAddr, &str)> = nodes
+        .iter()
+        .filter_map(|n| {
+            n.addr
+                .filter(|a| !statics.contains(a))
+                .map(|a| (n.id, a, n.condition.as_str()))
+        })
+        .collect();
+    let present: BTreeSet<SocketAddr> = nodes.iter().filter_map(|n| n.addr).collect();
+    let empty_guard = desired.is_empty() && !allow_empty && !managed.is_empty();
+    let mut seen = BTreeSet::new();
+    let mut removes: Vec<u64> = Vec::new();
+    let mut enable = Vec::new();
+    for (id, addr, condition) in managed {
+        // A second node with the same address is always surplus.
+        let duplicate = !seen.insert(addr);
+        if duplicate || (!desired.contains(&addr) && !empty_guard) {
+            removes.push(id);
+        } else if desired.contains(&addr) && !condition.eq_ignore_ascii_case("ENABLED") {
+            enable.push(id);
+        }
+    }
+    let wanted: Vec<SocketAddr> = desired
+        .iter()
+        .filter(|a| !present.contains(a))
+        .copied()
+        .collect();
+    let room = limits
+        .node_limit
+        .saturating_sub(nodes.len() - removes.len());
+    let (adds, unplaced) = if wanted.len() > room {
+        (wanted[..room].to_vec(), wanted[room..].to_vec())
+    } else {
+        (wanted, Vec::new())
+    };
+    let batch = limits.batch_delete_limit.max(1);
+    Plan {
+        removes: removes.chunks(batch).map(<[u64]>::to_vec).collect(),
+        adds,
+        enable,
+        unplaced,
+        empty_guard,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,168 @@
+use super::*;
+
+const LIMITS: Limits = Limits {
+    node_limit: 25,
+    batch_delete_limit: 10,
+};
+
+fn a(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn node(id: u64, addr: &str) -> LbNode {
+    LbNode {
+        id,
+        addr: Some(a(addr)),
+        condition: "ENABLED".into(),
+    }
+}
+
+fn set(addrs: &[&str]) -> BTreeSet<SocketAddr> {
+    addrs.iter().map(|s| a(s)).collect()
+}
+
+fn many(n: usize) -> BTreeSet<SocketAddr> {
+    (0..n)
+        .map(|i| SocketAddr::from(([10, 0, 0, 1], 18000 + i as u16)))
+        .collect()
+}
+
+#[test]
+fn adds_all_missing_in_one_batch_and_removes_what_is_gone() {
+    let nodes = vec![node(1, "10.0.0.1:80"), node(2, "10.0.0.2:80")];
+    let p = plan(
+        &set(&["10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:80"]),
+        &nodes,
+        &BTreeSet::new(),
+        LIMITS,
+        false,
+    );
+    assert_eq!(p.removes, vec![vec![1]]);
+    assert_eq!(p.adds, vec![a("10.0.0.3:80"), a("10.0.0.4:80")]);
+    assert!(p.enable.is_empty() && p.unplaced.is_empty() && !p.empty_guard);
+}
+
+#[test]
+fn converged_when_equal() {
+    let nodes = vec![node(1, "10.0.0.1:80")];
+    assert!(plan(
+        &set(&["10.0.0.1:80"]),
+        &nodes,
+        &BTreeSet::new(),
+        LIMITS,
+        false
+    )
+    .is_converged());
+}
+
+#[test]
+fn static_and_domain_nodes_are_never_touched() {
+    let nodes = vec![
+        node(1, "1.1.1.1:80"),
+        LbNode {
+            id: 2,
+            addr: None,
+            condition: "DISABLED".into(),
+        },
+        node(3, "10.0.0.9:80"),
+    ];
+    let p = plan(
+        &set(&["10.0.0.1:80"]),
+        &nodes,
+        &set(&["1.1.1.1:80"]),
+        LIMITS,
+        false,
+    );
+    assert_eq!(p.removes, vec![vec![3]]);
+    assert_eq!(p.adds, vec![a("10.0.0.1:80")]);
+    // A wanted address already present as a static node is not added again.
+    let p = plan(
+        &set(&["1.1.1.1:80"]),
+        &nodes,
+        &set(&["1.1.1.1:80"]),
+        LIMITS,
+        true,
+    );
+    assert!(p.adds.is_empty());
+}
+
+#[test]
+fn removals_are_batched_by_the_bulk_delete_limit() {
+    let nodes: Vec<LbNode> = many(23)
+        .iter()
+        .enumerate()
+        .map(|(i, ad)| node(i as u64 + 1, &ad.to_string()))
+        .collect();
+    let p = plan(
+        &set(&["10.9.9.9:80"]),
+        &nodes,
+        &BTreeSet::new(),
+        LIMITS,
+        false,
+    );
+    assert_eq!(
+        p.removes.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![10, 10, 3]
+    );
+    assert_eq!(p.adds.len(), 1);
+}
+
+#[test]
+fn adds_are_capped_to_the_room_under_the_node_limit_counting_removals() {
+    let nodes: Vec<LbNode> = (0..20)
+        .map(|i| node(i + 1, &format!("10.1.0.{}:80", i + 1)))
+        .collect();
+    let mut want = many(10);
+    want.insert(a("10.1.0.1:80"));
+    // 20 present, 19 to remove (all but 10.1.0.1) -> 1 stays, room for 24, 10 fit.
+    let p = plan(&want, &nodes, &BTreeSet::new(), LIMITS, false);
+    assert_eq!(p.adds.len(), 10);
+    let p = plan(&many(30), &[], &BTreeSet::new(), LIMITS, false);
+    assert_eq!((p.adds.len(), p.unplaced.len()), (25, 5));
+    let full: Vec<LbNode> = many(25)
+        .iter()
+        .enumerate()
+        .map(|(i, ad)| node(i as u64, &ad.to_string()))
+        .collect();
+    let mut want = many(25);
+    want.insert(a("10.2.0.1:80"));
+    let p = plan(&want, &full, &BTreeSet::new(), LIMITS, false);
+    assert!(
+        p.adds.is_empty() && p.unplaced == vec![a("10.2.0.1:80")],
+        "full: nothing added, reported instead"
+    );
+}
+
+#[test]
+fn empty_registry_is_guarded_unless_allowed() {
+    let nodes = vec![node(1, "10.0.0.1:80"), node(2, "1.1.1.1:80")];
+    let statics = set(&["1.1.1.1:80"]);
+    let p = plan(&BTreeSet::new(), &nodes, &statics, LIMITS, false);
+    assert!(p.empty_guard && p.is_converged(), "nothing removed");
+    let p = plan(&BTreeSet::new(), &nodes, &statics, LIMITS, true);
+    assert_eq!(p.removes, vec![vec![1]]);
+    assert!(!p.empty_guard);
+    let p = plan(
+        &BTreeSet::new(),
+        &[node(2, "1.1.1.1:80")],
+        &statics,
+        LIMITS,
+        false,
+    );
+    assert!(!p.empty_guard, "only static nodes: nothing to guard");
+}
+
+#[test]
+fn wanted_nodes_that_are_not_enabled_are_re_enabled_and_duplicates_removed() {
+    let mut n = node(1, "10.0.0.1:80");
+    n.condition = "DRAINING".into();
+    let p = plan(
+        &set(&["10.0.0.1:80"]),
+        &[n, node(2, "10.0.0.1:80")],
+        &BTreeSet::new(),
+        LIMITS,
+        false,
+    );
+    assert_eq!(p.enable, vec![1]);
+    assert_eq!(p.removes, vec![vec![2]]);
+}

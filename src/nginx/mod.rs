@@ -1,0 +1,350 @@
+//! The nginx backend of `sidekick lbsync --backend nginx`: owns one generated upstream file and
+//! makes nginx serve exactly a given set of servers: render, write only when the bytes differ,
+//! `--check-cmd` (the old file is put back if it fails), then `--reload-cmd`.
+//!
+//! The check runs against the file in place because nginx can only test its whole configuration,
+//! which includes this file. That is safe: an nginx reloaded by someone else in that moment tests
+//! the new configuration itself and keeps its old one if it is bad.
+
+mod command;
+mod file;
+mod render;
+
+pub use command::{CommandFailure, Failure, OUTPUT_CAP};
+pub use render::{parse, render, valid_name, Parsed, PLACEHOLDER};
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tracing::{debug, info, warn};
+
+pub const DEFAULT_CHECK_CMD: &str = "nginx -t";
+pub const DEFAULT_RELOAD_CMD: &str = "nginx -s reload";
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NginxConfig {
+    /// `--upstream-file`: the file nginx `include`s, owned entirely by lbsync.
+    pub upstream_file: PathBuf,
+    /// `--upstream-name`: the name in `upstream NAME { ... }` that `proxy_pass http://NAME` uses.
+    pub upstream_name: String,
+    /// `--check-cmd`, run through `sh -c`.
+    pub check_cmd: String,
+    /// `--reload-cmd`, run through `sh -c`.
+    pub reload_cmd: String,
+    /// Deadline of each command; the command's process group is killed when it passes.
+    pub command_timeout: Duration,
+}
+
+impl NginxConfig {
+    /// A config with the default commands and timeout.
+    pub fn new(upstream_file: impl Into<PathBuf>, upstream_name: impl Into<String>) -> Self {
+        NginxConfig {
+            upstream_file: upstream_file.into(),
+            upstream_name: upstream_name.into(),
+            check_cmd: DEFAULT_CHECK_CMD.to_string(),
+            reload_cmd: DEFAULT_RELOAD_CMD.to_string(),
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+        }
+    }
+}
+
+/// What one `apply` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The file already held exactly this set and nginx had loaded it: nothing ran.
+    Unchanged,
+    /// The file was (re)written if needed, checked, and nginx reloaded. `added`/`removed` are
+    /// relative to what nginx served before (both empty for the one-time reload of an unchanged
+    /// file after start, or when retrying a reload that failed).
+    Reloaded {
+        added: Vec<SocketAddr>,
+        removed: Vec<SocketAddr>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NginxError {
+    #[error("--upstream-name {name:?}: {reason}")]
+    BadName { name: String, reason: &'static str },
+    #[error("--upstream-file {}: {reason}", path.display())]
+    BadFile { path: PathBuf, reason: String },
+    #[error("{flag} must not be empty")]
+    EmptyCommand { flag: &'static str },
+    #[error("the nginx command timeout must be more than zero")]
+    ZeroTimeout,
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {reason}", path.display())]
+    Parse { path: PathBuf, reason: String },
+    #[error("nginx config check `{cmd}` {failure}; {} keeps its previous contents and nginx keeps serving the previous set: {output}", path.display())]
+    CheckFailed {
+        cmd: String,
+        path: PathBuf,
+        failure: Failure,
+        output: String,
+    },
+    #[error("nginx config check `{cmd}` {failure}, and putting back the previous {} failed too ({source}): the file holds the rejected set, nginx was not reloaded: {output}", path.display())]
+    RestoreFailed {
+        cmd: String,
+        path: PathBuf,
+        failure: Failure,
+        output: String,
+        source: std::io::Error,
+    },
+    #[error("nginx reload `{cmd}` {failure}; the new {} passed the check and stays in place, nginx serves the previous set until a reload succeeds (retried on the next apply): {output}", path.display())]
+    ReloadFailed {
+        cmd: String,
+        path: PathBuf,
+        failure: Failure,
+        output: String,
+    },
+}
+
+impl NginxError {
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            NginxError::BadName { .. }
+            | NginxError::BadFile { .. }
+            | NginxError::EmptyCommand { .. }
+            | NginxError::ZeroTimeout => "config",
+            NginxError::Io { .. } => "io",
+            NginxError::Parse { .. } => "parse",
+            NginxError::CheckFailed { .. } => "check_failed",
+            NginxError::RestoreFailed { .. } => "restore_failed",
+            NginxError::ReloadFailed { .. } => "reload_failed",
+        }
+    }
+
+    /// True for errors of configuration the user must fix (exit 2).
+    pub fn is_config(&self) -> bool {
+        self.metric_label() == "config"
+    }
+}
+
+/// What this process knows about the set nginx has loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Loaded {
+    /// Just started: a previous run may have written the file and died before reloading, so the
+    /// first apply reloads even when the file is unchanged.
+    Unknown,
+    /// nginx loaded the file as it is on disk.
+    Current,
+    /// A reload failed; nginx still serves this set, and the next apply reloads again.
+    Stale(BTreeSet<SocketAddr>),
+}
+
+#[derive(Debug)]
+pub struct NginxBackend {
+    cfg: NginxConfig,
+    loaded: Loaded,
+}
+
+impl NginxBackend {
+    /// Validates the config: the name, the file's directory, the commands.
+    pub fn new(cfg: NginxConfig) -> Result<Self, NginxError> {
+        let name = &cfg.upstream_name;
+        if name.is_empty() {
+            return Err(NginxError::BadName {
+                name: name.clone(),
+                reason: "must not be empty",
+            });
+        }
+        if !valid_name(name) {
+            return Err(NginxError::BadName {
+                name: name.clone(),
+                reason: "use only letters, digits, '_', '.' and '-'",
+            });
+        }
+        check_file(&cfg.upstream_file)?;
+        for (flag, cmd) in [
+            ("--check-cmd", &cfg.check_cmd),
+            ("--reload-cmd", &cfg.reload_cmd),
+        ] {
+            if cmd.trim().is_empty() {
+                return Err(NginxError::EmptyCommand { flag });
+            }
+        }
+        if cfg.command_timeout.is_zero() {
+            return Err(NginxError::ZeroTimeout);
+        }
+        if let Ok(Some(bytes)) = file::read(&cfg.upstream_file) {
+            let p = parse(name, &String::from_utf8_lossy(&bytes));
+            if !p.problems.is_empty() {
+                warn!(file = %cfg.upstream_file.display(), problems = ?p.problems,
+                    "existing upstream file is not what lbsync writes; it will be overwritten");
+            }
+        }
+        Ok(NginxBackend {
+            cfg,
+            loaded: Loaded::Unknown,
+        })
+    }
+
+    pub fn config(&self) -> &NginxConfig {
+        &self.cfg
+    }
+
+    /// True when nginx may not serve what the file holds (just started, or a reload failed).
+    pub fn reload_pending(&self) -> bool {
+        self.loaded != Loaded::Current
+    }
+
+    /// Makes nginx serve exactly `backends` plus `static_nodes` (never removed, rendered too).
+    pub async fn apply(
+        &mut self,
+        backends: &BTreeSet<SocketAddr>,
+        static_nodes: &BTreeSet<SocketAddr>,
+    ) -> Result<Applied, NginxError> {
+        let path = self.cfg.upstream_file.clone();
+        let wanted: BTreeSet<SocketAddr> = backends.union(static_nodes).copied().collect();
+        let text = render(&self.cfg.upstream_name, &wanted);
+
+        let previous = {
+            let p = path.clone();
+            blocking(move || file::read(&p))
+                .await
+                .map_err(|source| io_error("read", &path, source))?
+        };
+        let changed = previous.as_deref() != Some(text.as_bytes());
+        if !changed && self.loaded == Loaded::Current {
+            debug!(file = %path.display(), servers = wanted.len(), "nginx upstream unchanged");
+            return Ok(Applied::Unchanged);
+        }
+        let base = match &self.loaded {
+            Loaded::Stale(served) => served.clone(),
+            Loaded::Unknown | Loaded::Current => self.lenient_parse(previous.as_deref()),
+        };
+
+        // Until the reload succeeds nginx serves `base`, even if this future is dropped midway.
+        let prior = std::mem::replace(&mut self.loaded, Loaded::Stale(base.clone()));
+        if changed {
+            let (p, bytes) = (path.clone(), text.into_bytes());
+            blocking(move || file::write_atomic(&p, &bytes))
+                .await
+                .map_err(|source| io_error("write", &path, source))?;
+        }
+
+        if let Err(f) = command::run(&self.cfg.check_cmd, self.cfg.command_timeout).await {
+            let cmd = self.cfg.check_cmd.clone();
+            if changed {
+                let p = path.clone();
+                let restored = blocking(move || file::restore(&p, previous.as_deref())).await;
+                if let Err(source) = restored {
+                    // The rejected bytes stay on disk: keep the state pending.
+                    return Err(NginxError::RestoreFailed {
+                        cmd,
+                        path,
+                        failure: f.failure,
+                        output: f.output,
+                        source,
+                    });
+                }
+            }
+            self.loaded = prior;
+            warn!(file = %path.display(), cmd = %cmd, failure = %f.failure,
+                "nginx config check failed; previous upstream file kept");
+            return Err(NginxError::CheckFailed {
+                cmd,
+                path,
+                failure: f.failure,
+                output: f.output,
+            });
+        }
+
+        if let Err(f) = command::run(&self.cfg.reload_cmd, self.cfg.command_timeout).await {
+            warn!(file = %path.display(), cmd = %self.cfg.reload_cmd, failure = %f.failure,
+                "nginx reload failed; will retry on the next apply");
+            return Err(NginxError::ReloadFailed {
+                cmd: self.cfg.reload_cmd.clone(),
+                path,
+                failure: f.failure,
+                output: f.output,
+            });
+        }
+
+        self.loaded = Loaded::Current;
+        let added: Vec<SocketAddr> = wanted.difference(&base).copied().collect();
+        let removed: Vec<SocketAddr> = base.difference(&wanted).copied().collect();
+        info!(added = ?added, removed = ?removed, servers = wanted.len(),
+            file = %path.display(), "nginx upstream updated");
+        Ok(Applied::Reloaded { added, removed })
+    }
+
+    /// The servers the file holds now (entries marked `down`, like the empty-set placeholder, are
+    /// left out; static nodes are in). A missing file holds none; a file that is not what lbsync
+    /// writes is an error naming the problem.
+    pub fn current(&self) -> Result<BTreeSet<SocketAddr>, NginxError> {
+        let path = &self.cfg.upstream_file;
+        let Some(bytes) = file::read(path).map_err(|e| io_error("read", path, e))? else {
+            return Ok(BTreeSet::new());
+        };
+        let p = parse(&self.cfg.upstream_name, &String::from_utf8_lossy(&bytes));
+        if !p.problems.is_empty() {
+            return Err(NginxError::Parse {
+                path: path.clone(),
+                reason: p.problems.join("; "),
+            });
+        }
+        Ok(p.servers)
+    }
+
+    /// The servers in the previous file, skipping (with a warning) anything unreadable.
+    fn lenient_parse(&self, previous: Option<&[u8]>) -> BTreeSet<SocketAddr> {
+        let Some(bytes) = previous else {
+            return BTreeSet::new();
+        };
+        let p = parse(&self.cfg.upstream_name, &String::from_utf8_lossy(bytes));
+        if !p.problems.is_empty() {
+            warn!(file = %self.cfg.upstream_file.display(), problems = ?p.problems,
+                "upstream file was edited by hand; overwriting it");
+        }
+        p.servers
+    }
+}
+
+fn check_file(path: &Path) -> Result<(), NginxError> {
+    let bad = |reason: String| NginxError::BadFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if path.as_os_str().is_empty() || path.file_name().is_none() {
+        return Err(bad("must name a file".to_string()));
+    }
+    let target = file::target(path);
+    if target.is_dir() {
+        return Err(bad("is a directory, expected a file".to_string()));
+    }
+    let dir = file::dir_of(&target);
+    match std::fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(bad(format!("{} is not a directory", dir.display()))),
+        Err(e) => Err(bad(format!("directory {}: {e}", dir.display()))),
+    }
+}
+
+fn io_error(action: &'static str, path: &Path, source: std::io::Error) -> NginxError {
+    NginxError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Runs small file I/O (fsync included) off the async worker threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+}
+
+#[cfg(test)]
+mod tests;

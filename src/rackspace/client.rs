@@ -1,0 +1,354 @@
+//! The HTTP side of the client: configuration, the reqwest client (rustls with the ring provider),
+//! the cached token (one refresh at a time, refreshed before expiry), and sending one Cloud Load
+//! Balancers request with "401 → re-authenticate once → retry once". The calls live in `clb.rs`.
+
+use std::error::Error as _;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use reqwest::header::{ACCEPT, RETRY_AFTER};
+use reqwest::Method;
+use serde_json::Value;
+use tokio::sync::Mutex;
+use tracing::{debug, info, warn};
+
+use super::auth::{self, Token};
+use super::credentials::Credentials;
+use super::error::{classify, classify_identity, Error};
+use super::stats::{CallStats, Counters};
+
+/// Rackspace's public Identity v2.0 endpoint.
+pub const DEFAULT_IDENTITY_URL: &str = "https://identity.api.rackspacecloud.com/v2.0";
+/// Whole-request deadline (connect, send, read the body).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where and as whom to talk to Rackspace.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Identity v2.0 base URL; tokens are requested from `{identity_url}/tokens`.
+    pub identity_url: String,
+    /// Catalog region (case-insensitive), e.g. `ORD`. Empty: the user's default region.
+    pub region: String,
+    pub credentials: Credentials,
+    /// Deadline for each whole HTTP request.
+    pub request_timeout: Duration,
+}
+
+impl ClientConfig {
+    /// A config with the default request timeout.
+    pub fn new(
+        identity_url: impl Into<String>,
+        region: impl Into<String>,
+        credentials: Credentials,
+    ) -> Self {
+        ClientConfig {
+            identity_url: identity_url.into(),
+            region: region.into(),
+            credentials,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+}
+
+/// A cached authentication.
+#[derive(Clone)]
+struct Session {
+    token: Token,
+    endpoint: String,
+    /// When to authenticate again; `None` when the token looked expired on arrival (clock skew):
+    /// it is used until the API rejects it.
+    refresh_at: Option<Instant>,
+}
+
+impl Session {
+    fn due(&self, now: Instant) -> bool {
+        self.refresh_at.is_some_and(|at| now >= at)
+    }
+}
+
+struct Inner {
+    http: reqwest::Client,
+    tokens_url: String,
+    region: String,
+    credentials: Credentials,
+    session: Mutex<Option<Session>>,
+    counters: Counters,
+    pacer: super::pace::Pacer,
+}
+
+/// Rackspace Identity + Cloud Load Balancers client. Cheap to clone; clones share the token and
+/// the call counters.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("tokens_url", &self.inner.tokens_url)
+            .field("region", &self.inner.region)
+            .field("username", &self.inner.credentials.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Flattens a reqwest error and its causes into one line.
+fn transport(e: reqwest::Error) -> Error {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    if e.is_timeout() && !text.contains("timed out") {
+        text.push_str(" (timed out)");
+    }
+    Error::Transport(text)
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or("");
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Client {
+    /// Builds the client; no request is sent until the first call (or `authenticate`).
+    pub fn new(config: ClientConfig) -> Result<Client, Error> {
+        let base = config.identity_url.trim().trim_end_matches('/');
+        let tokens_url = format!("{base}/tokens");
+        let parsed = reqwest::Url::parse(&tokens_url)
+            .map_err(|e| Error::Config(format!("invalid identity URL {base:?}: {e}")))?;
+        match parsed.scheme() {
+            "https" => {}
+            "http" if is_loopback(&parsed) => {}
+            "http" => {
+                warn!(url = %base, "identity URL is not https; credentials travel in clear text")
+            }
+            other => {
+                return Err(Error::Config(format!(
+                    "invalid identity URL {base:?}: scheme {other:?} is not http or https"
+                )))
+            }
+        }
+        if config.credentials.username.trim().is_empty() {
+            return Err(Error::Config(
+                "Rackspace username is empty (--username / OS_USERNAME)".into(),
+            ));
+        }
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .tls_backend_rustls()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout)
+            .user_agent(concat!("sidekick/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                tokens_url,
+                region: config.region,
+                credentials: config.credentials,
+                session: Mutex::new(None),
+                counters: Counters::default(),
+                pacer: super::pace::Pacer::default(),
+            }),
+        })
+    }
+
+    /// Makes sure a valid token is cached: authenticates now unless one is. Useful at startup to
+    /// fail early on bad credentials or an unknown region.
+    pub async fn authenticate(&self) -> Result<(), Error> {
+        self.session(None).await.map(|_| ())
+    }
+
+    /// Requests sent so far.
+    pub fn stats(&self) -> CallStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// Sets every request counter back to zero.
+    pub fn reset_stats(&self) {
+        self.inner.counters.reset()
+    }
+
+    /// The cached session, authenticating first when there is none, it is due for refresh, or it
+    /// still holds `rejected` (the token the API just refused). One caller authenticates at a
+    /// time; the others wait and reuse its result.
+    async fn session(&self, rejected: Option<&Token>) -> Result<Session, Error> {
+        let mut guard = self.inner.session.lock().await;
+        if let Some(s) = guard.as_ref() {
+            let refused = rejected.is_some_and(|t| *t == s.token);
+            if !refused && !s.due(Instant::now()) {
+                return Ok(s.clone());
+            }
+        }
+        let fresh = self.authenticate_now().await?;
+        *guard = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    async fn authenticate_now(&self) -> Result<Session, Error> {
+        let inner = &self.inner;
+        let body = auth::request_body(&inner.credentials);
+        inner.counters.count_identity();
+        let started = Instant::now();
+        let request = inner
+            .http
+            .post(&inner.tokens_url)
+            .header(ACCEPT, "application/json");
+        let result = request.json(&body).send().await;
+        let response = result.map_err(transport)?;
+        let status = response.status().as_u16();
+        let retry_after = header_text(&response);
+        let bytes = response.bytes().await.map_err(transport)?;
+        debug!(
+            url = %inner.tokens_url,
+            status,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "identity request"
+        );
+        if !(200..300).contains(&status) {
+            let now = SystemTime::now();
+            let tokens_url = &inner.tokens_url;
+            return Err(classify_identity(
+                status,
+                retry_after.as_deref(),
+                &bytes,
+                now,
+                tokens_url,
+            ));
+        }
+        let access = auth::parse_access(&bytes, &inner.region)?;
+        let lifetime = (access.expires - chrono::Utc::now()).to_std().ok();
+        let refresh_at = lifetime.map(|l| started + auth::refresh_after(l));
+        match lifetime {
+            Some(l) => info!(
+                region = %access.region,
+                tenant = access.tenant_id.as_deref().unwrap_or(""),
+                expires = %access.expires.to_rfc3339(),
+                refresh_in_s = auth::refresh_after(l).as_secs(),
+                "authenticated with Rackspace Identity"
+            ),
+            None => warn!(
+                expires = %access.expires.to_rfc3339(),
+                "identity returned a token that is already expired by the local clock; \
+                 using it until the API rejects it (check the clock)"
+            ),
+        }
+        Ok(Session {
+            token: access.token,
+            endpoint: access.endpoint,
+            refresh_at,
+        })
+    }
+
+    /// Sends one Cloud Load Balancers request (`path` is appended to the region's publicURL) and
+    /// returns the body of a 2xx reply. A 401 triggers one re-authentication and one retry.
+    pub(crate) async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Bytes, Error> {
+        // Pace first, then pick the token: a paced request never leaves with a token that
+        // expired while it waited.
+        self.pace(&method).await;
+        let session = self.session(None).await?;
+        if let Some(bytes) = self.send(&session, &method, path, query, body).await? {
+            return Ok(bytes);
+        }
+        info!(method = %method, path, "token rejected; re-authenticating once");
+        self.pace(&method).await;
+        let session = self.session(Some(&session.token)).await?;
+        match self.send(&session, &method, path, query, body).await? {
+            Some(bytes) => Ok(bytes),
+            None => Err(Error::Unauthorized),
+        }
+    }
+
+    /// Waits until `method` may be sent under the documented rate limits.
+    async fn pace(&self, method: &Method) {
+        let wait = self.inner.pacer.reserve(method.as_str());
+        if !wait.is_zero() {
+            debug!(method = %method, wait_ms = wait.as_millis() as u64, "pacing under the API rate limit");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One attempt: `Ok(None)` on 401, the classified error on any other failure.
+    async fn send(
+        &self,
+        session: &Session,
+        method: &Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Option<Bytes>, Error> {
+        let inner = &self.inner;
+        let url = format!("{}{path}", session.endpoint);
+        let mut builder = inner
+            .http
+            .request(method.clone(), &url)
+            .header("X-Auth-Token", session.token.as_str())
+            .header(ACCEPT, "application/json");
+        if !query.is_empty() {
+            builder = builder.query(query);
+        }
+        if let Some(b) = body {
+            builder = builder.json(b);
+        }
+        let request = builder
+            .build()
+            .map_err(|e| Error::Config(format!("invalid request URL {url:?}: {e}")))?;
+        let query_text = request.url().query().unwrap_or("").to_string();
+        inner.counters.count(method);
+        let started = Instant::now();
+        let response = inner.http.execute(request).await.map_err(transport);
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                debug!(method = %method, path, query = %query_text, error = %e, "rackspace request failed");
+                return Err(e);
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = header_text(&response);
+        let bytes = response.bytes().await.map_err(transport)?;
+        debug!(
+            method = %method,
+            path,
+            query = %query_text,
+            status,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "rackspace request"
+        );
+        match status {
+            200..=299 => Ok(Some(bytes)),
+            401 => Ok(None),
+            _ => Err(classify(
+                status,
+                retry_after.as_deref(),
+                &bytes,
+                SystemTime::now(),
+            )),
+        }
+    }
+}
+
+fn header_text(response: &reqwest::Response) -> Option<String> {
+    let value = response.headers().get(RETRY_AFTER)?;
+    value.to_str().ok().map(str::to_string)
+}

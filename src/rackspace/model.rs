@@ -1,0 +1,267 @@
+//! The Cloud Load Balancers JSON shapes the client reads and writes: load balancers, nodes, their
+//! conditions and statuses (unknown values are kept, never rejected) and the account's limits.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Defines a string-valued API enum that keeps values it does not know in `Other`.
+macro_rules! api_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(from = "String", into = "String")]
+        pub enum $name {
+            $($variant,)+
+            /// A value this client does not know, kept verbatim.
+            Other(String),
+        }
+
+        impl $name {
+            /// The API's spelling of this value.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $text,)+
+                    Self::Other(s) => s,
+                }
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                match s.to_ascii_uppercase().as_str() {
+                    $($text => Self::$variant,)+
+                    _ => Self::Other(s),
+                }
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.as_str().to_string()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+api_enum!(
+    /// A node's settable condition.
+    NodeCondition {
+        Enabled => "ENABLED",
+        Disabled => "DISABLED",
+        Draining => "DRAINING",
+    }
+);
+
+api_enum!(
+    /// A node's read-only, health-driven status.
+    NodeStatus {
+        Online => "ONLINE",
+        Offline => "OFFLINE",
+        Draining => "DRAINING",
+    }
+);
+
+api_enum!(
+    /// A load balancer's status; only `Active` accepts changes.
+    LbStatus {
+        Active => "ACTIVE",
+        Build => "BUILD",
+        PendingCreate => "PENDING_CREATE",
+        PendingUpdate => "PENDING_UPDATE",
+        PendingDelete => "PENDING_DELETE",
+        Suspended => "SUSPENDED",
+        Error => "ERROR",
+        Deleted => "DELETED",
+    }
+);
+
+/// One node of a load balancer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    pub id: u64,
+    /// An IP address or an allowed domain name, as the API returned it.
+    pub address: String,
+    pub port: u16,
+    pub condition: NodeCondition,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<NodeStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// `PRIMARY` or `SECONDARY`; absent means primary.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub node_type: Option<String>,
+}
+
+/// A node to create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewNode {
+    pub address: String,
+    pub port: u16,
+    pub condition: NodeCondition,
+}
+
+/// One item of `GET /loadbalancers` (which never carries nodes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerSummary {
+    pub id: u64,
+    pub name: String,
+    pub status: LbStatus,
+    #[serde(default)]
+    pub node_count: Option<u32>,
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+}
+
+/// `GET /loadbalancers/{id}`: the parts the reconciler needs. A missing `nodes` key means no nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadBalancer {
+    pub id: u64,
+    pub name: String,
+    pub status: LbStatus,
+    #[serde(default)]
+    pub nodes: Vec<Node>,
+}
+
+/// The account limits that shape how lbsync batches its changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Maximum nodes per load balancer (`NODE_LIMIT`).
+    pub node_limit: u32,
+    /// Maximum node ids per bulk delete (`BATCH_DELETE_LIMIT`).
+    pub batch_delete_limit: u32,
+}
+
+impl Limits {
+    pub const DEFAULT_NODE_LIMIT: u32 = 25;
+    pub const DEFAULT_BATCH_DELETE_LIMIT: u32 = 10;
+
+    /// Picks the two limits out of `{"absolute":[{"name":..,"value":..},..]}`, defaulting to 25/10.
+    pub(crate) fn from_absolute(items: &[AbsoluteLimit]) -> Self {
+        let find = |name: &str, default: u32| {
+            items
+                .iter()
+                .find(|l| l.name == name)
+                .and_then(|l| u32::try_from(l.value).ok())
+                .unwrap_or(default)
+        };
+        Limits {
+            node_limit: find("NODE_LIMIT", Self::DEFAULT_NODE_LIMIT),
+            batch_delete_limit: find("BATCH_DELETE_LIMIT", Self::DEFAULT_BATCH_DELETE_LIMIT),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            node_limit: Self::DEFAULT_NODE_LIMIT,
+            batch_delete_limit: Self::DEFAULT_BATCH_DELETE_LIMIT,
+        }
+    }
+}
+
+/// Response envelopes (wire only).
+#[derive(Deserialize)]
+pub(crate) struct AbsoluteLimit {
+    pub name: String,
+    pub value: i64,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AbsoluteLimitsBody {
+    #[serde(default)]
+    pub absolute: Vec<AbsoluteLimit>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LoadBalancersBody {
+    #[serde(default)]
+    pub load_balancers: Vec<LoadBalancerSummary>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LoadBalancerBody {
+    pub load_balancer: LoadBalancer,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct NodesBody<T> {
+    pub nodes: Vec<T>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_enum_values_are_kept() {
+        let c: NodeCondition = serde_json::from_str(r#""ENABLED""#).unwrap();
+        assert_eq!(c, NodeCondition::Enabled);
+        let s: NodeStatus = serde_json::from_str(r#""DEGRADED""#).unwrap();
+        assert_eq!(s, NodeStatus::Other("DEGRADED".into()));
+        assert_eq!(serde_json::to_string(&s).unwrap(), r#""DEGRADED""#);
+        let st: LbStatus = serde_json::from_str(r#""PENDING_UPDATE""#).unwrap();
+        assert_eq!(st, LbStatus::PendingUpdate);
+        assert_eq!(LbStatus::Other("NEW".into()).to_string(), "NEW");
+        assert_eq!(
+            serde_json::to_string(&NodeCondition::Draining).unwrap(),
+            r#""DRAINING""#
+        );
+    }
+
+    #[test]
+    fn load_balancer_without_nodes_key_has_no_nodes() {
+        let body = r#"{"loadBalancer":{"id":7,"name":"web","status":"ACTIVE","protocol":"HTTP",
+            "port":80,"virtualIps":[],"healthMonitor":{}}}"#;
+        let lb: LoadBalancerBody = serde_json::from_str(body).unwrap();
+        assert_eq!(lb.load_balancer.nodes, vec![]);
+        assert_eq!(lb.load_balancer.status, LbStatus::Active);
+    }
+
+    #[test]
+    fn node_with_extra_and_missing_fields() {
+        let body = r#"{"id":410,"address":"10.1.1.1","port":80,"condition":"ENABLED",
+            "status":"DRAINING","weight":3,"metadata":[]}"#;
+        let n: Node = serde_json::from_str(body).unwrap();
+        assert_eq!(n.status, Some(NodeStatus::Draining));
+        assert_eq!(n.node_type, None);
+        assert_eq!(n.weight, Some(3));
+    }
+
+    #[test]
+    fn limits_pick_names_and_default() {
+        let body = r#"{"absolute":[{"name":"IPV6_LIMIT","value":25},{"name":"NODE_LIMIT","value":50},
+            {"name":"BATCH_DELETE_LIMIT","value":10}]}"#;
+        let b: AbsoluteLimitsBody = serde_json::from_str(body).unwrap();
+        let l = Limits::from_absolute(&b.absolute);
+        assert_eq!((l.node_limit, l.batch_delete_limit), (50, 10));
+        let l = Limits::from_absolute(&[]);
+        assert_eq!(l, Limits::default());
+        assert_eq!((l.node_limit, l.batch_delete_limit), (25, 10));
+    }
+
+    #[test]
+    fn new_node_serializes_like_the_api() {
+        let n = NewNode {
+            address: "10.0.0.7".into(),
+            port: 18001,
+            condition: NodeCondition::Enabled,
+        };
+        assert_eq!(
+            serde_json::to_string(&NodesBody { nodes: vec![n] }).unwrap(),
+            r#"{"nodes":[{"address":"10.0.0.7","port":18001,"condition":"ENABLED"}]}"#
+        );
+    }
+}

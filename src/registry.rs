@@ -1,0 +1,178 @@
+//! The registry's data model, shared by `run`, `check` and `lbsync`: the instance record, how it
+//! is laid out in etcd (`keys` = one key per field, `json` = one key holding an object), the pure
+//! plan that turns "what etcd holds" into the puts and deletes that make it "what we want", and
+//! the ownership record that keeps two agents from fighting over one prefix.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cli::KeyFormat;
+
+/// The five fields the 2014 sidekick wrote, in its order.
+pub const FIELDS: [&str; 5] = [
+    "unit",
+    "host",
+    "public_ipv4_addr",
+    "private_ipv4_addr",
+    "port",
+];
+
+/// What one agent announces about its container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub unit: String,
+    pub host: String,
+    pub public_ipv4_addr: IpAddr,
+    pub private_ipv4_addr: IpAddr,
+    pub port: u16,
+}
+
+/// Where an agent's keys live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The `--key` prefix without a trailing slash, e.g. `/services/web/web01`.
+    pub prefix: String,
+    pub format: KeyFormat,
+}
+
+/// A key's value and the lease it is bound to (0: none).
+pub type Actual = BTreeMap<String, (String, i64)>;
+
+impl Layout {
+    pub fn new(prefix: &str, format: KeyFormat) -> Result<Layout, String> {
+        let p = prefix.trim_end_matches('/');
+        if p.is_empty() {
+            return Err(format!(
+                "--key {prefix:?}: must name a key such as /services/web/web01"
+            ));
+        }
+        if p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "--key {prefix:?}: must not contain spaces or control characters"
+            ));
+        }
+        Ok(Layout {
+            prefix: p.to_string(),
+            format,
+        })
+    }
+
+    pub fn field_key(&self, field: &str) -> String {
+        format!("{}/{field}", self.prefix)
+    }
+
+    /// Every key an agent on this prefix may own, in either format (so a format switch cleans up).
+    pub fn managed_keys(&self) -> Vec<String> {
+        let mut keys = vec![self.prefix.clone()];
+        keys.extend(FIELDS.iter().map(|f| self.field_key(f)));
+        keys
+    }
+
+    /// The keys and values that announce `record`.
+    pub fn render(&self, record: &Record) -> BTreeMap<String, String> {
+        match self.format {
+            KeyFormat::Keys => {
+                let values = [
+                    record.unit.clone(),
+                    record.host.clone(),
+                    record.public_ipv4_addr.to_string(),
+                    record.private_ipv4_addr.to_string(),
+                    record.port.to_string(),
+                ];
+                FIELDS
+                    .iter()
+                    .zip(values)
+                    .map(|(f, v)| (self.field_key(f), v))
+                    .collect()
+            }
+            KeyFormat::Json => {
+                let json = serde_json::to_string(record).unwrap_or_default();
+                BTreeMap::from([(self.prefix.clone(), json)])
+            }
+        }
+    }
+
+    /// The key that records which agent owns this prefix.
+    pub fn owner_key(&self) -> String {
+        let p = self.prefix.trim_start_matches('/');
+        format!("/sidekick/owners/{p}")
+    }
+}
+
+/// The writes that turn `actual` into `desired` under `lease`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub puts: Vec<(String, String)>,
+    pub deletes: Vec<String>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.puts.is_empty() && self.deletes.is_empty()
+    }
+}
+
+/// A key is written when it is missing, holds another value, or is bound to another lease (a
+/// keepalive never rewrites a key); a managed key that is not wanted is deleted.
+pub fn plan(desired: &BTreeMap<String, String>, actual: &Actual, lease: i64) -> Plan {
+    let puts = desired
+        .iter()
+        .filter(|(k, v)| {
+            actual
+                .get(*k)
+                .is_none_or(|(av, al)| av != *v || *al != lease)
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let deletes = actual
+        .keys()
+        .filter(|k| !desired.contains_key(*k))
+        .cloned()
+        .collect();
+    Plan { puts, deletes }
+}
+
+/// Who holds a prefix: stored at [`Layout::owner_key`], bound to the holder's lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    /// Random per process: tells this agent's own older lease from someone else's.
+    pub agent: String,
+    pub host: String,
+    pub container: String,
+    pub pid: u32,
+    /// When the agent started (ms since the epoch): an older agent never takes over from a newer.
+    pub started_ms: u64,
+}
+
+/// What to do about an owner key held under another lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours (an older lease of this process) or left behind by a dead agent of the same unit:
+    /// take it over.
+    TakeOver,
+    /// Someone else's, alive or unknown: wait for it to go.
+    Wait,
+}
+
+/// Pure rule: the same agent may take over, and so may a newer agent of the same host and
+/// container whose predecessor's process is gone (the unit was restarted after a SIGKILL).
+/// Anything else waits for the holder's lease to end, so two misconfigured agents never flap.
+pub fn claim(me: &Owner, holder: Option<&Owner>, holder_alive: bool) -> Claim {
+    match holder {
+        Some(h) if h.agent == me.agent => Claim::TakeOver,
+        Some(h)
+            if h.host == me.host
+                && h.container == me.container
+                && h.started_ms <= me.started_ms
+                && !holder_alive =>
+        {
+            Claim::TakeOver
+        }
+        _ => Claim::Wait,
+    }
+}
+
+#[cfg(test)]
+mod tests;

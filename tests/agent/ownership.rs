@@ -1,0 +1,68 @@
+//! One prefix, one owner: a restarted agent takes over from its SIGKILLed predecessor without two
+//! leases' worth of keys, and a second agent wrongly pointed at the same key waits instead of
+//! flapping the keys.
+
+use std::time::Duration;
+
+use crate::support::docker::{Container, ContainerOpts};
+use crate::support::etcd::{Etcd, Watcher};
+use crate::*;
+
+#[test]
+fn a_restarted_agent_takes_over_from_its_killed_predecessor_at_once() {
+    let etcd = Etcd::start();
+    let web = Container::run(ContainerOpts::web());
+    let port = web.host_port(80);
+    let args = run_args(&etcd.sidekick_args(), web.name(), KEY, &["--ttl", "10s"]);
+    let mut old = spawn(&args, &[]);
+    let before = wait_registered(&etcd.access(), KEY, port, &old);
+    let old_lease = before.values().next().unwrap().1;
+    let watcher = Watcher::start(&etcd.endpoints(), "/services/");
+    old.sigkill();
+    // Like systemd's Restart=: the new agent starts once the old process is gone.
+    assert!(old.wait_exit(Duration::from_secs(5)).is_some());
+    let new = spawn(&args, &[]);
+
+    // Well within the old lease's 10 s: all keys move to the new lease, the old lease is revoked.
+    crate::support::wait_until(Duration::from_secs(5), "keys on a new lease", || {
+        let k = keys(&etcd.access(), KEY);
+        k.len() == 5 && k.values().all(|(_, l)| *l != old_lease)
+    });
+    crate::support::wait_until(Duration::from_secs(5), "old lease revoked", || {
+        etcd.access().lease_ttl_blocking(old_lease).is_none()
+    });
+    assert!(
+        watcher.deletes().is_empty(),
+        "{}",
+        new.context("the takeover must not drop the keys")
+    );
+    assert_stays_registered(&etcd.access(), KEY, port, Duration::from_secs(2), &new);
+}
+
+#[test]
+fn a_second_agent_on_the_same_key_waits_and_never_touches_the_keys() {
+    let etcd = Etcd::start();
+    let web1 = Container::run(ContainerOpts::web());
+    let web2 = Container::run(ContainerOpts::web());
+    let (p1, p2) = (web1.host_port(80), web2.host_port(80));
+    let mut first = spawn(
+        &run_args(&etcd.sidekick_args(), web1.name(), KEY, &["--ttl", "3s"]),
+        &[],
+    );
+    wait_registered(&etcd.access(), KEY, p1, &first);
+    let watcher = Watcher::start(&etcd.endpoints(), "/services/");
+    let second = spawn(
+        &run_args(&etcd.sidekick_args(), web2.name(), KEY, &["--ttl", "3s"]),
+        &[],
+    );
+    wait_log(&second, "another sidekick owns this --key");
+    assert_stays_registered(&etcd.access(), KEY, p1, Duration::from_secs(3), &second);
+    assert!(
+        watcher.events().is_empty(),
+        "{}",
+        second.context("the second agent changed the keys")
+    );
+    // When the first goes away cleanly, the second takes over.
+    first.sigterm();
+    wait_registered(&etcd.access(), KEY, p2, &second);
+}

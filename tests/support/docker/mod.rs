@@ -1,0 +1,277 @@
+//! Real Docker containers for tests, driven through the `docker` CLI: the FROM-scratch web image
+//! ([`web_image`]), [`Container`] (run/create, ports, exec, stop/kill/restart/rename, health body)
+//! and removal of containers left behind by dead test processes ([`cleanup_stale`]).
+//! Drop removes the container (`docker rm -f -v`), also when the test panics.
+
+mod cli;
+mod image;
+mod opts;
+
+pub use cli::{docker, docker_available, docker_ok, docker_with};
+pub use image::{web_image, BUSYBOX, HEALTH_BODY};
+pub use opts::{run_args, unique_name, ContainerOpts, NAME_PREFIX, PID_LABEL};
+
+use super::wait::wait_until;
+use cli::{check, DOCKER_DEADLINE};
+use std::process::Output;
+use std::time::Duration;
+
+/// A container this test created. Commands address it by id, so a rename does not lose it.
+pub struct Container {
+    id: String,
+    name: String,
+    removed: bool,
+}
+
+impl Container {
+    /// `docker run -d` with `opts` (image defaults to [`web_image`]).
+    pub fn run(opts: ContainerOpts) -> Container {
+        Self::make("run", &opts)
+    }
+
+    /// `docker create` without starting; call [`Container::start`] later.
+    pub fn create(opts: ContainerOpts) -> Container {
+        Self::make("create", &opts)
+    }
+
+    fn make(verb: &str, opts: &ContainerOpts) -> Container {
+        let name = opts.name.clone().unwrap_or_else(|| unique_name(""));
+        let image = opts
+            .image
+            .clone()
+            .unwrap_or_else(|| web_image().to_string());
+        let mut args: Vec<String> = vec![verb.to_string()];
+        if verb == "run" {
+            args.push("-d".to_string());
+        }
+        args.extend(run_args(opts, &name, &image));
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = docker(&argv);
+        if !out.status.success() {
+            // `run` may have created the container before failing to start it.
+            let _ = docker(&["rm", "-f", "-v", &name]);
+        }
+        let id = check(&argv, out);
+        Container {
+            id,
+            name,
+            removed: false,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Current name (follows [`Container::rename`]).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The loopback host port published for `container_port`/tcp (changes after a restart).
+    pub fn host_port(&self, container_port: u16) -> u16 {
+        self.try_host_port(container_port).unwrap_or_else(|| {
+            panic!(
+                "container {} has no published host port for {container_port}/tcp",
+                self.name
+            )
+        })
+    }
+
+    /// Like [`Container::host_port`] but None when nothing is published (e.g. not running).
+    pub fn try_host_port(&self, container_port: u16) -> Option<u16> {
+        let spec = format!("{container_port}/tcp");
+        let out = docker(&["port", &self.id, &spec]);
+        if !out.status.success() {
+            return None;
+        }
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.trim().rsplit(':').next()?.parse().ok())
+    }
+
+    /// `docker exec <id> <argv>`; the raw output (check `status` yourself).
+    pub fn exec(&self, argv: &[&str]) -> Output {
+        let mut args = vec!["exec", self.id.as_str()];
+        args.extend_from_slice(argv);
+        docker(&args)
+    }
+
+    /// `docker exec`, panicking unless it exits 0; returns trimmed stdout.
+    pub fn exec_ok(&self, argv: &[&str]) -> String {
+        let mut args = vec!["exec", self.id.as_str()];
+        args.extend_from_slice(argv);
+        docker_ok(&args)
+    }
+
+    /// Replaces /www/health.php with exactly `body` (written via stdin, then renamed into place).
+    pub fn set_health_body(&self, body: &[u8]) {
+        let args = [
+            "exec",
+            "-i",
+            self.id.as_str(),
+            "sh",
+            "-c",
+            "cat > /www/.health.tmp && mv /www/.health.tmp /www/health.php",
+        ];
+        check(&args, docker_with(&args, Some(body), DOCKER_DEADLINE));
+    }
+
+    /// `docker stop` with the container's own stop timeout (default 10 s).
+    pub fn stop(&self) {
+        let args = ["stop", self.id.as_str()];
+        check(&args, docker_with(&args, None, DOCKER_DEADLINE * 2));
+    }
+
+    /// `docker stop -t secs`.
+    pub fn stop_with_timeout(&self, secs: u32) {
+        let t = secs.to_string();
+        let deadline = DOCKER_DEADLINE + Duration::from_secs(secs.into());
+        let args = ["stop", "-t", &t, &self.id];
+        check(&args, docker_with(&args, None, deadline));
+    }
+
+    pub fn start(&self) {
+        docker_ok(&["start", &self.id]);
+    }
+
+    pub fn restart(&self) {
+        docker_ok(&["restart", &self.id]);
+    }
+
+    /// `docker kill -s <signal>` (e.g. "KILL", "TERM", "HUP").
+    pub fn kill(&self, signal: &str) {
+        docker_ok(&["kill", "-s", signal, &self.id]);
+    }
+
+    pub fn pause(&self) {
+        docker_ok(&["pause", &self.id]);
+    }
+
+    pub fn unpause(&self) {
+        docker_ok(&["unpause", &self.id]);
+    }
+
+    /// `docker rm -f -v` now (Drop then does nothing).
+    pub fn rm_force(&mut self) {
+        docker_ok(&["rm", "-f", "-v", &self.id]);
+        self.removed = true;
+    }
+
+    pub fn rename(&mut self, new_name: &str) {
+        docker_ok(&["rename", &self.id, new_name]);
+        self.name = new_name.to_string();
+    }
+
+    /// `docker inspect -f <format>`, trimmed.
+    pub fn inspect(&self, format: &str) -> String {
+        docker_ok(&["inspect", "-f", format, &self.id])
+    }
+
+    /// `State.Status`: created, running, exited, ...
+    pub fn status(&self) -> String {
+        self.inspect("{{.State.Status}}")
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.inspect("{{.State.Running}}") == "true"
+    }
+
+    /// `State.Health.Status` (starting/healthy/unhealthy), None without a healthcheck.
+    pub fn health_status(&self) -> Option<String> {
+        let s = self.inspect("{{if .State.Health}}{{.State.Health.Status}}{{end}}");
+        (!s.is_empty()).then_some(s)
+    }
+
+    /// Waits until `State.Status` is `status`.
+    pub fn wait_status(&self, status: &str, deadline: Duration) {
+        let what = format!("container {} status {status}", self.name);
+        wait_until(deadline, &what, || self.status() == status);
+    }
+
+    /// Waits until the Docker health status is `status`.
+    pub fn wait_health(&self, status: &str, deadline: Duration) {
+        let what = format!("container {} health {status}", self.name);
+        wait_until(deadline, &what, || {
+            self.health_status().as_deref() == Some(status)
+        });
+    }
+
+    /// Waits until GET /health.php on the published loopback port answers 200.
+    pub fn wait_http_ready(&self, deadline: Duration) {
+        let what = format!("container {} serving HTTP", self.name);
+        wait_until(deadline, &what, || {
+            self.try_host_port(80)
+                .and_then(|p| http_get(p, "/health.php").ok())
+                .is_some_and(|(code, _)| code == 200)
+        });
+    }
+
+    /// `docker logs` (stdout and stderr).
+    pub fn logs(&self) -> String {
+        let out = docker(&["logs", &self.id]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if !self.removed {
+            let mut cmd = std::process::Command::new("docker");
+            cmd.args(["rm", "-f", "-v", &self.id]);
+            let _ = super::process::output_with_deadline(&mut cmd, None, DOCKER_DEADLINE);
+        }
+    }
+}
+
+/// A plain HTTP/1.0 GET to 127.0.0.1:`port`; returns (status code, body bytes).
+pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no end of HTTP headers"))?;
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line: {head:?}")))?;
+    Ok((code, raw[split + 4..].to_vec()))
+}
+
+/// Removes containers (by the pid label) whose creating test process no longer exists.
+/// Returns how many it removed.
+pub fn cleanup_stale() -> usize {
+    let filter = format!("label={PID_LABEL}");
+    let fmt = format!("{{{{.ID}}}} {{{{.Label \"{PID_LABEL}\"}}}}");
+    let out = docker(&["ps", "-a", "--filter", &filter, "--format", &fmt]);
+    let mut removed = 0;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(id), Some(pid)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<i32>() else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only checks whether the pid exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !alive && docker(&["rm", "-f", "-v", id]).status.success() {
+            removed += 1;
+        }
+    }
+    removed
+}
