@@ -55,6 +55,30 @@ impl fmt::Display for Reason {
     }
 }
 
+/// What the agent wants under its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Desired {
+    /// Not known yet (no Docker snapshot, or the first probe of this run has not finished):
+    /// leave the keys as they are, so a restarted agent never drops its healthy predecessor's
+    /// keys before its own first probe.
+    Undecided,
+    /// No keys.
+    Absent,
+    /// Exactly these keys.
+    Present(Record),
+}
+
+impl Desired {
+    /// The writer's instruction for a decision: a pending first probe leaves the keys alone.
+    pub fn from_decision(record: Option<Record>, reason: &Reason) -> Desired {
+        match (record, reason) {
+            (Some(r), _) => Desired::Present(r),
+            (None, Reason::HealthPending) => Desired::Undecided,
+            (None, _) => Desired::Absent,
+        }
+    }
+}
+
 /// Damped health of the current probe target.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HealthState {

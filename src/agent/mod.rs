@@ -16,8 +16,8 @@ use crate::config::AgentConfig;
 use crate::docker::follow::{follow, DockerUpdate};
 use crate::docker::{self, ContainerView, DockerError};
 use crate::health::{Probe, Prober, Transition};
-use crate::registry::{Owner, Record};
-use decide::{decide, probe_target, HealthState, Kill, Reason};
+use crate::registry::Owner;
+use decide::{decide, probe_target, Desired, HealthState, Kill, Reason};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -75,7 +75,7 @@ pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> Result
         schedule,
     ));
 
-    let (desired_tx, desired_rx) = watch::channel::<Option<Record>>(None);
+    let (desired_tx, desired_rx) = watch::channel(Desired::Undecided);
     let (stop_tx, stop_rx) = oneshot::channel();
     let writer_cfg = writer::WriterConfig {
         etcd: cfg.etcd.clone(),
@@ -114,7 +114,7 @@ struct Brain<'a> {
     health: HealthState,
     generation: u64,
     target: Option<TargetKey>,
-    record: Option<Record>,
+    desired: Desired,
     reason: Option<Reason>,
     docker_down: bool,
 }
@@ -128,7 +128,7 @@ impl<'a> Brain<'a> {
             health: HealthState::default(),
             generation: 0,
             target: None,
-            record: None,
+            desired: Desired::Undecided,
             reason: None,
             docker_down: false,
         }
@@ -187,7 +187,7 @@ impl<'a> Brain<'a> {
     fn step(
         &mut self,
         target_tx: &watch::Sender<Option<prober::Target>>,
-        desired_tx: &watch::Sender<Option<Record>>,
+        desired_tx: &watch::Sender<Desired>,
     ) {
         let probe = probe_target(self.cfg, self.view.as_ref(), self.kill.as_ref());
         let key = match (&probe, &self.view) {
@@ -213,13 +213,14 @@ impl<'a> Brain<'a> {
             self.kill.as_ref(),
             &self.health,
         );
+        let desired = Desired::from_decision(record, &reason);
         if self.reason.as_ref() != Some(&reason) {
             info!(state = %reason, "container state");
             self.reason = Some(reason);
         }
-        if record != self.record {
-            self.record = record.clone();
-            desired_tx.send_replace(record);
+        if desired != self.desired {
+            self.desired = desired.clone();
+            desired_tx.send_replace(desired);
         }
     }
 }

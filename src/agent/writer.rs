@@ -10,6 +10,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
+use super::decide::Desired;
 use crate::backoff::{Backoff, RetryLog};
 use crate::etcd::lease::{LeaseKeeper, LeaseState};
 use crate::etcd::{timed, EtcdConfig, EtcdError};
@@ -142,7 +143,7 @@ async fn apply(
 /// Runs until `stop` fires, then revokes the lease (its keys vanish at once).
 pub async fn run(
     cfg: WriterConfig,
-    mut desired: watch::Receiver<Option<Record>>,
+    mut desired: watch::Receiver<Desired>,
     mut stop: oneshot::Receiver<()>,
 ) {
     let stopped = async {
@@ -197,8 +198,16 @@ pub async fn run(
                     info!(key = %layout.prefix, "the previous owner is gone; this agent now owns the key");
                 }
                 let want = desired.borrow_and_update().clone();
-                match reconcile(&client, layout, id, &want, &mut cache).await {
-                    Ok(true) => {
+                let outcome = match &want {
+                    Desired::Undecided => None,
+                    Desired::Absent => Some(reconcile(&client, layout, id, None, &mut cache).await),
+                    Desired::Present(r) => {
+                        Some(reconcile(&client, layout, id, Some(r), &mut cache).await)
+                    }
+                };
+                match outcome {
+                    None => {}
+                    Some(Ok(true)) => {
                         backoff.reset();
                         log.succeeded();
                         if let Some(old) = stale_lease.take() {
@@ -209,12 +218,12 @@ pub async fn run(
                             );
                         }
                     }
-                    Ok(false) => {
+                    Some(Ok(false)) => {
                         warn!(key = %layout.prefix, "lost ownership of the key to another agent");
                         owned_gen = None;
                         retry_in = Some(Duration::from_millis(100));
                     }
-                    Err(e) => {
+                    Some(Err(e)) => {
                         cache = None;
                         log.failed(&e);
                         retry_in = Some(backoff.next_delay());
@@ -246,11 +255,10 @@ async fn reconcile(
     client: &Client,
     layout: &Layout,
     lease: i64,
-    want: &Option<Record>,
+    want: Option<&Record>,
     cache: &mut Option<Actual>,
 ) -> Result<bool, EtcdError> {
-    let desired: BTreeMap<String, String> =
-        want.as_ref().map(|r| layout.render(r)).unwrap_or_default();
+    let desired: BTreeMap<String, String> = want.map(|r| layout.render(r)).unwrap_or_default();
     let actual = match cache.take() {
         Some(a) => a,
         None => read_actual(client, layout).await?,

@@ -267,3 +267,25 @@ fn health_modes() {
         Reason::Registrable
     );
 }
+
+#[test]
+fn only_a_pending_first_probe_leaves_the_keys_alone() {
+    let v = view(Some("127.0.0.1"));
+    let c = cfg(HealthMode::Http);
+    let (r, why) = decide(&c, Some(&v), None, &HealthState::default());
+    assert_eq!(Desired::from_decision(r, &why), Desired::Undecided);
+    let failing = HealthState {
+        healthy: false,
+        last_error: Some("connection refused".into()),
+        probed: true,
+    };
+    let (r, why) = decide(&c, Some(&v), None, &failing);
+    assert_eq!(Desired::from_decision(r, &why), Desired::Absent);
+    let (r, why) = decide(&c, None, None, &healthy());
+    assert_eq!(Desired::from_decision(r, &why), Desired::Absent);
+    let (r, why) = decide(&c, Some(&v), None, &healthy());
+    assert!(matches!(
+        Desired::from_decision(r, &why),
+        Desired::Present(_)
+    ));
+}
