@@ -398,6 +398,11 @@ pub fn run(plan: &Plan, pending: Duration) -> Result<LbResults, String> {
     let rig = LbRig::start(pending)?;
     let latency = latency(&rig, plan.lbsync_n)?;
     let calls = calls(&rig)?;
+    // For looking into an outlier: the lbsync log of each PENDING setting.
+    if let Some(p) = std::env::var_os("BENCH_LBSYNC_LOG") {
+        let path = format!("{}-{}ms.log", p.to_string_lossy(), pending.as_millis());
+        let _ = std::fs::write(path, rig.lbsync.logs());
+    }
     Ok(LbResults {
         pending_ms: pending.as_millis() as u64,
         latency,

@@ -40,6 +40,18 @@ pub struct RackspaceExec {
     reported_unplaced: BTreeSet<SocketAddr>,
 }
 
+/// The first wait after the next mutation: the last moment this window was seen PENDING (a lower
+/// bound of its length), or, when the first look already found the LB ACTIVE, a little less than
+/// the wait that did. Never back to zero for a known window: polling it from zero costs half a
+/// dozen GETs, and two such windows in a second trip the client's own GET pacing (seen in
+/// `scripts/bench` as a remove taking two windows instead of one).
+fn next_hint(hint: Duration, last_pending: Option<Duration>) -> Duration {
+    match last_pending {
+        Some(p) => p.min(MAX_HINT),
+        None => hint * 3 / 4,
+    }
+}
+
 /// The LB's nodes in the plan's terms.
 pub fn lb_nodes(lb: &LoadBalancer) -> Vec<LbNode> {
     lb.nodes
@@ -147,7 +159,7 @@ impl RackspaceExec {
             match lb.status {
                 LbStatus::Active => {
                     if after_mutation {
-                        self.pending_hint = last_pending.unwrap_or(Duration::ZERO).min(MAX_HINT);
+                        self.pending_hint = next_hint(self.pending_hint, last_pending);
                     }
                     self.fresh = Some(lb);
                     return Ok(());
@@ -318,5 +330,30 @@ impl RackspaceExec {
             error!(lb_id, count = unplaced.len(), addresses = ?unplaced, "instances do not fit under the load balancer's node limit; they stay out");
         }
         self.reported_unplaced = unplaced;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pending_hint_follows_the_window_and_never_collapses_to_zero() {
+        let ms = Duration::from_millis;
+        // No window (PENDING 0): stays zero.
+        assert_eq!(next_hint(Duration::ZERO, None), Duration::ZERO);
+        // Seen PENDING up to 290 ms: wait that long next time.
+        assert_eq!(next_hint(Duration::ZERO, Some(ms(290))), ms(290));
+        // The hinted first look found it ACTIVE: shave the hint, keep most of it.
+        assert_eq!(next_hint(ms(320), None), ms(240));
+        // A window that shrank from 10 s to 300 ms is re-learned in about a dozen mutations.
+        let mut h = MAX_HINT;
+        let mut n = 0;
+        while h > ms(300) {
+            h = next_hint(h, None);
+            n += 1;
+        }
+        assert!(n <= 13, "{n}");
+        assert_eq!(next_hint(ms(20_000), Some(ms(20_000))), MAX_HINT);
     }
 }
