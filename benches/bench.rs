@@ -6,7 +6,8 @@
 //!
 //! Options: `--quick` (fewer repetitions, shorter windows), `--report PATH` (markdown),
 //! `--raw PATH` (every sample as JSON), `--only LIST` (comma-separated parts: sidekick, shell,
-//! footprint, many, lbsync). Progress goes to stderr.
+//! footprint, many, lbsync). Progress goes to stderr. `BENCH_LBSYNC_LOG=PREFIX` keeps lbsync's
+//! debug log as `PREFIX-<pending>ms.log`.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
