@@ -25,16 +25,30 @@ pub struct Kill {
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Reason {
     Registrable,
-    ContainerAbsent { container: String },
-    NotRunning { status: String },
+    ContainerAbsent {
+        container: String,
+    },
+    NotRunning {
+        status: String,
+    },
     Paused,
-    Stopping { signal: String },
-    NoBinding { detail: String },
+    Stopping {
+        signal: String,
+    },
+    NoBinding {
+        detail: String,
+    },
     NoPublicIp,
     HealthPending,
-    Unhealthy { detail: String },
+    Unhealthy {
+        detail: String,
+    },
     NoHealthcheck,
-    DockerHealth { status: String },
+    DockerHealth {
+        status: String,
+    },
+    /// Docker has not answered since the agent started.
+    DockerUnknown,
 }
 
 impl fmt::Display for Reason {
@@ -51,6 +65,7 @@ impl fmt::Display for Reason {
             Reason::Unhealthy { detail } => write!(f, "health check failing: {detail}"),
             Reason::NoHealthcheck => write!(f, "--health-mode docker but the container has no HEALTHCHECK"),
             Reason::DockerHealth { status } => write!(f, "docker health status is {status}"),
+            Reason::DockerUnknown => write!(f, "docker has not answered yet; the keys are left as they are"),
         }
     }
 }
@@ -58,7 +73,7 @@ impl fmt::Display for Reason {
 /// What the agent wants under its key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Desired {
-    /// Not known yet (no Docker snapshot, or the first probe of this run has not finished):
+    /// Not known yet (Docker has not answered, or the first probe of this run has not finished):
     /// leave the keys as they are, so a restarted agent never drops its healthy predecessor's
     /// keys before its own first probe.
     Undecided,
@@ -69,11 +84,11 @@ pub enum Desired {
 }
 
 impl Desired {
-    /// The writer's instruction for a decision: a pending first probe leaves the keys alone.
+    /// The writer's instruction for a decision: not knowing yet leaves the keys alone.
     pub fn from_decision(record: Option<Record>, reason: &Reason) -> Desired {
         match (record, reason) {
             (Some(r), _) => Desired::Present(r),
-            (None, Reason::HealthPending) => Desired::Undecided,
+            (None, Reason::HealthPending | Reason::DockerUnknown) => Desired::Undecided,
             (None, _) => Desired::Absent,
         }
     }

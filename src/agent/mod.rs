@@ -117,6 +117,9 @@ struct Brain<'a> {
     desired: Desired,
     reason: Option<Reason>,
     docker_down: bool,
+    /// Whether Docker has answered at least once: until then nothing is known about the
+    /// container, and a predecessor's keys are left alone.
+    docker_seen: bool,
 }
 
 impl<'a> Brain<'a> {
@@ -131,6 +134,7 @@ impl<'a> Brain<'a> {
             desired: Desired::Undecided,
             reason: None,
             docker_down: false,
+            docker_seen: false,
         }
     }
 
@@ -138,6 +142,7 @@ impl<'a> Brain<'a> {
         match u {
             DockerUpdate::Snapshot(v) => {
                 self.docker_down = false;
+                self.docker_seen = true;
                 self.view = v;
             }
             DockerUpdate::Kill {
@@ -207,12 +212,16 @@ impl<'a> Brain<'a> {
                 probe,
             }));
         }
-        let (record, reason) = decide(
-            self.cfg,
-            self.view.as_ref(),
-            self.kill.as_ref(),
-            &self.health,
-        );
+        let (record, reason) = if self.docker_seen {
+            decide(
+                self.cfg,
+                self.view.as_ref(),
+                self.kill.as_ref(),
+                &self.health,
+            )
+        } else {
+            (None, Reason::DockerUnknown)
+        };
         let desired = Desired::from_decision(record, &reason);
         if self.reason.as_ref() != Some(&reason) {
             info!(state = %reason, "container state");

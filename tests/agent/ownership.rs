@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::support::docker::{Container, ContainerOpts};
+use crate::support::docker_proxy::DockerProxy;
 use crate::support::etcd::{Etcd, Watcher};
 use crate::*;
 
@@ -37,6 +38,43 @@ fn a_restarted_agent_takes_over_from_its_killed_predecessor_at_once() {
         new.context("the takeover must not drop the keys")
     );
     assert_stays_registered(&etcd.access(), KEY, port, Duration::from_secs(2), &new);
+}
+
+#[test]
+fn a_restarted_agent_that_cannot_reach_docker_yet_leaves_the_keys_alone() {
+    let etcd = Etcd::start();
+    let proxy = DockerProxy::start();
+    let web = Container::run(ContainerOpts::web());
+    let port = web.host_port(80);
+    let args = run_args(&etcd.sidekick_args(), web.name(), KEY, &["--ttl", "10s"]);
+    let env = [("DOCKER_HOST", proxy.docker_host())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut old = spawn(&args, &env);
+    let before = wait_registered(&etcd.access(), KEY, port, &old);
+    let old_lease = before.values().next().unwrap().1;
+    let watcher = Watcher::start(&etcd.endpoints(), "/services/");
+    proxy.sever();
+    old.sigkill();
+    assert!(old.wait_exit(Duration::from_secs(5)).is_some());
+    // The new agent knows nothing about the container yet: it must not treat that as "absent".
+    let new = spawn(&args, &env);
+    wait_log(&new, "lost docker");
+    assert_stays_registered(&etcd.access(), KEY, port, Duration::from_secs(2), &new);
+    assert!(
+        watcher.deletes().is_empty(),
+        "{}",
+        new.context("an agent blind to docker dropped the keys")
+    );
+    assert!(new.logs().contains("docker has not answered yet"));
+    proxy.restore();
+    crate::support::wait_until(
+        Duration::from_secs(10),
+        "keys on the new agent's lease",
+        || {
+            let k = keys(&etcd.access(), KEY);
+            k.len() == 5 && k.values().all(|(_, l)| *l != old_lease)
+        },
+    );
 }
 
 #[test]

@@ -269,7 +269,7 @@ fn health_modes() {
 }
 
 #[test]
-fn only_a_pending_first_probe_leaves_the_keys_alone() {
+fn only_not_knowing_yet_leaves_the_keys_alone() {
     let v = view(Some("127.0.0.1"));
     let c = cfg(HealthMode::Http);
     let (r, why) = decide(&c, Some(&v), None, &HealthState::default());
@@ -283,6 +283,10 @@ fn only_a_pending_first_probe_leaves_the_keys_alone() {
     assert_eq!(Desired::from_decision(r, &why), Desired::Absent);
     let (r, why) = decide(&c, None, None, &healthy());
     assert_eq!(Desired::from_decision(r, &why), Desired::Absent);
+    assert_eq!(
+        Desired::from_decision(None, &Reason::DockerUnknown),
+        Desired::Undecided
+    );
     let (r, why) = decide(&c, Some(&v), None, &healthy());
     assert!(matches!(
         Desired::from_decision(r, &why),
