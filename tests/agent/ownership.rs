@@ -9,6 +9,14 @@ use crate::support::docker_proxy::DockerProxy;
 use crate::support::etcd::{Etcd, Watcher};
 use crate::*;
 
+/// Until all five keys stand on a lease other than `old_lease`.
+fn wait_keys_off_lease(etcd: &Etcd, old_lease: i64, deadline: Duration) {
+    crate::support::wait_until(deadline, "keys on a new lease", || {
+        let k = keys(&etcd.access(), KEY);
+        k.len() == 5 && k.values().all(|(_, l)| *l != old_lease)
+    });
+}
+
 #[test]
 fn a_restarted_agent_takes_over_from_its_killed_predecessor_at_once() {
     let etcd = Etcd::start();
@@ -25,10 +33,7 @@ fn a_restarted_agent_takes_over_from_its_killed_predecessor_at_once() {
     let new = spawn(&args, &[]);
 
     // Well within the old lease's 10 s: all keys move to the new lease, the old lease is revoked.
-    crate::support::wait_until(Duration::from_secs(5), "keys on a new lease", || {
-        let k = keys(&etcd.access(), KEY);
-        k.len() == 5 && k.values().all(|(_, l)| *l != old_lease)
-    });
+    wait_keys_off_lease(&etcd, old_lease, Duration::from_secs(5));
     crate::support::wait_until(Duration::from_secs(5), "old lease revoked", || {
         etcd.access().lease_ttl_blocking(old_lease).is_none()
     });
@@ -47,8 +52,8 @@ fn a_restarted_agent_that_cannot_reach_docker_yet_leaves_the_keys_alone() {
     let web = Container::run(ContainerOpts::web());
     let port = web.host_port(80);
     let args = run_args(&etcd.sidekick_args(), web.name(), KEY, &["--ttl", "10s"]);
-    let env = [("DOCKER_HOST", proxy.docker_host())];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let host = proxy.docker_host();
+    let env = [("DOCKER_HOST", host.as_str())];
     let mut old = spawn(&args, &env);
     let before = wait_registered(&etcd.access(), KEY, port, &old);
     let old_lease = before.values().next().unwrap().1;
@@ -67,14 +72,7 @@ fn a_restarted_agent_that_cannot_reach_docker_yet_leaves_the_keys_alone() {
     );
     assert!(new.logs().contains("docker has not answered yet"));
     proxy.restore();
-    crate::support::wait_until(
-        Duration::from_secs(10),
-        "keys on the new agent's lease",
-        || {
-            let k = keys(&etcd.access(), KEY);
-            k.len() == 5 && k.values().all(|(_, l)| *l != old_lease)
-        },
-    );
+    wait_keys_off_lease(&etcd, old_lease, Duration::from_secs(10));
 }
 
 #[test]
