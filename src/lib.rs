@@ -12,7 +12,6 @@ pub mod cli;
 pub mod config;
 pub mod docker;
 pub mod duration;
-pub mod emulator;
 pub mod etcd;
 pub mod health;
 pub mod lbsync;

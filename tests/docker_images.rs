@@ -8,15 +8,13 @@
 //! The sidekick image test packs the binary `cargo test` already built (`SIDEKICK_BIN`), so the
 //! suite needs no release build; `docker/sidekick/build.sh` without it builds the release binary.
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::docker::{docker, docker_ok, docker_with, http_get, Container, ContainerOpts};
-use support::docker::{unique_name, PID_LABEL};
-use support::process::output_with_deadline;
+use testkit::docker::{docker, docker_ok, docker_with, http_get, Container, ContainerOpts};
+use testkit::docker::{unique_name, PID_LABEL};
+use testkit::process::output_with_deadline;
 
 const PASS_SHA1: &str = "19d549807218f4fc3f2129757445f977e4b81408";
 const WEB_BUILD_DEADLINE: Duration = Duration::from_secs(300);

@@ -2,15 +2,13 @@
 //! `sidekick lbsync --backend nginx`, and a real nginx. Assertions are on the bytes that come back
 //! through nginx.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use support::agent::AgentProcess;
-use support::docker::{http_get, Container, ContainerOpts};
-use support::etcd::Etcd;
-use support::nginx::Nginx;
+use testkit::agent::AgentProcess;
+use testkit::docker::{http_get, Container, ContainerOpts};
+use testkit::etcd::Etcd;
+use testkit::nginx::Nginx;
 
 /// Who answered `n` requests for `/who.txt` through nginx.
 fn sample(nginx: &Nginx, n: usize) -> BTreeMap<String, usize> {
@@ -80,7 +78,7 @@ fn nginx_serves_exactly_the_healthy_registered_containers() {
     let lbsync = spawn(&args);
 
     let all = ["web01", "web02", "web03"];
-    let ok = support::wait::poll_until(Duration::from_secs(20), || {
+    let ok = testkit::wait::poll_until(Duration::from_secs(20), || {
         let seen = sample(&nginx, 30);
         all.iter().all(|w| seen.contains_key(*w)) && seen.len() == 3
     });
@@ -97,7 +95,7 @@ fn nginx_serves_exactly_the_healthy_registered_containers() {
     // Stop web02: its agent deregisters at the kill event, lbsync rewrites and reloads nginx.
     let stopped = Instant::now();
     webs[1].stop();
-    let gone = support::wait::poll_until(Duration::from_secs(20), || {
+    let gone = testkit::wait::poll_until(Duration::from_secs(20), || {
         !sample(&nginx, 30).contains_key("web02")
     });
     assert!(gone, "{}", lbsync.context("web02 still in rotation"));

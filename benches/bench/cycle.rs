@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::dockerapi::{self, Events};
 use super::sys::{wall_ns, Anchor};
-use crate::support::etcd::{WatchEvent, Watcher};
+use testkit::etcd::{WatchEvent, Watcher};
 
 pub const FIELDS: [&str; 5] = [
     "unit",

@@ -16,10 +16,10 @@ use super::shell::ShellLoop;
 use super::stats::{summarize, Summary};
 use super::sys::{self, clk_tck, cpu_ticks, rss, rss_by_mapping, tree, Rss};
 use super::Plan;
-use crate::support::agent::AgentProcess;
-use crate::support::docker::{Container, ContainerOpts};
-use crate::support::etcd::{Etcd, Watcher};
-use crate::support::free_port;
+use testkit::agent::AgentProcess;
+use testkit::docker::{Container, ContainerOpts};
+use testkit::etcd::{Etcd, Watcher};
+use testkit::free_port;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Window {
@@ -329,8 +329,7 @@ pub fn many(plan: &Plan) -> Result<Many, String> {
             .collect::<std::collections::BTreeSet<_>>()
             .len()
     };
-    let ok =
-        crate::support::wait::poll_until(Duration::from_secs(120), || registered(&watcher) >= n);
+    let ok = testkit::wait::poll_until(Duration::from_secs(120), || registered(&watcher) >= n);
     let all_registered_s = t1.elapsed().as_secs_f64();
     let result = if !ok {
         Err(format!(

@@ -14,69 +14,16 @@ use serde::Serialize;
 
 use super::stats::{summarize, Summary};
 use super::Plan;
-use crate::support::agent::AgentProcess;
-use crate::support::etcd::Etcd;
-use sidekick::emulator::{Config, Emulator, Stats};
+use clb_emulator::{BackgroundEmulator, Config, Emulator, Stats};
+use testkit::agent::AgentProcess;
+use testkit::etcd::Etcd;
 
 const LB: &str = "bench-lb";
 const PREFIX: &str = "/services/web/";
 
-/// The emulator on its own runtime thread; stops on Drop.
-struct Emu {
-    api: Emulator,
-    identity_url: String,
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Emu {
-    fn start(config: Config) -> Result<Emu, String> {
-        let api = Emulator::new(config);
-        let (url_tx, url_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-        let a = api.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("emulator runtime");
-            rt.block_on(async move {
-                let running = match a.spawn_local().await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = url_tx.send(Err(e.to_string()));
-                        return;
-                    }
-                };
-                let _ = url_tx.send(Ok(running.identity_url()));
-                let _ = tokio::task::spawn_blocking(move || stop_rx.recv()).await;
-                drop(running);
-            });
-        });
-        let identity_url = url_rx
-            .recv_timeout(Duration::from_secs(10))
-            .map_err(|_| "emulator did not start".to_string())??;
-        Ok(Emu {
-            api,
-            identity_url,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Emu {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 struct LbRig {
     lbsync: AgentProcess,
-    emu: Emu,
+    emu: BackgroundEmulator,
     lb: u64,
     rt: tokio::runtime::Runtime,
     client: Client,
@@ -94,10 +41,12 @@ fn addr(i: usize) -> (String, u16) {
 impl LbRig {
     fn start(pending: Duration) -> Result<LbRig, String> {
         let etcd = Etcd::start();
-        let emu = Emu::start(Config {
+        let emu = Emulator::new(Config {
             pending_update: pending,
             ..Config::default()
-        })?;
+        })
+        .start_background()
+        .map_err(|e| format!("emulator: {e}"))?;
         let lb = emu.api.create_load_balancer(LB);
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let key_file = dir.path().join("api-key");

@@ -14,9 +14,9 @@ use super::logs::{self, Breakdown};
 use super::shell::ShellLoop;
 use super::sys::wall_ns;
 use super::Plan;
-use crate::support::docker::{http_get, Container, ContainerOpts};
-use crate::support::etcd::{Etcd, Watcher};
-use crate::support::free_port;
+use testkit::docker::{http_get, Container, ContainerOpts};
+use testkit::etcd::{Etcd, Watcher};
+use testkit::free_port;
 
 pub const KEY: &str = "/services/web/web01";
 /// `docker stop -t` for the deregistration cycles (the container ignores SIGTERM).

@@ -271,10 +271,10 @@ pub fn sidekick_bin() -> std::path::PathBuf {
     std::env::var_os("BENCH_SIDEKICK_BIN")
         .filter(|v| !v.is_empty())
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| crate::support::agent::sidekick_bin().into())
+        .unwrap_or_else(testkit::agent::sidekick_bin)
 }
 
 /// Starts `sidekick <args>` (the binary under test) as the harness does.
-pub fn spawn_sidekick(args: &[&str], env: &[(&str, &str)]) -> crate::support::agent::AgentProcess {
-    crate::support::agent::AgentProcess::spawn_program(&sidekick_bin(), args, env)
+pub fn spawn_sidekick(args: &[&str], env: &[(&str, &str)]) -> testkit::agent::AgentProcess {
+    testkit::agent::AgentProcess::spawn_program(&sidekick_bin(), args, env)
 }

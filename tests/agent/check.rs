@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use crate::support::agent::run_to_completion;
-use crate::support::docker::{unique_name, Container, ContainerOpts};
-use crate::support::etcd::Etcd;
 use crate::*;
+use testkit::agent::run_to_completion;
+use testkit::docker::{unique_name, Container, ContainerOpts};
+use testkit::etcd::Etcd;
 
 fn check(etcd_args: &[String], container: &str, extra: &[&str]) -> (i32, String, String) {
     let mut args: Vec<String> = [

@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::docker::{Container, ContainerOpts};
-use crate::support::docker_proxy::DockerProxy;
-use crate::support::etcd::{Etcd, EtcdCluster, EtcdOptions, Watcher};
 use crate::*;
+use testkit::docker::{Container, ContainerOpts};
+use testkit::docker_proxy::DockerProxy;
+use testkit::etcd::{Etcd, EtcdCluster, EtcdOptions, Watcher};
 
 #[test]
 fn sigterm_revokes_the_lease_at_once_and_exits_0() {

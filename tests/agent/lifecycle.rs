@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use crate::support::docker::{Container, ContainerOpts};
-use crate::support::etcd::{Etcd, Watcher};
-use crate::support::{free_port, wait_until};
 use crate::*;
+use testkit::docker::{Container, ContainerOpts};
+use testkit::etcd::{Etcd, Watcher};
+use testkit::{free_port, wait_until};
 
 #[test]
 fn registers_exactly_the_five_keys_on_one_lease_owned_by_the_agent() {
@@ -108,8 +108,7 @@ fn docker_stop_removes_the_keys_before_the_container_dies() {
     let agent = spawn(&run_args(&etcd.sidekick_args(), web.name(), KEY, &[]), &[]);
     wait_registered(&etcd.access(), KEY, web.host_port(80), &agent);
     let name = web.name().to_string();
-    let stopper =
-        std::thread::spawn(move || crate::support::docker::docker(&["stop", "-t", "4", &name]));
+    let stopper = std::thread::spawn(move || testkit::docker::docker(&["stop", "-t", "4", &name]));
     let last_delete = watcher.wait_for(|e| e.is_delete() && e.key.ends_with("/port"), SOON);
     assert!(
         last_delete.is_some(),
@@ -147,7 +146,7 @@ fn a_reload_signal_does_not_deregister() {
 #[test]
 fn a_container_recreated_on_another_port_updates_only_the_port_key() {
     let etcd = Etcd::start();
-    let name = crate::support::docker::unique_name("recreate");
+    let name = testkit::docker::unique_name("recreate");
     let mut first = Container::run(ContainerOpts::web().name(&name));
     let watcher = Watcher::start(&etcd.endpoints(), "/services/");
     let agent = spawn(&run_args(&etcd.sidekick_args(), &name, KEY, &[]), &[]);
@@ -187,7 +186,7 @@ fn docker_rm_f_removes_the_keys() {
 #[test]
 fn an_agent_started_before_its_container_waits_for_it() {
     let etcd = Etcd::start();
-    let name = crate::support::docker::unique_name("later");
+    let name = testkit::docker::unique_name("later");
     let agent = spawn(&run_args(&etcd.sidekick_args(), &name, KEY, &[]), &[]);
     wait_log(&agent, "does not exist");
     assert!(keys(&etcd.access(), KEY).is_empty());

@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use crate::support::docker::{Container, ContainerOpts};
-use crate::support::docker_proxy::DockerProxy;
-use crate::support::etcd::{Etcd, Watcher};
 use crate::*;
+use testkit::docker::{Container, ContainerOpts};
+use testkit::docker_proxy::DockerProxy;
+use testkit::etcd::{Etcd, Watcher};
 
 /// Until all five keys stand on a lease other than `old_lease`.
 fn wait_keys_off_lease(etcd: &Etcd, old_lease: i64, deadline: Duration) {
-    crate::support::wait_until(deadline, "keys on a new lease", || {
+    testkit::wait_until(deadline, "keys on a new lease", || {
         let k = keys(&etcd.access(), KEY);
         k.len() == 5 && k.values().all(|(_, l)| *l != old_lease)
     });
@@ -34,7 +34,7 @@ fn a_restarted_agent_takes_over_from_its_killed_predecessor_at_once() {
 
     // Well within the old lease's 10 s: all keys move to the new lease, the old lease is revoked.
     wait_keys_off_lease(&etcd, old_lease, Duration::from_secs(5));
-    crate::support::wait_until(Duration::from_secs(5), "old lease revoked", || {
+    testkit::wait_until(Duration::from_secs(5), "old lease revoked", || {
         etcd.access().lease_ttl_blocking(old_lease).is_none()
     });
     assert!(

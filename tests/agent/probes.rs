@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::agent::run_to_completion;
-use crate::support::docker::{Container, ContainerOpts};
-use crate::support::etcd::Etcd;
 use crate::*;
+use testkit::agent::run_to_completion;
+use testkit::docker::{Container, ContainerOpts};
+use testkit::etcd::Etcd;
 
 fn vm_rss_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

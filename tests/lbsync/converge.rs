@@ -4,12 +4,12 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use sidekick::emulator::Config;
+use clb_emulator::Config;
 
-use crate::support::wait_until;
 use crate::*;
+use testkit::wait_until;
 
-fn count(s: &sidekick::emulator::Stats, method: &str, route: &str) -> u64 {
+fn count(s: &clb_emulator::Stats, method: &str, route: &str) -> u64 {
     s.requests_for(method, route, 202)
 }
 
@@ -103,7 +103,7 @@ fn static_nodes_and_other_load_balancers_are_never_touched_but_drift_is_repaired
         .iter()
         .any(|n| n.id == placeholder));
     assert_eq!(
-        rig.emu.addresses(other),
+        addresses(&rig.emu, other),
         BTreeSet::from(["10.50.0.1:80".to_string()])
     );
     assert!(rig
@@ -165,7 +165,13 @@ fn an_empty_prefix_keeps_the_nodes_unless_allowed() {
         lbsync.logs().matches("registry prefix is empty").count() >= 2,
         "logged again at each resync"
     );
-    drop(lbsync);
+    // A clean stop resigns, so the next instance leads at once instead of after the TTL.
+    let mut lbsync = lbsync;
+    lbsync.sigterm();
+    assert!(
+        lbsync.wait_exit(Duration::from_secs(5)).is_some(),
+        "lbsync exits on SIGTERM"
+    );
     let allowed = rig.spawn(&["--allow-empty"]);
     rig.wait_nodes(&BTreeSet::new(), CONVERGE, &allowed);
 }
@@ -177,7 +183,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     register_all(&rig.etcd.access(), &addrs(0..2));
     let args = rig.args(&["--dry-run"]);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = crate::support::agent::run_to_completion(&argv, &[], Duration::from_secs(20));
+    let out = testkit::agent::run_to_completion(&argv, &[], Duration::from_secs(20));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use sidekick::emulator::Config;
+use clb_emulator::Config;
 
-use crate::support::agent::AgentProcess;
-use crate::support::etcd::{Etcd, EtcdCluster};
-use crate::support::wait_until;
 use crate::*;
+use testkit::agent::AgentProcess;
+use testkit::etcd::{Etcd, EtcdCluster};
+use testkit::wait_until;
 
 fn spawn_with(emu: &Emu, dir: &std::path::Path, etcd_args: &[String]) -> AgentProcess {
     let args = lbsync_args(emu, dir, etcd_args, &["--ttl", "3s"]);
@@ -23,13 +23,13 @@ fn wait_nodes(
     d: Duration,
     p: &AgentProcess,
 ) {
-    let ok = crate::support::wait::poll_until(d, || emu.addresses(lb) == *want);
+    let ok = testkit::wait::poll_until(d, || addresses(emu, lb) == *want);
     assert!(
         ok,
         "{}",
         p.context(&format!(
             "LB nodes {:?} never became {want:?}",
-            emu.addresses(lb)
+            addresses(emu, lb)
         ))
     );
 }
@@ -37,7 +37,7 @@ fn wait_nodes(
 #[test]
 fn lbsync_keeps_reconciling_when_the_etcd_leader_is_killed() {
     let mut cluster = EtcdCluster::start(3);
-    let emu = Emu::start(Config::default());
+    let emu = start_emu(Config::default());
     let lb = emu.api.create_load_balancer(LB);
     let dir = key_dir();
     register_all(&cluster.access(), &addrs(0..3));
@@ -56,7 +56,7 @@ fn lbsync_keeps_reconciling_when_the_etcd_leader_is_killed() {
 #[test]
 fn lbsync_recovers_from_a_full_etcd_outage_longer_than_its_ttl() {
     let mut etcd = Etcd::start();
-    let emu = Emu::start(Config::default());
+    let emu = start_emu(Config::default());
     let lb = emu.api.create_load_balancer(LB);
     let dir = key_dir();
     register_all(&etcd.access(), &addrs(0..3));
@@ -65,7 +65,7 @@ fn lbsync_recovers_from_a_full_etcd_outage_longer_than_its_ttl() {
     etcd.stop();
     std::thread::sleep(Duration::from_secs(6));
     // Nothing is torn down while etcd is away: the LB keeps serving what it had.
-    assert_eq!(emu.addresses(lb), addrs(0..3));
+    assert_eq!(addresses(&emu, lb), addrs(0..3));
     etcd.resume();
     register_all(&etcd.access(), &addrs(0..5));
     wait_nodes(&emu, lb, &addrs(0..5), Duration::from_secs(30), &lbsync);

@@ -4,10 +4,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use sidekick::emulator::Config;
+use clb_emulator::Config;
 
-use crate::support::wait_until;
 use crate::*;
+use testkit::wait_until;
 
 #[test]
 fn converges_through_30_percent_5xx_2s_tokens_pending_windows_and_rate_limits() {
@@ -112,7 +112,7 @@ fn no_secret_reaches_the_logs_even_at_debug() {
     register_all(&rig.etcd.access(), &addrs(0..2));
     let args = rig.args(&[]);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut lbsync = crate::support::agent::AgentProcess::spawn(&argv, &[("RUST_LOG", "debug")]);
+    let mut lbsync = testkit::agent::AgentProcess::spawn(&argv, &[("RUST_LOG", "debug")]);
     rig.wait_nodes(&addrs(0..2), CONVERGE, &lbsync);
     rig.emu.api.expire_tokens();
     register_all(&rig.etcd.access(), &addrs(0..3));

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::etcd::Etcd;
+use testkit::etcd::Etcd;
 
 #[test]
 fn a_watch_from_a_compacted_revision_relists_and_keeps_watching() {
@@ -11,7 +11,7 @@ fn a_watch_from_a_compacted_revision_relists_and_keeps_watching() {
     for i in 0..20 {
         access.put_blocking(&format!("/services/web/i{i}/port"), "1");
     }
-    let ok = crate::support::rt::block_on(async move {
+    let ok = testkit::rt::block_on(async move {
         let mut c = access.client().await;
         let rev = c.get("/", None).await.unwrap().header().unwrap().revision();
         c.compact(rev, None).await.unwrap();

@@ -1,0 +1,355 @@
+//! The fleet units in unit-files/: they load as plain systemd units (`systemd-analyze verify` on
+//! copies whose binaries point at existing programs), carry the sections and keys the demo relies
+//! on, and every `sidekick ...` command line in them, with fleet's specifiers and `${VAR}`
+//! expanded, is accepted by the real binary: `run` lines go through `sidekick check` with the same
+//! flags (exit 1 for an absent container, exit 0 with the expected keys for a real one),
+//! `lbsync` lines through `sidekick lbsync ... --dry-run` (no usage error).
+
+mod unit;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use testkit::docker::{unique_name, Container, ContainerOpts};
+use testkit::process::{output_with_deadline, RunError};
+use unit::{exec_argv, instance_name, unit_env, units_dir, Unit};
+
+const UNITS: [&str; 6] = [
+    "web@.service",
+    "monweb@.service",
+    "db.service",
+    "mondb.service",
+    "lbsync.service",
+    "lbsync-nginx.service",
+];
+const PASS_SHA1: &str = "19d549807218f4fc3f2129757445f977e4b81408";
+const FAIL_SHA1: &str = "dbe72348d4e3aa87958f421e4a9592a82839f3d8";
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The sidekick command of a unit: its argv after `/usr/bin/sidekick`, and its environment.
+fn sidekick_command(
+    file: &str,
+    public: &str,
+    private: &str,
+) -> (Vec<String>, Vec<(String, String)>) {
+    let unit = Unit::load(file);
+    let env = unit_env(&unit, public, private);
+    let argv = exec_argv(&unit, unit.one("Service", "ExecStart"), &env);
+    assert_eq!(
+        argv[0], "/usr/bin/sidekick",
+        "{file}: ExecStart runs sidekick"
+    );
+    (argv[1..].to_vec(), env.into_iter().collect())
+}
+
+/// Replaces the value of `--flag` (which must be present) in `args`.
+fn set_flag(args: &mut [String], flag: &str, value: &str) {
+    let i = args
+        .iter()
+        .position(|a| a == flag)
+        .unwrap_or_else(|| panic!("{flag} missing from {args:?}"));
+    args[i + 1] = value.to_string();
+}
+
+/// `sidekick <args>` with exactly `env` from the unit (none of the test's own SIDEKICK_*,
+/// COREOS_*, OS_*, ETCDCTL_* or LB_NAME variables); None when it outlived `deadline`.
+fn sidekick(args: &[String], env: &[(String, String)], deadline: Duration) -> Option<Output> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sidekick"));
+    cmd.args(args);
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if ["SIDEKICK_", "COREOS_", "OS_", "ETCDCTL_", "LB_NAME"]
+            .iter()
+            .any(|p| k.starts_with(p))
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("NO_COLOR", "1").envs(env.iter().cloned());
+    match output_with_deadline(&mut cmd, None, deadline) {
+        Ok(out) => Some(out),
+        Err(RunError::TimedOut { .. }) => None,
+        Err(e) => panic!("sidekick {args:?}: {e}"),
+    }
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn units_have_the_sections_and_keys_the_demo_relies_on() {
+    let web = Unit::load("web@.service");
+    assert_eq!(web.one("Service", "EnvironmentFile"), "/etc/environment");
+    assert_eq!(
+        web.one("Service", "ExecStartPre"),
+        "-/usr/bin/docker rm -f web-%i"
+    );
+    assert_eq!(
+        web.one("Service", "ExecStop"),
+        "/usr/bin/docker stop web-%i"
+    );
+    assert_eq!(web.one("Service", "Restart"), "always");
+    assert_eq!(web.one("Service", "TimeoutStartSec"), "0");
+    assert_eq!(web.one("Unit", "Requires"), "docker.service");
+    assert_eq!(web.one("Unit", "After"), "docker.service");
+    let env = unit_env(&web, "203.0.113.7", "10.0.0.7");
+    let argv = exec_argv(&web, web.one("Service", "ExecStart"), &env);
+    assert_eq!(
+        argv.join(" "),
+        "/usr/bin/docker run --rm --name web-01 -p 203.0.113.7:18001:80 sidekick-web"
+    );
+
+    let monweb = Unit::load("monweb@.service");
+    assert_eq!(monweb.one("Unit", "BindsTo"), "web@%i.service");
+    assert_eq!(monweb.one("Unit", "After"), "web@%i.service");
+    assert_eq!(
+        monweb.one("X-Fleet", "X-ConditionMachineOf"),
+        "web@%i.service"
+    );
+    let mondb = Unit::load("mondb.service");
+    assert_eq!(mondb.one("Unit", "BindsTo"), "db.service");
+    assert_eq!(mondb.one("X-Fleet", "X-ConditionMachineOf"), "db.service");
+    for u in [&monweb, &mondb] {
+        assert_eq!(u.one("Service", "Restart"), "always", "{}", u.file);
+        assert_eq!(u.one("Service", "KillSignal"), "SIGTERM", "{}", u.file);
+        assert_eq!(u.one("Service", "TimeoutStopSec"), "5s", "{}", u.file);
+        // SIGTERM revokes the lease: no ExecStop that would race it with its own deletes.
+        assert!(u.all("Service", "ExecStop").is_empty(), "{}", u.file);
+        assert!(u.environment().contains(&(
+            "SIDEKICK_ETCD_ENDPOINTS".into(),
+            "http://127.0.0.1:2379".into()
+        )));
+    }
+    let monweb_exec = monweb.one("Service", "ExecStart");
+    assert!(monweb_exec.contains(&format!("--health-digest {PASS_SHA1}")));
+
+    let db = Unit::load("db.service");
+    assert!(db
+        .all("Service", "EnvironmentFile")
+        .contains(&"-/etc/sidekick/db.env"));
+    let lbsync = Unit::load("lbsync.service");
+    assert!(lbsync
+        .all("Service", "EnvironmentFile")
+        .contains(&"/etc/sidekick/lbsync.env"));
+    assert!(
+        lbsync.all("X-Fleet", "Conflicts").is_empty(),
+        "leader election, not Conflicts"
+    );
+
+    for file in UNITS {
+        let u = Unit::load(file);
+        assert!(
+            !u.all("Install", "WantedBy").is_empty(),
+            "{file}: enable needs [Install]"
+        );
+        assert!(!u.one("Unit", "Description").is_empty());
+        // No secret literal in any setting (comments may show the file format).
+        for (_, entries) in &u.sections {
+            for (k, v) in entries {
+                let v = v.to_lowercase();
+                assert!(!v.contains("password="), "{file}: password literal in {k}=");
+                assert!(!v.contains("api_key="), "{file}: API key literal in {k}=");
+            }
+        }
+        for exec in u.all("Service", "ExecStart") {
+            assert!(
+                !exec.contains(FAIL_SHA1),
+                "{file}: FAIL-page digest in ExecStart"
+            );
+        }
+    }
+}
+
+/// `systemd-analyze verify` of copies in a temp dir whose /usr/bin/{sidekick,docker} point at
+/// /bin/true (verify insists the binaries exist). Any warning about one of our files fails.
+#[test]
+fn units_pass_systemd_analyze_verify() {
+    let analyze = Path::new("/usr/bin/systemd-analyze");
+    if !analyze.exists() {
+        eprintln!(
+            "SKIP: {} not installed; the parser tests still ran",
+            analyze.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let verify = |files: &[(&str, String)]| -> Output {
+        let mut paths = Vec::new();
+        for (file, text) in files {
+            std::fs::write(dir.path().join(file), text).unwrap();
+            paths.push(dir.path().join(instance_name(file)));
+        }
+        let mut cmd = Command::new(analyze);
+        cmd.arg("verify").arg("--man=no").args(&paths);
+        output_with_deadline(&mut cmd, None, DEADLINE).expect("systemd-analyze verify ran")
+    };
+    let copies: Vec<(&str, String)> = UNITS
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(units_dir().join(f)).unwrap();
+            let text = text
+                .replace("/usr/bin/sidekick", "/bin/true")
+                .replace("/usr/bin/docker", "/bin/true");
+            (*f, text)
+        })
+        .collect();
+    // Machines without Docker's own unit (CI images) still resolve Requires=docker.service.
+    std::fs::write(
+        dir.path().join("docker.service"),
+        "[Unit]\nDescription=stand-in\n[Service]\nExecStart=/bin/true\n",
+    )
+    .unwrap();
+    let out = verify(&copies);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let dir_name = dir.path().to_string_lossy().into_owned();
+    let ours: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(&dir_name) || UNITS.iter().any(|u| l.contains(&instance_name(u))))
+        .collect();
+    assert!(out.status.success() && ours.is_empty(), "{}", show(&out));
+
+    // The check above would notice a mistake: a misspelt key and value are reported.
+    let broken = copies[1]
+        .1
+        .replace("RestartSec=1s", "RestartSec=1s\nRestrat=always");
+    let out = verify(&[(copies[1].0, broken)]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Restrat"),
+        "verify did not report a bad key: {}",
+        show(&out)
+    );
+}
+
+/// Every `sidekick run` line, run as `sidekick check` with the same flags and an unreachable
+/// etcd: an absent container is "not registrable" (exit 1), never a usage error (exit 2).
+#[test]
+fn run_lines_are_valid_sidekick_flags() {
+    for file in ["monweb@.service", "mondb.service"] {
+        let (mut args, env) = sidekick_command(file, "203.0.113.7", "10.0.0.7");
+        assert_eq!(args[0], "run", "{file}");
+        args[0] = "check".into();
+        let absent = unique_name("absent");
+        set_flag(&mut args, "--container", &absent);
+        args.extend(["--etcd-endpoints".into(), "http://127.0.0.1:1".into()]);
+        let out = sidekick(&args, &env, DEADLINE).expect("check finishes");
+        assert_eq!(out.status.code(), Some(1), "{file}: {}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("does not exist"),
+            "{file}: {}",
+            show(&out)
+        );
+    }
+}
+
+/// `sidekick check` with the monweb@01 line, against a real web container serving "\n\nPASS":
+/// registrable, with the keys the 2014 units wrote (the digest in the unit is the right one).
+#[test]
+fn monweb_line_registers_a_healthy_web_container() {
+    let web = Container::run(ContainerOpts::web());
+    web.wait_http_ready(DEADLINE);
+    let (mut args, env) = sidekick_command("monweb@.service", "127.0.0.1", "10.0.0.7");
+    args[0] = "check".into();
+    set_flag(&mut args, "--container", web.name());
+    args.extend(["--etcd-endpoints", "http://127.0.0.1:1", "--json"].map(String::from));
+    let out = sidekick(&args, &env, DEADLINE).expect("check finishes");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let w = &report["would_write"];
+    let port = web.host_port(80).to_string();
+    for (k, v) in [
+        ("unit", "monweb@01.service"),
+        ("host", "core01"),
+        ("public_ipv4_addr", "127.0.0.1"),
+        ("private_ipv4_addr", "10.0.0.7"),
+        ("port", port.as_str()),
+    ] {
+        assert_eq!(w[format!("/services/web/web01/{k}")], v, "{k}: {report:#}");
+    }
+}
+
+/// The mondb line against a TCP listener published on the "private IP": the probe goes there and
+/// the record is one JSON key.
+#[test]
+fn mondb_line_registers_a_tcp_service_as_json() {
+    let db = Container::run(ContainerOpts::web().tcp_only(3306));
+    let (mut args, env) = sidekick_command("mondb.service", "203.0.113.7", "127.0.0.1");
+    args[0] = "check".into();
+    set_flag(&mut args, "--container", db.name());
+    args.extend(["--etcd-endpoints", "http://127.0.0.1:1", "--json"].map(String::from));
+    // Retried: the listener in the fresh container may take a moment to accept.
+    let mut last = None;
+    let ok = testkit::wait::poll_until(DEADLINE, || {
+        let out = sidekick(&args, &env, DEADLINE).expect("check finishes");
+        let done = out.status.code() == Some(0);
+        last = Some(out);
+        done
+    });
+    let out = last.expect("ran at least once");
+    assert!(ok, "mondb check never registrable: {}", show(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let value = report["would_write"]["/services/db/db"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no /services/db/db: {report:#}"));
+    let rec: serde_json::Value = serde_json::from_str(value).unwrap();
+    assert_eq!(rec["unit"], "mondb.service");
+    assert_eq!(rec["private_ipv4_addr"], "127.0.0.1");
+    assert_eq!(rec["port"].to_string(), db.host_port(3306).to_string());
+}
+
+/// The lbsync lines with `--dry-run`, etcd and the identity service unreachable on loopback and
+/// the upstream file in a temp dir: whatever lbsync does then, it is not a usage error.
+#[test]
+fn lbsync_lines_are_valid_sidekick_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = dir
+        .path()
+        .join("upstream.conf")
+        .to_string_lossy()
+        .into_owned();
+    let runs: Vec<_> = ["lbsync.service", "lbsync-nginx.service"]
+        .into_iter()
+        .map(|file| {
+            let (mut args, mut env) = sidekick_command(file, "203.0.113.7", "10.0.0.7");
+            assert_eq!(args[0], "lbsync", "{file}");
+            if args.iter().any(|a| a == "--upstream-file") {
+                set_flag(&mut args, "--upstream-file", &upstream);
+            }
+            args.extend(
+                [
+                    "--dry-run",
+                    "--etcd-endpoints",
+                    "http://127.0.0.1:1",
+                    "--identity-url",
+                    "http://127.0.0.1:1/v2.0",
+                ]
+                .map(String::from),
+            );
+            env.push(("SIDEKICK_CHECK_CMD".into(), "true".into()));
+            env.push(("SIDEKICK_RELOAD_CMD".into(), "true".into()));
+            std::thread::spawn(move || (file, sidekick(&args, &env, Duration::from_secs(8))))
+        })
+        .collect();
+    for run in runs {
+        let (file, out) = run.join().unwrap();
+        // Still running at the deadline (waiting for etcd) is fine: the flags were accepted.
+        if let Some(out) = out {
+            assert_ne!(
+                out.status.code(),
+                Some(2),
+                "{file}: usage error: {}",
+                show(&out)
+            );
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!stderr.contains("unexpected argument"), "{file}: {stderr}");
+        }
+    }
+}
