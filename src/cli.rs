@@ -1,14 +1,17 @@
-//! The command line: clap definitions for every mode. Every flag also reads `SIDEKICK_<FLAG>`;
-//! values are parsed here, cross-field validation happens in `config`.
+//! The command line: clap definitions for every mode (and the only module that uses clap). Every
+//! flag also reads `SIDEKICK_<FLAG>`; single values are parsed here, everything that needs the
+//! environment or several flags is validated in `config`.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::duration;
-use crate::health::Digest;
+use crate::health::{Digest, HealthMode};
+use crate::registry::KeyFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -69,26 +72,6 @@ pub struct EtcdArgs {
     pub etcd_password_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum HealthMode {
-    /// GET the health path; with --health-digest the body's SHA1 must match, else any 2xx passes.
-    Http,
-    /// Connect to the published port.
-    Tcp,
-    /// Use the container's own HEALTHCHECK status.
-    Docker,
-    /// Register while the container runs.
-    None,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum KeyFormat {
-    /// One key per field under the prefix.
-    Keys,
-    /// One key holding a JSON object of the same fields.
-    Json,
-}
-
 /// Flags shared by `run` and `check`.
 #[derive(Debug, Clone, Args)]
 pub struct AgentArgs {
@@ -128,8 +111,11 @@ pub struct AgentArgs {
     /// 40-hex SHA1 the whole body must hash to [default: none, any 2xx passes].
     #[arg(long, env = "SIDEKICK_HEALTH_DIGEST", value_name = "SHA1", value_parser = Digest::parse)]
     pub health_digest: Option<Digest>,
-    /// How health is decided.
-    #[arg(long, env = "SIDEKICK_HEALTH_MODE", value_enum, default_value_t = HealthMode::Http)]
+    /// How health is decided: http (GET; with --health-digest the body's SHA1 must match, else
+    /// any 2xx passes), tcp (connect to the published port), docker (the container's own
+    /// HEALTHCHECK status), none (register while the container runs).
+    #[arg(long, env = "SIDEKICK_HEALTH_MODE", value_name = "MODE", default_value = "http",
+          value_parser = PossibleValuesParser::new(HealthMode::NAMES).try_map(|s| s.parse::<HealthMode>()))]
     pub health_mode: HealthMode,
     /// Probe period.
     #[arg(long, env = "SIDEKICK_HEALTH_INTERVAL", value_name = "D", value_parser = duration::parse, default_value = "5s")]
@@ -146,8 +132,9 @@ pub struct AgentArgs {
     /// Lease TTL; the keepalive runs about every TTL/3.
     #[arg(long, env = "SIDEKICK_TTL", value_name = "D", value_parser = duration::parse, default_value = "15s")]
     pub ttl: Duration,
-    /// Key layout.
-    #[arg(long, env = "SIDEKICK_FORMAT", value_enum, default_value_t = KeyFormat::Keys)]
+    /// Key layout: keys (one key per field under --key) or json (one key holding an object).
+    #[arg(long, env = "SIDEKICK_FORMAT", value_name = "FORMAT", default_value = "keys",
+          value_parser = PossibleValuesParser::new(KeyFormat::NAMES).try_map(|s| s.parse::<KeyFormat>()))]
     pub format: KeyFormat,
     /// Docker daemon socket [default: $DOCKER_HOST, else unix:///var/run/docker.sock].
     #[arg(long, env = "SIDEKICK_DOCKER_HOST", value_name = "URL")]

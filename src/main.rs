@@ -11,8 +11,7 @@ use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
 use sidekick::cli::{Cli, Command, LogFormat};
-use sidekick::config::{AgentConfig, ConfigError};
-use sidekick::lbsync::config::LbsyncConfig;
+use sidekick::config::{AgentConfig, ConfigError, LbsyncConfig};
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::builder()

@@ -8,8 +8,6 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::KeyFormat;
-
 /// The five fields the 2014 sidekick wrote, in its order.
 pub const FIELDS: [&str; 5] = [
     "unit",
@@ -18,6 +16,35 @@ pub const FIELDS: [&str; 5] = [
     "private_ipv4_addr",
     "port",
 ];
+
+/// How an agent lays out its record in etcd (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFormat {
+    /// One key per field under the prefix (the 2014 layout).
+    Keys,
+    /// One key, the prefix itself, holding a JSON object of the same fields.
+    Json,
+}
+
+impl KeyFormat {
+    /// The spellings `--format` accepts, in the order of the variants.
+    pub const NAMES: [&'static str; 2] = ["keys", "json"];
+}
+
+impl std::str::FromStr for KeyFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "keys" => Ok(KeyFormat::Keys),
+            "json" => Ok(KeyFormat::Json),
+            _ => Err(format!(
+                "unknown key format {s:?}: expected one of {}",
+                KeyFormat::NAMES.join(", ")
+            )),
+        }
+    }
+}
 
 /// What one agent announces about its container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

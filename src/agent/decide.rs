@@ -6,9 +6,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
-use crate::cli::HealthMode;
 use crate::config::AgentConfig;
 use crate::docker::{kill_means_stopping, Binding, ContainerView};
+use crate::health::HealthMode;
 use crate::health::Probe;
 use crate::registry::Record;
 

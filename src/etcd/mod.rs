@@ -1,9 +1,8 @@
-//! etcd: the validated connection settings (endpoints, TLS, user/password) and the client built
-//! from them. Lease upkeep lives in `lease`.
+//! etcd: the connection settings (endpoints, TLS, user/password; validated by `config`) and the
+//! client built from them. Lease upkeep lives in `lease`.
 
 pub mod lease;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
@@ -17,14 +16,6 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum EtcdError {
     #[error("invalid etcd endpoint {endpoint:?}: {reason}")]
     BadEndpoint { endpoint: String, reason: String },
-    #[error("cannot read {flag} file {path}: {source}")]
-    File {
-        flag: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    BadFlags(String),
     #[error("etcd: {0}")]
     Client(#[from] etcd_client::Error),
     #[error("etcd: request timed out after {0:?}")]
@@ -34,9 +25,7 @@ pub enum EtcdError {
 impl EtcdError {
     pub fn metric_label(&self) -> &'static str {
         match self {
-            EtcdError::BadEndpoint { .. } | EtcdError::File { .. } | EtcdError::BadFlags(_) => {
-                "config"
-            }
+            EtcdError::BadEndpoint { .. } => "config",
             EtcdError::Client(_) => "client",
             EtcdError::Timeout(_) => "timeout",
         }
@@ -118,76 +107,7 @@ pub fn validate_endpoint(endpoint: &str, tls: bool) -> Result<String, EtcdError>
     Ok(format!("{scheme}://{authority}"))
 }
 
-fn read(flag: &'static str, path: &Path) -> Result<Vec<u8>, EtcdError> {
-    std::fs::read(path).map_err(|source| EtcdError::File {
-        flag,
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 impl EtcdConfig {
-    /// Builds the config from the flags; `etcdctl_endpoints` is `$ETCDCTL_ENDPOINTS`.
-    pub fn from_args(
-        args: &crate::cli::EtcdArgs,
-        etcdctl_endpoints: Option<String>,
-    ) -> Result<EtcdConfig, EtcdError> {
-        let tls =
-            if args.etcd_cacert.is_some() || args.etcd_cert.is_some() || args.etcd_key.is_some() {
-                let ca = args
-                    .etcd_cacert
-                    .as_deref()
-                    .map(|p| read("--etcd-cacert", p))
-                    .transpose()?;
-                let identity = match (&args.etcd_cert, &args.etcd_key) {
-                    (Some(c), Some(k)) => Some((read("--etcd-cert", c)?, read("--etcd-key", k)?)),
-                    (None, None) => None,
-                    _ => {
-                        return Err(EtcdError::BadFlags(
-                            "--etcd-cert and --etcd-key go together".into(),
-                        ))
-                    }
-                };
-                Some(Tls { ca, identity })
-            } else {
-                None
-            };
-        let raw: Vec<String> = if !args.etcd_endpoints.is_empty() {
-            args.etcd_endpoints.clone()
-        } else if let Some(env) = etcdctl_endpoints.filter(|s| !s.trim().is_empty()) {
-            env.split(',').map(str::to_string).collect()
-        } else {
-            vec![DEFAULT_ENDPOINT.to_string()]
-        };
-        let endpoints = raw
-            .iter()
-            .map(|e| validate_endpoint(e, tls.is_some()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let auth = match (&args.etcd_user, &args.etcd_password_file) {
-            (Some(u), Some(p)) => {
-                let pw = String::from_utf8(read("--etcd-password-file", p)?)
-                    .map_err(|_| EtcdError::BadFlags("--etcd-password-file is not UTF-8".into()))?;
-                Some((u.clone(), pw.trim_end_matches(['\r', '\n']).to_string()))
-            }
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err(EtcdError::BadFlags(
-                    "--etcd-user needs --etcd-password-file".into(),
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(EtcdError::BadFlags(
-                    "--etcd-password-file needs --etcd-user".into(),
-                ))
-            }
-        };
-        Ok(EtcdConfig {
-            endpoints,
-            tls,
-            auth,
-        })
-    }
-
     fn options(&self) -> ConnectOptions {
         let mut o = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(2))

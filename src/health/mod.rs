@@ -53,6 +53,57 @@ impl fmt::Display for Digest {
     }
 }
 
+/// How the agent decides that a container is healthy (`--health-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthMode {
+    /// GET the health path; with a digest the body's SHA1 must match, else any 2xx passes.
+    Http,
+    /// Connect to the published port.
+    Tcp,
+    /// Use the container's own HEALTHCHECK status.
+    Docker,
+    /// Register while the container runs.
+    None,
+}
+
+impl HealthMode {
+    /// The spellings `--health-mode` accepts, in the order of the variants.
+    pub const NAMES: [&'static str; 4] = ["http", "tcp", "docker", "none"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthMode::Http => "http",
+            HealthMode::Tcp => "tcp",
+            HealthMode::Docker => "docker",
+            HealthMode::None => "none",
+        }
+    }
+}
+
+impl fmt::Display for HealthMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for HealthMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "http" => Ok(HealthMode::Http),
+            "tcp" => Ok(HealthMode::Tcp),
+            "docker" => Ok(HealthMode::Docker),
+            "none" => Ok(HealthMode::None),
+            _ => Err(format!(
+                "unknown health mode {s:?}: expected one of {}",
+                HealthMode::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
 /// The lower-case hex SHA1 of `body`.
 pub fn sha1_hex(body: &[u8]) -> String {
     hex::encode(Sha1::digest(body))

@@ -3,7 +3,6 @@
 //! functions, and takes one step; etcd changes (debounced), leadership changes and a periodic
 //! resync trigger passes. Only the elected leader changes anything.
 
-pub mod config;
 pub mod election;
 pub mod instances;
 pub mod plan;
@@ -20,10 +19,10 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::backoff::{Backoff, RetryLog};
+use crate::config::{BackendConfig, LbsyncConfig, Recheck};
 use crate::etcd::{timed, EtcdError};
 use crate::health::{Probe, Prober};
 use crate::nginx::{Applied, NginxBackend};
-use config::{BackendConfig, LbsyncConfig, Recheck};
 use election::{Election, Role};
 use instances::Warned;
 use rackspace::RackspaceExec;

@@ -1,10 +1,10 @@
 use std::time::Duration;
 
 use super::*;
-use crate::cli::KeyFormat;
 use crate::config::HealthConfig;
 use crate::docker::{BindingError, PortSpec};
 use crate::etcd::EtcdConfig;
+use crate::registry::KeyFormat;
 use crate::registry::Layout;
 
 fn cfg(mode: HealthMode) -> AgentConfig {

@@ -1,24 +1,16 @@
-//! Validated configuration built from the command line (two stages, as ripgrep does: clap's
-//! `*Args` → these types). Environment fallbacks (`COREOS_*`, `ETCDCTL_ENDPOINTS`, `DOCKER_HOST`)
-//! are read through an injected lookup so tests can drive them. Every error names the flag.
+//! The agent's validated configuration (`run` and `check`), from `AgentArgs` plus the environment
+//! fallbacks (`COREOS_*`, `ETCDCTL_ENDPOINTS`, `DOCKER_HOST`), read through an injected lookup so
+//! tests can drive them. Every error names the flag.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::cli::{AgentArgs, HealthMode};
+use super::{etcd_config, ConfigError, Env};
+use crate::cli::AgentArgs;
 use crate::docker::{PortSpec, Proto};
-use crate::etcd::{EtcdConfig, EtcdError};
-use crate::health::Digest;
+use crate::etcd::EtcdConfig;
+use crate::health::{Digest, HealthMode};
 use crate::registry::Layout;
-
-/// A configuration the user must fix; `main` exits 2 with this message.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error(transparent)]
-    Etcd(#[from] EtcdError),
-}
 
 #[derive(Debug, Clone)]
 pub struct HealthConfig {
@@ -52,7 +44,7 @@ pub struct AgentConfig {
     pub resync: Duration,
 }
 
-fn env_ip(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<IpAddr>, ConfigError> {
+fn env_ip(env: Env, name: &str) -> Result<Option<IpAddr>, ConfigError> {
     match env(name)
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
@@ -69,10 +61,10 @@ impl AgentConfig {
     pub fn from_args(
         a: &AgentArgs,
         resync: Duration,
-        env: &dyn Fn(&str) -> Option<String>,
+        env: Env,
     ) -> Result<AgentConfig, ConfigError> {
         let invalid = |m: String| ConfigError::Invalid(m);
-        let etcd = EtcdConfig::from_args(&a.etcd, env("ETCDCTL_ENDPOINTS"))?;
+        let etcd = etcd_config(&a.etcd, env)?;
         let container = a.container.trim().trim_start_matches('/').to_string();
         if container.is_empty() {
             return Err(invalid("--container must name a container".into()));

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::{etcd_config, first_env, ConfigError, Env};
 use crate::cli::{Backend, LbsyncArgs};
-use crate::config::ConfigError;
 use crate::etcd::EtcdConfig;
 use crate::health::Digest;
 use crate::nginx::NginxConfig;
@@ -56,16 +56,7 @@ fn invalid(m: impl Into<String>) -> ConfigError {
     ConfigError::Invalid(m.into())
 }
 
-fn first_env(env: &dyn Fn(&str) -> Option<String>, names: &[&str]) -> Option<String> {
-    names
-        .iter()
-        .find_map(|n| env(n).filter(|v| !v.trim().is_empty()))
-}
-
-fn rackspace(
-    a: &LbsyncArgs,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<RackspaceTarget, ConfigError> {
+fn rackspace(a: &LbsyncArgs, env: Env) -> Result<RackspaceTarget, ConfigError> {
     let lb_name = a.lb_name.clone().or_else(|| first_env(env, &["LB_NAME"]));
     if lb_name.is_none() && a.lb_id.is_none() {
         return Err(invalid(
@@ -131,11 +122,8 @@ fn nginx(a: &LbsyncArgs) -> Result<NginxConfig, ConfigError> {
 }
 
 impl LbsyncConfig {
-    pub fn from_args(
-        a: &LbsyncArgs,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<LbsyncConfig, ConfigError> {
-        let etcd = EtcdConfig::from_args(&a.etcd, env("ETCDCTL_ENDPOINTS"))?;
+    pub fn from_args(a: &LbsyncArgs, env: Env) -> Result<LbsyncConfig, ConfigError> {
+        let etcd = etcd_config(&a.etcd, env)?;
         let prefix = a.prefix.trim();
         if prefix.is_empty() || prefix.chars().any(char::is_whitespace) {
             return Err(invalid(format!(
