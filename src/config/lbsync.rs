@@ -176,7 +176,7 @@ impl LbsyncConfig {
         Ok(LbsyncConfig {
             etcd,
             prefix,
-            address_field: crate::lbsync::instances::DEFAULT_ADDRESS_FIELD.to_string(),
+            address_field: crate::registry::codec::DEFAULT_ADDRESS_FIELD.to_string(),
             backend,
             statics: a.static_node.iter().copied().collect(),
             allow_empty: a.allow_empty,

@@ -4,9 +4,9 @@
 //! resync trigger passes. Only the elected leader changes anything.
 
 pub mod election;
-pub mod instances;
 pub mod plan;
 pub mod rackspace;
+pub mod warned;
 pub mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,9 +23,10 @@ use crate::config::{BackendConfig, LbsyncConfig, Recheck};
 use crate::etcd::{timed, EtcdError};
 use crate::health::{Probe, Prober};
 use crate::nginx::{Applied, NginxBackend};
+use crate::registry::codec as instances;
 use election::{Election, Role};
-use instances::Warned;
 use rackspace::RackspaceExec;
+use warned::Warned;
 
 /// What one step of a backend asks for next.
 #[derive(Debug, Clone, PartialEq, Eq)]

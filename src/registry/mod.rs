@@ -1,21 +1,15 @@
-//! The registry's data model, shared by `run`, `check` and `lbsync`: the instance record, how it
-//! is laid out in etcd (`keys` = one key per field, `json` = one key holding an object), the pure
-//! plan that turns "what etcd holds" into the puts and deletes that make it "what we want", and
-//! the ownership record that keeps two agents from fighting over one prefix.
+//! The registry's data model, shared by `run`, `check` and `lbsync`: the instance record, where an
+//! agent's keys live (`Layout`; how a record is encoded is `codec`), the pure plan that turns
+//! "what etcd holds" into the puts and deletes that make it "what we want", and the ownership
+//! record that keeps two agents from fighting over one prefix.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-/// The five fields the 2014 sidekick wrote, in its order.
-pub const FIELDS: [&str; 5] = [
-    "unit",
-    "host",
-    "public_ipv4_addr",
-    "private_ipv4_addr",
-    "port",
-];
+pub mod codec;
+pub use codec::FIELDS;
 
 /// How an agent lays out its record in etcd (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,28 +91,9 @@ impl Layout {
         keys
     }
 
-    /// The keys and values that announce `record`.
+    /// The keys and values that announce `record` (see [`codec::render`]).
     pub fn render(&self, record: &Record) -> BTreeMap<String, String> {
-        match self.format {
-            KeyFormat::Keys => {
-                let values = [
-                    record.unit.clone(),
-                    record.host.clone(),
-                    record.public_ipv4_addr.to_string(),
-                    record.private_ipv4_addr.to_string(),
-                    record.port.to_string(),
-                ];
-                FIELDS
-                    .iter()
-                    .zip(values)
-                    .map(|(f, v)| (self.field_key(f), v))
-                    .collect()
-            }
-            KeyFormat::Json => {
-                let json = serde_json::to_string(record).unwrap_or_default();
-                BTreeMap::from([(self.prefix.clone(), json)])
-            }
-        }
+        codec::render(self, record)
     }
 
     /// The key that records which agent owns this prefix.

@@ -1,11 +1,45 @@
-//! Pure reading of the registry prefix: `P<name>/{public_ipv4_addr,port,...}` keys or a JSON
-//! object at `P<name>` become instances; anything incomplete or invalid is skipped with a reason
-//! naming the key. [`Warned`] makes that one warning per bad key, not one per pass.
+//! The registry's key codec, the one place that knows how a record looks in etcd: `run` writes
+//! with [`render`], `lbsync` reads with [`parse`]. `keys`: `P<name>/{unit,host,public_ipv4_addr,
+//! private_ipv4_addr,port}`; `json`: one object at `P<name>`. Reading is pure: anything incomplete
+//! or invalid is skipped with a reason naming the key.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
-use tracing::warn;
+use super::{KeyFormat, Layout, Record};
+
+/// The five fields the 2014 sidekick wrote, in its order.
+pub const FIELDS: [&str; 5] = [
+    "unit",
+    "host",
+    "public_ipv4_addr",
+    "private_ipv4_addr",
+    "port",
+];
+
+/// The keys and values that announce `record` under `layout`.
+pub fn render(layout: &Layout, record: &Record) -> BTreeMap<String, String> {
+    match layout.format {
+        KeyFormat::Keys => {
+            let values = [
+                record.unit.clone(),
+                record.host.clone(),
+                record.public_ipv4_addr.to_string(),
+                record.private_ipv4_addr.to_string(),
+                record.port.to_string(),
+            ];
+            FIELDS
+                .iter()
+                .zip(values)
+                .map(|(f, v)| (layout.field_key(f), v))
+                .collect()
+        }
+        KeyFormat::Json => {
+            let json = serde_json::to_string(record).unwrap_or_default();
+            BTreeMap::from([(layout.prefix.clone(), json)])
+        }
+    }
+}
 
 /// One registered, complete, valid instance.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -139,28 +173,6 @@ pub fn parse(
 /// The addresses of a set of instances, without duplicates.
 pub fn addresses(instances: &BTreeMap<String, Instance>) -> BTreeSet<SocketAddr> {
     instances.values().map(|i| i.addr).collect()
-}
-
-/// Remembers which skipped keys were already reported, so each bad key warns once until it
-/// changes or goes away.
-#[derive(Debug, Default)]
-pub struct Warned {
-    seen: BTreeMap<String, String>,
-}
-
-impl Warned {
-    pub fn report(&mut self, skipped: &[Skipped]) {
-        let now: BTreeMap<String, String> = skipped
-            .iter()
-            .map(|s| (s.key.clone(), s.reason.clone()))
-            .collect();
-        for (key, reason) in &now {
-            if self.seen.get(key) != Some(reason) {
-                warn!(key = %key, reason = %reason, "skipping an invalid instance key");
-            }
-        }
-        self.seen = now;
-    }
 }
 
 #[cfg(test)]
