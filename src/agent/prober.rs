@@ -45,7 +45,7 @@ pub fn next_delay(
 ) -> Duration {
     if !healthy {
         let d = (*fast).min(interval);
-        *fast = (*fast * 2).min(interval);
+        *fast = fast.saturating_mul(2).min(interval);
         d
     } else if last_pass {
         *fast = FIRST_RETRY;

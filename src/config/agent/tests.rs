@@ -94,6 +94,17 @@ fn bad_input_is_refused_naming_the_flag() {
         .to_string()
         .contains("--public-ip"));
     assert!(err(&["--rise", "0"]).to_string().contains("--rise"));
+    for (flag, value) in [
+        ("--ttl", "1s"),
+        ("--ttl", "9999999999s"),
+        ("--ttl", "18446744073709551615s"),
+        ("--health-interval", "18446744073709551615s"),
+        ("--health-timeout", "0s"),
+        ("--resync-interval", "18446744073709551615s"),
+    ] {
+        let e = err(&[flag, value]).to_string();
+        assert!(e.contains(flag) && e.contains(value), "{e}");
+    }
     assert!(Cli::try_parse_from([
         "sidekick",
         "run",
@@ -114,7 +125,12 @@ fn bad_input_is_refused_naming_the_flag() {
         &[],
         "http://host:port",
     );
-    bad(&["--ttl", "1s"], &[], "--ttl");
+    bad(
+        &["--docker-host", "ftp://x"],
+        &[],
+        "--docker-host \"ftp://x\"",
+    );
+    bad(&[], &[("DOCKER_HOST", "tcp://")], "$DOCKER_HOST \"tcp://\"");
     bad(&["--health-path", "health.php"], &[], "--health-path");
     bad(
         &[],
