@@ -27,6 +27,8 @@ pub struct Report {
     pub outcome: Outcome,
     pub transition: Transition,
     pub healthy: bool,
+    /// Consecutive passes so far (for "n of rise").
+    pub passes: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -88,6 +90,7 @@ pub async fn run<F, Fut>(
                 outcome,
                 transition,
                 healthy: damper.healthy(),
+                passes: damper.passes(),
             };
             if reports.send(report).await.is_err() {
                 return;
