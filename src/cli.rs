@@ -139,6 +139,17 @@ pub struct AgentArgs {
     #[arg(long, env = "SIDEKICK_FORMAT", value_name = "FORMAT", default_value = "keys",
           value_parser = PossibleValuesParser::new(KeyFormat::NAMES).try_map(|s| s.parse::<KeyFormat>()))]
     pub format: KeyFormat,
+    /// Write one key, --key itself, holding this text with {unit}, {host}, {public_ipv4_addr},
+    /// {private_ipv4_addr} and {port} replaced (JSON-string-escaped; other braces are literal),
+    /// instead of the --format layout. The 2014 db key: --key /services/db/db_private_ip
+    /// --value-template '{"value": "{private_ipv4_addr}"}'.
+    #[arg(
+        long,
+        env = "SIDEKICK_VALUE_TEMPLATE",
+        value_name = "TEMPLATE",
+        conflicts_with = "format"
+    )]
+    pub value_template: Option<String>,
     /// Docker daemon socket [default: $DOCKER_HOST, else unix:///var/run/docker.sock].
     #[arg(long, env = "SIDEKICK_DOCKER_HOST", value_name = "URL")]
     pub docker_host: Option<String>,

@@ -10,7 +10,7 @@ use crate::cli::AgentArgs;
 use crate::docker::{PortSpec, Proto};
 use crate::etcd::EtcdConfig;
 use crate::health::{Digest, HealthMode};
-use crate::registry::Layout;
+use crate::registry::{Layout, Template};
 
 #[derive(Debug, Clone)]
 pub struct HealthConfig {
@@ -82,7 +82,14 @@ impl AgentConfig {
         if container.is_empty() {
             return Err(invalid("--container must name a container".into()));
         }
-        let layout = Layout::new(&a.key, a.format).map_err(invalid)?;
+        let template = a
+            .value_template
+            .as_deref()
+            .map(|t| Template::parse(t).map_err(|why| invalid(format!("--value-template {why}"))))
+            .transpose()?;
+        let layout = Layout::new(&a.key, a.format)
+            .map_err(invalid)?
+            .with_template(template);
         if a.container_port.proto != Proto::Tcp
             && matches!(a.health_mode, HealthMode::Http | HealthMode::Tcp)
         {

@@ -1,6 +1,7 @@
 //! The registry's key codec, the one place that knows how a record looks in etcd: `run` writes
 //! with [`render`], `lbsync` reads with [`parse`]. `keys`: `P<name>/{unit,host,public_ipv4_addr,
-//! private_ipv4_addr,port}`; `json`: one object at `P<name>`. Reading is pure: anything incomplete
+//! private_ipv4_addr,port}`; `json`: one object at `P<name>`; with a `--value-template`, one key
+//! holding the template's text (written only; not an instance lbsync reads). Reading is pure: anything incomplete
 //! or invalid is skipped with a reason naming the key.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -19,6 +20,9 @@ pub const FIELDS: [&str; 5] = [
 
 /// The keys and values that announce `record` under `layout`.
 pub fn render(layout: &Layout, record: &Record) -> BTreeMap<String, String> {
+    if let Some(t) = &layout.template {
+        return BTreeMap::from([(layout.prefix.clone(), t.render(record))]);
+    }
     match layout.format {
         KeyFormat::Keys => {
             let values = [

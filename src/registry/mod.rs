@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 pub mod codec;
 pub mod key;
+pub mod template;
 pub use codec::FIELDS;
+pub use template::Template;
 
 /// How an agent lays out its record in etcd (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +59,8 @@ pub struct Layout {
     /// The `--key` prefix without a trailing slash, e.g. `/services/web/web01`.
     pub prefix: String,
     pub format: KeyFormat,
+    /// `--value-template`: instead of `format`, one key, the prefix, holding this text.
+    pub template: Option<Template>,
 }
 
 /// A key's value and the lease it is bound to (0: none).
@@ -68,7 +72,16 @@ impl Layout {
     pub fn new(prefix: &str, format: KeyFormat) -> Result<Layout, String> {
         let p = key::canonical_outside_reserved(prefix)
             .map_err(|why| format!("--key {prefix:?}: {why}"))?;
-        Ok(Layout { prefix: p, format })
+        Ok(Layout {
+            prefix: p,
+            format,
+            template: None,
+        })
+    }
+
+    /// The same layout writing one key from `template` (see [`template`]).
+    pub fn with_template(self, template: Option<Template>) -> Layout {
+        Layout { template, ..self }
     }
 
     pub fn field_key(&self, field: &str) -> String {

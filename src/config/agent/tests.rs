@@ -161,3 +161,23 @@ fn udp_ports_are_fine_without_an_active_probe_and_ttl_rounds_up() {
     .unwrap();
     assert_eq!(c.ttl, Duration::from_secs(3));
 }
+
+#[test]
+fn a_value_template_writes_one_key() {
+    let c = build(
+        &["--value-template", r#"{"value": "{private_ipv4_addr}"}"#],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.layout.prefix, "/services/web/web01");
+    assert!(c.layout.template.is_some());
+    let e = build(&["--value-template", "{privat_ip}"], &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("--value-template \"{privat_ip}\"") && e.contains("unknown placeholder"),
+        "{e}"
+    );
+    let e = parse(&["--value-template", "{port}", "--format", "json"]).unwrap_err();
+    assert!(e.to_string().contains("--format"), "{e}");
+}
