@@ -80,7 +80,10 @@ impl AgentConfig {
         let etcd = etcd_config(&a.etcd, env)?;
         let container = a.container.trim().trim_start_matches('/').to_string();
         if container.is_empty() {
-            return Err(invalid("--container must name a container".into()));
+            return Err(invalid(format!(
+                "--container {:?}: must name a container",
+                a.container
+            )));
         }
         let template = a
             .value_template
@@ -135,7 +138,7 @@ impl AgentConfig {
         };
         let host = match &a.host {
             Some(h) if !h.trim().is_empty() => h.trim().to_string(),
-            Some(_) => return Err(invalid("--host must not be empty".into())),
+            Some(h) => return Err(invalid(format!("--host {h:?}: must not be empty"))),
             None => crate::netinfo::hostname().unwrap_or_else(|| "localhost".into()),
         };
         let docker_host = docker_host(a.docker_host.as_deref(), env)?;

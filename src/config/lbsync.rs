@@ -79,16 +79,17 @@ fn rackspace(a: &LbsyncArgs, env: Env) -> Result<RackspaceTarget, ConfigError> {
     } else {
         return Err(invalid("--backend rackspace needs --api-key-file (or $OS_API_KEY) or --password-file (or $OS_PASSWORD)"));
     };
-    let identity_url = a
-        .identity_url
-        .clone()
-        .or_else(|| first_env(env, &["OS_AUTH_URL"]))
-        .unwrap_or_else(|| DEFAULT_IDENTITY_URL.to_string());
-    let identity_url = identity_url.trim().trim_end_matches('/').to_string();
-    if !(identity_url.starts_with("https://") || identity_url.starts_with("http://")) {
-        return Err(invalid(format!(
-            "--identity-url {identity_url:?}: must be an http(s) URL"
-        )));
+    let (source, raw) = match (&a.identity_url, first_env(env, &["OS_AUTH_URL"])) {
+        (Some(u), _) => ("--identity-url", u.clone()),
+        (None, Some(u)) => ("$OS_AUTH_URL", u),
+        (None, None) => ("default", DEFAULT_IDENTITY_URL.to_string()),
+    };
+    let identity_url = raw.trim().trim_end_matches('/').to_string();
+    let host = identity_url
+        .strip_prefix("https://")
+        .or_else(|| identity_url.strip_prefix("http://"));
+    if host.is_none_or(|h| h.is_empty() || h.starts_with('/')) {
+        return Err(invalid(format!("{source} {raw:?}: must be an http(s) URL")));
     }
     let region = a
         .region
