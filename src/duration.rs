@@ -35,6 +35,10 @@ pub fn format(d: Duration) -> String {
     if d.is_zero() {
         return "0s".into();
     }
+    // Whole hours stay hours (`24h`, not humantime's `1day`).
+    if d.subsec_nanos() == 0 && d.as_secs() % 3600 == 0 {
+        return format!("{}h", d.as_secs() / 3600);
+    }
     humantime::format_duration(d).to_string().replace(' ', "")
 }
 

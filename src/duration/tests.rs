@@ -37,6 +37,7 @@ fn format_round_trips() {
         assert_eq!(parse(&format(d)), Ok(d), "{}", format(d));
     }
     assert_eq!(format(Duration::from_secs(90)), "1m30s");
+    assert_eq!(format(Duration::from_secs(86_400)), "24h");
 }
 
 #[test]
