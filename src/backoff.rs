@@ -27,7 +27,7 @@ impl Backoff {
     /// The next delay: uniformly random in [d/2, d], where d doubles up to the cap.
     pub fn next_delay(&mut self) -> Duration {
         let d = self.next;
-        self.next = (self.next * 2).min(self.cap);
+        self.next = self.next.saturating_mul(2).min(self.cap);
         self.attempts = self.attempts.saturating_add(1);
         let half = d / 2;
         half + Duration::from_nanos(fastrand::u64(0..=(d - half).as_nanos() as u64))

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::agent::decide::{decide, probe_target, HealthState, Reason};
+use crate::agent::decide::{decide, probe_target, Desired, HealthState, Reason};
 use crate::config::AgentConfig;
 use crate::docker::{self, ContainerView};
 use crate::health::{sha1_hex, Outcome, Probe, Prober};
@@ -21,12 +21,23 @@ pub struct Report {
     pub registrable: bool,
     pub reason: Reason,
     pub reason_text: String,
+    /// What `run` would do to the keys now: `write` (`would_write`), `delete`, or `leave` them as
+    /// they are (Docker unknown, health not settled).
+    pub action: Action,
     pub container: ContainerReport,
     pub probe: Option<ProbeReport>,
     pub would_write: BTreeMap<String, String>,
     pub etcd: EtcdReport,
     /// Hints for common mistakes (the FAIL-page digest).
     pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Write,
+    Delete,
+    Leave,
 }
 
 #[derive(Debug, Serialize)]
@@ -70,6 +81,7 @@ pub async fn gather(cfg: &AgentConfig) -> Report {
             healthy: outcome.pass,
             last_error: outcome.error.clone(),
             probed: true,
+            passes: u32::from(outcome.pass),
         };
         let (mode, target) = match &p {
             Probe::Http { .. } => ("http", p.url().unwrap_or_default()),
@@ -81,16 +93,20 @@ pub async fn gather(cfg: &AgentConfig) -> Report {
             outcome,
         });
     }
-    let (record, mut reason) = decide(cfg, view.as_ref(), None, &health);
-    if let (Some(e), Reason::ContainerAbsent { .. }) = (&docker_error, &reason) {
-        reason = Reason::NotRunning {
-            status: format!("unknown (docker unreachable: {e})"),
-        };
-    }
+    let (record, reason) = match (&docker_error, &view) {
+        // `run` in this state has not heard from Docker and leaves the keys alone: say so.
+        (Some(e), None) => (None, Reason::DockerUnreachable { error: e.clone() }),
+        _ => decide(cfg, view.as_ref(), None, &health),
+    };
     let would_write = record
         .as_ref()
         .map(|r| cfg.layout.render(r))
         .unwrap_or_default();
+    let action = match Desired::from_decision(record.clone(), &reason) {
+        Desired::Present(_) => Action::Write,
+        Desired::Absent => Action::Delete,
+        Desired::Undecided => Action::Leave,
+    };
     let mut notes = Vec::new();
     if cfg
         .health
@@ -107,6 +123,7 @@ pub async fn gather(cfg: &AgentConfig) -> Report {
         registrable: record.is_some(),
         reason_text: reason.to_string(),
         reason,
+        action,
         container: ContainerReport {
             reference: cfg.container.clone(),
             docker_error,
@@ -236,8 +253,13 @@ pub fn render_text(cfg: &AgentConfig, r: &Report) -> String {
         "NOT registrable"
     };
     line("verdict", format!("{verdict}: {}", r.reason_text));
-    if r.would_write.is_empty() {
-        line("would write", "nothing (keys would be deleted)".into());
+    match r.action {
+        Action::Delete => line("would write", "nothing (keys would be deleted)".into()),
+        Action::Leave => line(
+            "would write",
+            "nothing now (run leaves the keys in etcd as they are)".into(),
+        ),
+        Action::Write => {}
     }
     for (k, v) in &r.would_write {
         line("would write", format!("{k} = {v}"));

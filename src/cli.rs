@@ -9,8 +9,8 @@ use std::time::Duration;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::duration;
-use crate::health::{Digest, HealthMode};
+use crate::config::limits;
+use crate::health::{Digest, HealthMode, DEFAULT_HEALTH_PATH};
 use crate::registry::KeyFormat;
 
 #[derive(Debug, Parser)]
@@ -105,7 +105,7 @@ pub struct AgentArgs {
         long,
         env = "SIDEKICK_HEALTH_PATH",
         value_name = "PATH",
-        default_value = "/health.php"
+        default_value = DEFAULT_HEALTH_PATH
     )]
     pub health_path: String,
     /// 40-hex SHA1 the whole body must hash to [default: none, any 2xx passes].
@@ -117,11 +117,13 @@ pub struct AgentArgs {
     #[arg(long, env = "SIDEKICK_HEALTH_MODE", value_name = "MODE", default_value = "http",
           value_parser = PossibleValuesParser::new(HealthMode::NAMES).try_map(|s| s.parse::<HealthMode>()))]
     pub health_mode: HealthMode,
-    /// Probe period.
-    #[arg(long, env = "SIDEKICK_HEALTH_INTERVAL", value_name = "D", value_parser = duration::parse, default_value = "5s")]
+    #[arg(long, env = "SIDEKICK_HEALTH_INTERVAL", value_name = "D",
+          value_parser = limits::HEALTH_INTERVAL.parser(), default_value = limits::HEALTH_INTERVAL.default,
+          help = limits::HEALTH_INTERVAL.help("Probe period"))]
     pub health_interval: Duration,
-    /// Per-probe deadline (connect, request and body together).
-    #[arg(long, env = "SIDEKICK_HEALTH_TIMEOUT", value_name = "D", value_parser = duration::parse, default_value = "2s")]
+    #[arg(long, env = "SIDEKICK_HEALTH_TIMEOUT", value_name = "D",
+          value_parser = limits::HEALTH_TIMEOUT.parser(), default_value = limits::HEALTH_TIMEOUT.default,
+          help = limits::HEALTH_TIMEOUT.help("Per-probe deadline (connect, request and body together)"))]
     pub health_timeout: Duration,
     /// Consecutive passes needed to become healthy.
     #[arg(long, env = "SIDEKICK_RISE", value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -129,13 +131,25 @@ pub struct AgentArgs {
     /// Consecutive failures needed to become unhealthy.
     #[arg(long, env = "SIDEKICK_FALL", value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub fall: u32,
-    /// Lease TTL; the keepalive runs about every TTL/3.
-    #[arg(long, env = "SIDEKICK_TTL", value_name = "D", value_parser = duration::parse, default_value = "15s")]
+    #[arg(long, env = "SIDEKICK_TTL", value_name = "D",
+          value_parser = limits::TTL.parser(), default_value = limits::TTL.default,
+          help = limits::TTL.help("Lease TTL (whole seconds, rounded up); the keepalive runs about every TTL/3"))]
     pub ttl: Duration,
     /// Key layout: keys (one key per field under --key) or json (one key holding an object).
     #[arg(long, env = "SIDEKICK_FORMAT", value_name = "FORMAT", default_value = "keys",
           value_parser = PossibleValuesParser::new(KeyFormat::NAMES).try_map(|s| s.parse::<KeyFormat>()))]
     pub format: KeyFormat,
+    /// Write one key, --key itself, holding this text with {unit}, {host}, {public_ipv4_addr},
+    /// {private_ipv4_addr} and {port} replaced (JSON-string-escaped; other braces are literal),
+    /// instead of the --format layout. The 2014 db key: --key /services/db/db_private_ip
+    /// --value-template '{"value": "{private_ipv4_addr}"}'.
+    #[arg(
+        long,
+        env = "SIDEKICK_VALUE_TEMPLATE",
+        value_name = "TEMPLATE",
+        conflicts_with = "format"
+    )]
+    pub value_template: Option<String>,
     /// Docker daemon socket [default: $DOCKER_HOST, else unix:///var/run/docker.sock].
     #[arg(long, env = "SIDEKICK_DOCKER_HOST", value_name = "URL")]
     pub docker_host: Option<String>,
@@ -145,8 +159,9 @@ pub struct AgentArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub agent: AgentArgs,
-    /// How often the keys in etcd are re-read and repaired if someone changed them.
-    #[arg(long, env = "SIDEKICK_RESYNC_INTERVAL", value_name = "D", value_parser = duration::parse, default_value = "30s")]
+    #[arg(long, env = "SIDEKICK_RESYNC_INTERVAL", value_name = "D",
+          value_parser = limits::RESYNC_INTERVAL.parser(), default_value = limits::RESYNC_INTERVAL.default,
+          help = limits::RESYNC_INTERVAL.help("How often the keys in etcd are re-read and repaired if someone changed them"))]
     pub resync_interval: Duration,
 }
 
@@ -200,21 +215,29 @@ pub struct LbsyncArgs {
     /// With the re-check: the SHA1 the whole body must hash to.
     #[arg(long, env = "SIDEKICK_HEALTH_DIGEST", value_name = "SHA1", value_parser = Digest::parse)]
     pub health_digest: Option<Digest>,
-    /// Deadline of one re-check.
-    #[arg(long, env = "SIDEKICK_HEALTH_TIMEOUT", value_name = "D", value_parser = duration::parse, default_value = "2s")]
+    #[arg(long, env = "SIDEKICK_HEALTH_TIMEOUT", value_name = "D",
+          value_parser = limits::HEALTH_TIMEOUT.parser(), default_value = limits::HEALTH_TIMEOUT.default,
+          help = limits::HEALTH_TIMEOUT.help("Deadline of one re-check"))]
     pub health_timeout: Duration,
-    /// Full re-read of both sides as a safety net.
-    #[arg(long, env = "SIDEKICK_RESYNC_INTERVAL", value_name = "D", value_parser = duration::parse, default_value = "30s")]
+    #[arg(long, env = "SIDEKICK_RESYNC_INTERVAL", value_name = "D",
+          value_parser = limits::RESYNC_INTERVAL.parser(), default_value = limits::RESYNC_INTERVAL.default,
+          help = limits::RESYNC_INTERVAL.help("Full re-read of both sides as a safety net"))]
     pub resync_interval: Duration,
-    /// How long to gather a burst of etcd changes into one pass.
-    #[arg(long, env = "SIDEKICK_DEBOUNCE", value_name = "D", value_parser = duration::parse, default_value = "50ms")]
+    #[arg(long, env = "SIDEKICK_DEBOUNCE", value_name = "D",
+          value_parser = limits::DEBOUNCE.parser(), default_value = limits::DEBOUNCE.default,
+          help = limits::DEBOUNCE.help("How long to gather a burst of etcd changes into one pass"))]
     pub debounce: Duration,
     /// etcd key for the leader election [default: /sidekick/lbsync/<backend>/<lb>].
     #[arg(long, env = "SIDEKICK_ELECTION_KEY", value_name = "K")]
     pub election_key: Option<String>,
-    /// TTL of the leadership lease; a standby takes over within about this long.
-    #[arg(long, env = "SIDEKICK_TTL", value_name = "D", value_parser = duration::parse, default_value = "10s")]
-    pub ttl: Duration,
+    /// `--ttl` is the old name, kept as a hidden alias (in `run` it means the key lease). Without
+    /// the flag, config falls back to `$SIDEKICK_TTL`, then to the default.
+    #[arg(long, alias = "ttl", env = "SIDEKICK_ELECTION_TTL", value_name = "D",
+          value_parser = limits::ELECTION_TTL.parser(),
+          help = limits::ELECTION_TTL.help(&format!(
+              "TTL of the leadership lease; a standby takes over within about this long [default: {}]",
+              limits::ELECTION_TTL.default)))]
+    pub election_ttl: Option<Duration>,
     /// Print the plan (adds, removes) without changing the load balancer.
     #[arg(long, env = "SIDEKICK_DRY_RUN")]
     pub dry_run: bool,
@@ -237,8 +260,8 @@ pub struct LbsyncArgs {
     /// Rackspace: file holding the password [or env OS_PASSWORD].
     #[arg(long, env = "SIDEKICK_PASSWORD_FILE", value_name = "FILE")]
     pub password_file: Option<PathBuf>,
-    /// Rackspace: identity endpoint [env: OS_AUTH_URL; default https://identity.api.rackspacecloud.com/v2.0].
-    #[arg(long, env = "SIDEKICK_IDENTITY_URL", value_name = "URL")]
+    #[arg(long, env = "SIDEKICK_IDENTITY_URL", value_name = "URL",
+          help = format!("Rackspace: identity endpoint [env: OS_AUTH_URL; default {}]", crate::rackspace::DEFAULT_IDENTITY_URL))]
     pub identity_url: Option<String>,
 
     /// nginx: the file holding the rendered upstream block.
@@ -252,7 +275,7 @@ pub struct LbsyncArgs {
         long,
         env = "SIDEKICK_CHECK_CMD",
         value_name = "CMD",
-        default_value = "nginx -t"
+        default_value = crate::nginx::DEFAULT_CHECK_CMD
     )]
     pub check_cmd: String,
     /// nginx: command reloading nginx.
@@ -260,7 +283,7 @@ pub struct LbsyncArgs {
         long,
         env = "SIDEKICK_RELOAD_CMD",
         value_name = "CMD",
-        default_value = "nginx -s reload"
+        default_value = crate::nginx::DEFAULT_RELOAD_CMD
     )]
     pub reload_cmd: String,
 }

@@ -5,13 +5,14 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use clap::error::ErrorKind;
 use clap::Parser;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
 use sidekick::cli::{Cli, Command, LogFormat};
-use sidekick::config::{AgentConfig, ConfigError, LbsyncConfig};
+use sidekick::config::{AgentConfig, LbsyncConfig};
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::builder()
@@ -53,8 +54,31 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// Parses the command line. A value clap refuses (a flag's parser said no) is one line naming the
+/// flag and the value, exit 2, like every config error; help, version and the other clap errors
+/// (missing or unknown flags, with their usage) are clap's own.
+fn parse_cli() -> Result<Cli, ExitCode> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::ValueValidation | ErrorKind::InvalidValue
+            ) =>
+        {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            Err(usage_error(first.trim_start_matches("error: ")))
+        }
+        Err(e) => e.exit(),
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Run(args) => match AgentConfig::from_args(&args.agent, args.resync_interval, &env)
@@ -63,7 +87,11 @@ fn main() -> ExitCode {
             Err(e) => return usage_error(e),
         },
         Command::Check(args) => {
-            match AgentConfig::from_args(&args.agent, std::time::Duration::from_secs(30), &env) {
+            match AgentConfig::from_args(
+                &args.agent,
+                sidekick::config::limits::RESYNC_INTERVAL.default_value(),
+                &env,
+            ) {
                 Ok(cfg) => check(cfg, args.json),
                 Err(e) => return usage_error(e),
             }
@@ -73,12 +101,10 @@ fn main() -> ExitCode {
             Err(e) => return usage_error(e),
         },
     };
+    // Everything the user can get wrong was refused above by `config`: what fails now is 1.
     match result {
         Ok(code) => code,
         Err(e) => {
-            if let Some(c) = e.downcast_ref::<ConfigError>() {
-                return usage_error(c);
-            }
             eprintln!("sidekick: {e:#}");
             ExitCode::from(1)
         }
@@ -86,14 +112,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cfg: AgentConfig) -> anyhow::Result<ExitCode> {
-    runtime()?
-        .block_on(sidekick::agent::run(cfg, sidekick::signals::terminate()))
-        .map_err(|e| match e {
-            sidekick::agent::AgentError::Docker(d) if d.metric_label() == "config" => {
-                anyhow::Error::new(ConfigError::Invalid(d.to_string()))
-            }
-            other => anyhow::Error::new(other),
-        })?;
+    runtime()?.block_on(sidekick::agent::run(cfg, sidekick::signals::terminate()))?;
     Ok(ExitCode::SUCCESS)
 }
 

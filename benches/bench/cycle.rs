@@ -12,13 +12,8 @@ use super::dockerapi::{self, Events};
 use super::sys::{wall_ns, Anchor};
 use testkit::etcd::{WatchEvent, Watcher};
 
-pub const FIELDS: [&str; 5] = [
-    "unit",
-    "host",
-    "public_ipv4_addr",
-    "private_ipv4_addr",
-    "port",
-];
+/// The five fields, from the codec `run` writes with.
+pub use sidekick::registry::FIELDS;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RegSample {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{Client, DeleteOptions, Txn, TxnOp};
 use serde::Serialize;
+use sidekick::registry::{codec, KeyFormat, Layout, Record};
 
 use super::stats::{summarize, Summary};
 use super::Plan;
@@ -126,14 +127,19 @@ impl LbRig {
                     .iter()
                     .flat_map(|&i| {
                         let (ip, port) = addr(i);
-                        let k = |f: &str| format!("{PREFIX}i{i:03}/{f}");
-                        vec![
-                            TxnOp::put(k("unit"), format!("monweb@{i:03}.service"), None),
-                            TxnOp::put(k("host"), "core01", None),
-                            TxnOp::put(k("public_ipv4_addr"), ip.clone(), None),
-                            TxnOp::put(k("private_ipv4_addr"), ip, None),
-                            TxnOp::put(k("port"), port.to_string(), None),
-                        ]
+                        let ip = ip.parse().expect("addr() gives IPs");
+                        let record = Record {
+                            unit: format!("monweb@{i:03}.service"),
+                            host: "core01".into(),
+                            public_ipv4_addr: ip,
+                            private_ipv4_addr: ip,
+                            port,
+                        };
+                        let layout = Layout::new(&format!("{PREFIX}i{i:03}"), KeyFormat::Keys)
+                            .expect("a valid key");
+                        codec::render(&layout, &record)
+                            .into_iter()
+                            .map(|(k, v)| TxnOp::put(k, v, None))
                     })
                     .collect();
                 Txn::new().and_then(ops)

@@ -39,7 +39,12 @@ pub enum Reason {
         detail: String,
     },
     NoPublicIp,
-    HealthPending,
+    /// Not healthy yet, the last probe passed or none has finished: `passes` consecutive passes
+    /// of the `rise` needed.
+    HealthPending {
+        passes: u32,
+        rise: u32,
+    },
     Unhealthy {
         detail: String,
     },
@@ -49,6 +54,11 @@ pub enum Reason {
     },
     /// Docker has not answered since the agent started.
     DockerUnknown,
+    /// `check` could not reach Docker: like [`Reason::DockerUnknown`], `run` would leave the
+    /// keys as they are.
+    DockerUnreachable {
+        error: String,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -61,11 +71,13 @@ impl fmt::Display for Reason {
             Reason::Stopping { signal } => write!(f, "container is being stopped (kill signal {signal})"),
             Reason::NoBinding { detail } => write!(f, "{detail}"),
             Reason::NoPublicIp => write!(f, "no public IP: the binding is on all interfaces and this host has no default route; pass --public-ip"),
-            Reason::HealthPending => write!(f, "waiting for the first passing health probe"),
+            Reason::HealthPending { passes: 0, .. } => write!(f, "waiting for the first passing health probe"),
+            Reason::HealthPending { passes, rise } => write!(f, "health probe passed {passes} of {rise} times in a row (--rise {rise}); not healthy yet"),
             Reason::Unhealthy { detail } => write!(f, "health check failing: {detail}"),
             Reason::NoHealthcheck => write!(f, "--health-mode docker but the container has no HEALTHCHECK"),
             Reason::DockerHealth { status } => write!(f, "docker health status is {status}"),
             Reason::DockerUnknown => write!(f, "docker has not answered yet; the keys are left as they are"),
+            Reason::DockerUnreachable { error } => write!(f, "docker unreachable ({error}); run leaves the keys as they are"),
         }
     }
 }
@@ -88,7 +100,12 @@ impl Desired {
     pub fn from_decision(record: Option<Record>, reason: &Reason) -> Desired {
         match (record, reason) {
             (Some(r), _) => Desired::Present(r),
-            (None, Reason::HealthPending | Reason::DockerUnknown) => Desired::Undecided,
+            (
+                None,
+                Reason::HealthPending { .. }
+                | Reason::DockerUnknown
+                | Reason::DockerUnreachable { .. },
+            ) => Desired::Undecided,
             (None, _) => Desired::Absent,
         }
     }
@@ -102,6 +119,8 @@ pub struct HealthState {
     pub last_error: Option<String>,
     /// Whether any probe has completed for the current target.
     pub probed: bool,
+    /// Consecutive passes so far (shown while fewer than `--rise`).
+    pub passes: u32,
 }
 
 /// The public IP: the configured one, else the binding's specific HostIp, else the default-route
@@ -191,7 +210,10 @@ pub fn decide(
         HealthMode::Http | HealthMode::Tcp if health.healthy => Ok(()),
         HealthMode::Http | HealthMode::Tcp => Err(match (&health.last_error, health.probed) {
             (Some(e), true) => Reason::Unhealthy { detail: e.clone() },
-            _ => Reason::HealthPending,
+            _ => Reason::HealthPending {
+                passes: health.passes,
+                rise: cfg.health.rise,
+            },
         }),
         HealthMode::Docker => match v.health.as_deref() {
             Some("healthy") => Ok(()),

@@ -186,6 +186,7 @@ impl<'a> Brain<'a> {
             healthy: r.healthy,
             last_error: r.outcome.error.clone(),
             probed: true,
+            passes: r.passes,
         };
     }
 

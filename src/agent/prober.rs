@@ -27,6 +27,8 @@ pub struct Report {
     pub outcome: Outcome,
     pub transition: Transition,
     pub healthy: bool,
+    /// Consecutive passes so far (for "n of rise").
+    pub passes: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -45,7 +47,7 @@ pub fn next_delay(
 ) -> Duration {
     if !healthy {
         let d = (*fast).min(interval);
-        *fast = (*fast * 2).min(interval);
+        *fast = fast.saturating_mul(2).min(interval);
         d
     } else if last_pass {
         *fast = FIRST_RETRY;
@@ -88,6 +90,7 @@ pub async fn run<F, Fut>(
                 outcome,
                 transition,
                 healthy: damper.healthy(),
+                passes: damper.passes(),
             };
             if reports.send(report).await.is_err() {
                 return;

@@ -5,12 +5,12 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{etcd_config, ConfigError, Env};
+use super::{etcd_config, limits, ConfigError, Env};
 use crate::cli::AgentArgs;
 use crate::docker::{PortSpec, Proto};
 use crate::etcd::EtcdConfig;
 use crate::health::{Digest, HealthMode};
-use crate::registry::Layout;
+use crate::registry::{Layout, Template};
 
 #[derive(Debug, Clone)]
 pub struct HealthConfig {
@@ -57,6 +57,19 @@ fn env_ip(env: Env, name: &str) -> Result<Option<IpAddr>, ConfigError> {
     }
 }
 
+/// The Docker daemon address: `--docker-host`, else `$DOCKER_HOST`, else the default socket;
+/// checked here (not when connecting) so a bad one is a usage error in `run` and `check` alike.
+fn docker_host(flag: Option<&str>, env: Env) -> Result<String, ConfigError> {
+    let (source, host) = match (flag, env("DOCKER_HOST").filter(|s| !s.trim().is_empty())) {
+        (Some(h), _) => ("--docker-host", h.to_string()),
+        (None, Some(h)) => ("$DOCKER_HOST", h),
+        (None, None) => ("default", crate::docker::DEFAULT_HOST.to_string()),
+    };
+    crate::docker::check_host(&host)
+        .map_err(|why| ConfigError::Invalid(format!("{source} {host:?}: {why}")))?;
+    Ok(host)
+}
+
 impl AgentConfig {
     pub fn from_args(
         a: &AgentArgs,
@@ -67,9 +80,19 @@ impl AgentConfig {
         let etcd = etcd_config(&a.etcd, env)?;
         let container = a.container.trim().trim_start_matches('/').to_string();
         if container.is_empty() {
-            return Err(invalid("--container must name a container".into()));
+            return Err(invalid(format!(
+                "--container {:?}: must name a container",
+                a.container
+            )));
         }
-        let layout = Layout::new(&a.key, a.format).map_err(invalid)?;
+        let template = a
+            .value_template
+            .as_deref()
+            .map(|t| Template::parse(t).map_err(|why| invalid(format!("--value-template {why}"))))
+            .transpose()?;
+        let layout = Layout::new(&a.key, a.format)
+            .map_err(invalid)?
+            .with_template(template);
         if a.container_port.proto != Proto::Tcp
             && matches!(a.health_mode, HealthMode::Http | HealthMode::Tcp)
         {
@@ -78,23 +101,27 @@ impl AgentConfig {
                 a.container_port, a.health_mode
             )));
         }
-        if a.ttl < Duration::from_secs(2) {
-            return Err(invalid(format!(
-                "--ttl {}: must be at least 2s",
-                crate::duration::format(a.ttl)
-            )));
+        // Bounds again, for callers that did not come through `cli`'s parsers.
+        for (flag, d) in [
+            (limits::TTL, a.ttl),
+            (limits::HEALTH_INTERVAL, a.health_interval),
+            (limits::HEALTH_TIMEOUT, a.health_timeout),
+            (limits::RESYNC_INTERVAL, resync),
+        ] {
+            flag.check(d).map_err(|why| {
+                invalid(format!(
+                    "{} {}: {why}",
+                    flag.flag,
+                    crate::duration::format(d)
+                ))
+            })?;
         }
         // etcd leases have whole-second TTLs: round up.
-        let ttl = Duration::from_secs(a.ttl.as_secs() + u64::from(a.ttl.subsec_nanos() > 0));
-        for (flag, d) in [
-            ("--health-interval", a.health_interval),
-            ("--health-timeout", a.health_timeout),
-            ("--resync-interval", resync),
-        ] {
-            if d.is_zero() {
-                return Err(invalid(format!("{flag} must be greater than 0")));
-            }
-        }
+        let ttl = Duration::from_secs(
+            a.ttl
+                .as_secs()
+                .saturating_add(u64::from(a.ttl.subsec_nanos() > 0)),
+        );
         if !a.health_path.starts_with('/') {
             return Err(invalid(format!(
                 "--health-path {:?}: must start with '/'",
@@ -111,12 +138,13 @@ impl AgentConfig {
         };
         let host = match &a.host {
             Some(h) if !h.trim().is_empty() => h.trim().to_string(),
-            Some(_) => return Err(invalid("--host must not be empty".into())),
+            Some(h) => return Err(invalid(format!("--host {h:?}: must not be empty"))),
             None => crate::netinfo::hostname().unwrap_or_else(|| "localhost".into()),
         };
+        let docker_host = docker_host(a.docker_host.as_deref(), env)?;
         Ok(AgentConfig {
             etcd,
-            docker_host: crate::docker::resolve_host(a.docker_host.as_deref(), env("DOCKER_HOST")),
+            docker_host,
             container,
             port: a.container_port,
             layout,

@@ -6,14 +6,13 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{etcd_config, first_env, ConfigError, Env};
+use super::{etcd_config, first_env, limits, read_secret_file, ConfigError, Env};
 use crate::cli::{Backend, LbsyncArgs};
 use crate::etcd::EtcdConfig;
-use crate::health::Digest;
+use crate::health::{Digest, DEFAULT_HEALTH_PATH};
 use crate::nginx::NginxConfig;
-use crate::rackspace::{ClientConfig, Credentials};
-
-pub const DEFAULT_IDENTITY_URL: &str = "https://identity.api.rackspacecloud.com/v2.0";
+use crate::rackspace::{ClientConfig, Credentials, DEFAULT_IDENTITY_URL};
+use crate::registry::key;
 
 #[derive(Debug, Clone)]
 pub struct Recheck {
@@ -48,6 +47,7 @@ pub struct LbsyncConfig {
     pub resync: Duration,
     pub debounce: Duration,
     pub election_key: String,
+    /// `--election-ttl`: the leadership lease.
     pub ttl: Duration,
     pub dry_run: bool,
 }
@@ -68,28 +68,28 @@ fn rackspace(a: &LbsyncArgs, env: Env) -> Result<RackspaceTarget, ConfigError> {
         .clone()
         .or_else(|| first_env(env, &["OS_USERNAME"]))
         .ok_or_else(|| invalid("--backend rackspace needs --username (or $OS_USERNAME)"))?;
-    let bad_secret = |e: crate::rackspace::Error| invalid(e.to_string());
     let credentials = if let Some(p) = &a.api_key_file {
-        Credentials::from_api_key_file(username, p).map_err(bad_secret)?
+        Credentials::api_key(username, read_secret_file("--api-key-file", p)?)
     } else if let Some(k) = first_env(env, &["OS_API_KEY"]) {
         Credentials::api_key(username, k.trim())
     } else if let Some(p) = &a.password_file {
-        Credentials::from_password_file(username, p).map_err(bad_secret)?
+        Credentials::password(username, read_secret_file("--password-file", p)?)
     } else if let Some(p) = first_env(env, &["OS_PASSWORD"]) {
         Credentials::password(username, p)
     } else {
         return Err(invalid("--backend rackspace needs --api-key-file (or $OS_API_KEY) or --password-file (or $OS_PASSWORD)"));
     };
-    let identity_url = a
-        .identity_url
-        .clone()
-        .or_else(|| first_env(env, &["OS_AUTH_URL"]))
-        .unwrap_or_else(|| DEFAULT_IDENTITY_URL.to_string());
-    let identity_url = identity_url.trim().trim_end_matches('/').to_string();
-    if !(identity_url.starts_with("https://") || identity_url.starts_with("http://")) {
-        return Err(invalid(format!(
-            "--identity-url {identity_url:?}: must be an http(s) URL"
-        )));
+    let (source, raw) = match (&a.identity_url, first_env(env, &["OS_AUTH_URL"])) {
+        (Some(u), _) => ("--identity-url", u.clone()),
+        (None, Some(u)) => ("$OS_AUTH_URL", u),
+        (None, None) => ("default", DEFAULT_IDENTITY_URL.to_string()),
+    };
+    let identity_url = raw.trim().trim_end_matches('/').to_string();
+    let host = identity_url
+        .strip_prefix("https://")
+        .or_else(|| identity_url.strip_prefix("http://"));
+    if host.is_none_or(|h| h.is_empty() || h.starts_with('/')) {
+        return Err(invalid(format!("{source} {raw:?}: must be an http(s) URL")));
     }
     let region = a
         .region
@@ -112,29 +112,32 @@ fn nginx(a: &LbsyncArgs) -> Result<NginxConfig, ConfigError> {
         .upstream_name
         .clone()
         .ok_or_else(|| invalid("--backend nginx needs --upstream-name"))?;
+    if !crate::nginx::valid_name(&upstream_name) {
+        return Err(invalid(format!(
+            "--upstream-name {upstream_name:?}: use only letters, digits, '_', '.' and '-'"
+        )));
+    }
+    for (flag, cmd) in [
+        ("--check-cmd", &a.check_cmd),
+        ("--reload-cmd", &a.reload_cmd),
+    ] {
+        if cmd.trim().is_empty() {
+            return Err(invalid(format!("{flag} {cmd:?}: must not be empty")));
+        }
+    }
     Ok(NginxConfig {
-        upstream_file,
-        upstream_name,
         check_cmd: a.check_cmd.clone(),
         reload_cmd: a.reload_cmd.clone(),
-        command_timeout: Duration::from_secs(30),
+        ..NginxConfig::new(upstream_file, upstream_name)
     })
 }
 
 impl LbsyncConfig {
     pub fn from_args(a: &LbsyncArgs, env: Env) -> Result<LbsyncConfig, ConfigError> {
         let etcd = etcd_config(&a.etcd, env)?;
-        let prefix = a.prefix.trim();
-        if prefix.is_empty() || prefix.chars().any(char::is_whitespace) {
-            return Err(invalid(format!(
-                "--prefix {prefix:?}: must be a key prefix such as /services/web/"
-            )));
-        }
-        let prefix = if prefix.ends_with('/') {
-            prefix.to_string()
-        } else {
-            format!("{prefix}/")
-        };
+        let prefix = key::canonical_outside_reserved(&a.prefix)
+            .map(|p| format!("{p}/"))
+            .map_err(|why| invalid(format!("--prefix {:?}: {why}", a.prefix)))?;
         let (backend, lb_label) = match a.backend {
             Backend::Rackspace => {
                 let t = rackspace(a, env)?;
@@ -154,7 +157,7 @@ impl LbsyncConfig {
         let recheck = match (&a.health_path, &a.health_digest) {
             (None, None) => None,
             (path, digest) => {
-                let path = path.clone().unwrap_or_else(|| "/health.php".into());
+                let path = path.clone().unwrap_or_else(|| DEFAULT_HEALTH_PATH.into());
                 if !path.starts_with('/') {
                     return Err(invalid(format!(
                         "--health-path {path:?}: must start with '/'"
@@ -167,12 +170,25 @@ impl LbsyncConfig {
                 })
             }
         };
-        if a.ttl < Duration::from_secs(2) {
-            return Err(invalid("--ttl: must be at least 2s"));
-        }
-        if a.resync_interval.is_zero() {
-            return Err(invalid("--resync-interval must be greater than 0"));
-        }
+        let election_key = match &a.election_key {
+            Some(k) => {
+                let bad = |why: String| invalid(format!("--election-key {k:?}: {why}"));
+                let c = key::canonical(k).map_err(bad)?;
+                if format!("{c}/").starts_with(&prefix) {
+                    return Err(bad(format!("lies inside --prefix {prefix}")));
+                }
+                c
+            }
+            None => format!("/{}/lbsync/{lb_label}", key::RESERVED_ROOT),
+        };
+        let ttl = match (a.election_ttl, first_env(env, &["SIDEKICK_TTL"])) {
+            (Some(d), _) => d,
+            // The old spelling of the variable, from before --election-ttl had its own name.
+            (None, Some(v)) => limits::ELECTION_TTL
+                .parse(&v)
+                .map_err(|e| invalid(format!("$SIDEKICK_TTL: {e}")))?,
+            (None, None) => limits::ELECTION_TTL.default_value(),
+        };
         Ok(LbsyncConfig {
             etcd,
             prefix,
@@ -183,12 +199,16 @@ impl LbsyncConfig {
             recheck,
             resync: a.resync_interval,
             debounce: a.debounce,
-            election_key: a
-                .election_key
-                .clone()
-                .unwrap_or_else(|| format!("/sidekick/lbsync/{lb_label}")),
-            ttl: Duration::from_secs(a.ttl.as_secs().max(2)),
+            election_key,
+            // etcd leases have whole-second TTLs: round up.
+            ttl: Duration::from_secs(
+                ttl.as_secs()
+                    .saturating_add(u64::from(ttl.subsec_nanos() > 0)),
+            ),
             dry_run: a.dry_run,
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

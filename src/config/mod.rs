@@ -5,12 +5,19 @@
 //!
 //! - `agent`: `run` and `check` ([`AgentConfig`]).
 //! - `lbsync`: `lbsync` ([`LbsyncConfig`]).
+//! - `limits`: the bounds, defaults and `--help` ranges of the duration flags.
+//! - `files`: reading secret and TLS files (regular files only, size-limited).
 //! - here: the error type, the environment lookup, and the etcd flags ([`etcd_config`]).
 
 mod agent;
+mod files;
 mod lbsync;
+pub mod limits;
 
 pub use agent::{AgentConfig, HealthConfig};
+pub use files::{
+    read_limited, read_secret_file, readable_by_others, MAX_PEM_FILE, MAX_SECRET_FILE,
+};
 pub use lbsync::{BackendConfig, LbsyncConfig, RackspaceTarget, Recheck};
 
 use std::path::Path;
@@ -29,6 +36,12 @@ pub enum ConfigError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("{flag} {}: {reason}", path.display())]
+    BadFile {
+        flag: &'static str,
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error(transparent)]
     Etcd(#[from] EtcdError),
 }
@@ -44,11 +57,7 @@ pub(crate) fn first_env(env: Env, names: &[&str]) -> Option<String> {
 }
 
 fn read_file(flag: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
-    std::fs::read(path).map_err(|source| ConfigError::File {
-        flag,
-        path: path.to_path_buf(),
-        source,
-    })
+    read_limited(flag, path, MAX_PEM_FILE)
 }
 
 /// The etcd connection settings from the common etcd flags; the endpoints fall back to
@@ -83,11 +92,7 @@ pub fn etcd_config(args: &EtcdArgs, env: Env) -> Result<EtcdConfig, ConfigError>
         .map(|e| validate_endpoint(e, tls.is_some()))
         .collect::<Result<Vec<_>, _>>()?;
     let auth = match (&args.etcd_user, &args.etcd_password_file) {
-        (Some(u), Some(p)) => {
-            let pw = String::from_utf8(read_file("--etcd-password-file", p)?)
-                .map_err(|_| invalid("--etcd-password-file is not UTF-8"))?;
-            Some((u.clone(), pw.trim_end_matches(['\r', '\n']).to_string()))
-        }
+        (Some(u), Some(p)) => Some((u.clone(), read_secret_file("--etcd-password-file", p)?)),
         (None, None) => None,
         (Some(_), None) => return Err(invalid("--etcd-user needs --etcd-password-file")),
         (None, Some(_)) => return Err(invalid("--etcd-password-file needs --etcd-user")),

@@ -24,8 +24,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum DockerError {
     #[error("invalid docker host {host:?}: {reason}")]
     BadHost { host: String, reason: String },
+    /// Not a `source`: the message already holds bollard's, and `{:#}` would print it twice.
     #[error("docker: {0}")]
-    Api(#[from] bollard::errors::Error),
+    Api(bollard::errors::Error),
     #[error("docker: no answer within {0:?}")]
     Timeout(Duration),
 }
@@ -40,24 +41,45 @@ impl DockerError {
     }
 }
 
-/// The daemon address: the flag, else `$DOCKER_HOST`, else the default unix socket.
-pub fn resolve_host(flag: Option<&str>, env: Option<String>) -> String {
-    flag.map(str::to_string)
-        .or(env.filter(|s| !s.trim().is_empty()))
-        .unwrap_or_else(|| DEFAULT_HOST.to_string())
+impl From<bollard::errors::Error> for DockerError {
+    fn from(e: bollard::errors::Error) -> Self {
+        DockerError::Api(e)
+    }
+}
+
+/// Whether `host` is an address [`connect`] can use: `unix:///path`, `/path`, `tcp://host:port`
+/// or `http://host:port`. Pure; `config` calls it so a bad address is a usage error.
+pub fn check_host(host: &str) -> Result<(), &'static str> {
+    if let Some(path) = host.strip_prefix("unix://") {
+        return if path.is_empty() {
+            Err("empty socket path")
+        } else {
+            Ok(())
+        };
+    }
+    if host.starts_with('/') {
+        return Ok(());
+    }
+    for scheme in ["tcp://", "http://"] {
+        if let Some(rest) = host.strip_prefix(scheme) {
+            return if rest.is_empty() || rest.starts_with('/') {
+                Err("no host after the scheme")
+            } else {
+                Ok(())
+            };
+        }
+    }
+    Err("expected unix:///path/to/docker.sock or tcp://host:port")
 }
 
 /// Builds a client without contacting the daemon (it may not be up yet).
 pub fn connect(host: &str) -> Result<Docker, DockerError> {
-    let bad = |reason: &str| DockerError::BadHost {
+    check_host(host).map_err(|reason| DockerError::BadHost {
         host: host.to_string(),
         reason: reason.to_string(),
-    };
+    })?;
     let timeout = REQUEST_TIMEOUT.as_secs();
     if let Some(path) = host.strip_prefix("unix://") {
-        if path.is_empty() {
-            return Err(bad("empty socket path"));
-        }
         return Ok(Docker::connect_with_unix(
             path,
             timeout,
@@ -71,16 +93,11 @@ pub fn connect(host: &str) -> Result<Docker, DockerError> {
             API_DEFAULT_VERSION,
         )?);
     }
-    if host.starts_with("tcp://") || host.starts_with("http://") {
-        return Ok(Docker::connect_with_http(
-            host,
-            timeout,
-            API_DEFAULT_VERSION,
-        )?);
-    }
-    Err(bad(
-        "expected unix:///path/to/docker.sock or tcp://host:port",
-    ))
+    Ok(Docker::connect_with_http(
+        host,
+        timeout,
+        API_DEFAULT_VERSION,
+    )?)
 }
 
 /// Inspects the container by name or id; `Ok(None)` when Docker has no such container.

@@ -72,7 +72,11 @@ impl LeaseKeeper {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(deadline);
         }
-        let _ = tokio::time::timeout(deadline + Duration::from_millis(100), &mut self.task).await;
+        let _ = tokio::time::timeout(
+            deadline.saturating_add(Duration::from_millis(100)),
+            &mut self.task,
+        )
+        .await;
     }
 }
 
@@ -137,7 +141,7 @@ async fn keep(
         tx.send_replace(LeaseState::Live {
             id,
             generation,
-            confirmed_until: sent + ttl,
+            confirmed_until: crate::duration::after(sent, ttl),
         });
         loop {
             match session(
@@ -220,7 +224,7 @@ async fn session(
         Ok(Err(e)) => return Ended::Broken(format!("keepalive through any member: {e}")),
         Err(_) => return Ended::Broken(format!("keepalive: no answer within {answer_deadline:?}")),
     };
-    confirm(tx, sent + ttl);
+    confirm(tx, crate::duration::after(sent, ttl));
     retry.0.succeeded();
     retry.1.reset();
     loop {
@@ -234,7 +238,10 @@ async fn session(
         }
         match tokio::time::timeout(answer_deadline, stream.message()).await {
             Ok(Ok(Some(resp))) if resp.ttl() > 0 => {
-                confirm(tx, sent + Duration::from_secs(resp.ttl() as u64));
+                confirm(
+                    tx,
+                    crate::duration::after(sent, Duration::from_secs(resp.ttl() as u64)),
+                );
             }
             Ok(Ok(Some(_))) => return Ended::Lost,
             Ok(Ok(None)) | Ok(Err(_)) | Err(_) => {

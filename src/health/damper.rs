@@ -37,6 +37,11 @@ impl Damper {
         self.healthy
     }
 
+    /// Consecutive passes up to now (0 after a failure).
+    pub fn passes(&self) -> u32 {
+        self.passes
+    }
+
     /// Back to the initial state (a new container run, a new address).
     pub fn reset(&mut self) {
         *self = Damper::new(self.rise, self.fall);
@@ -103,6 +108,17 @@ mod tests {
             assert_eq!(d.record(i % 2 == 0), Transition::Steady);
         }
         assert!(d.healthy());
+    }
+
+    #[test]
+    fn passes_count_the_current_run() {
+        let mut d = Damper::new(3, 1);
+        d.record(false);
+        d.record(true);
+        d.record(true);
+        assert_eq!((d.passes(), d.healthy()), (2, false));
+        d.record(false);
+        assert_eq!(d.passes(), 0);
     }
 
     #[test]

@@ -19,6 +19,9 @@ use sha1::{Digest as _, Sha1};
 /// The largest body a probe reads; a larger or endless body fails the probe.
 pub const MAX_BODY: usize = 1 << 20;
 
+/// The path probed (`run`) or re-checked (`lbsync`) when none is given: the 2014 app's page.
+pub const DEFAULT_HEALTH_PATH: &str = "/health.php";
+
 /// An expected SHA1: exactly 40 hex characters, stored lower-case.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Digest(String);

@@ -293,9 +293,9 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
                 // Debounce: wait for `debounce` of quiet after the latest change, so a burst
                 // becomes one pass; a change that already aged (say, during a step) goes at once.
                 // `until` bounds the wait however busy etcd is.
-                let until = Instant::now() + cfg.debounce * 10;
+                let until = crate::duration::after(Instant::now(), cfg.debounce.saturating_mul(10));
                 loop {
-                    let quiet_at = (*dirty.borrow_and_update() + cfg.debounce).min(until);
+                    let quiet_at = crate::duration::after(*dirty.borrow_and_update(), cfg.debounce).min(until);
                     if Instant::now() >= quiet_at {
                         break;
                     }
@@ -312,14 +312,14 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
             continue;
         }
         if *role.borrow() != Role::Leader {
-            next_pass = Instant::now() + cfg.resync;
+            next_pass = crate::duration::after(Instant::now(), cfg.resync);
             continue;
         }
         let snap = match read_prefix(&client, &cfg, &mut warned).await {
             Ok(s) => s,
             Err(e) => {
                 read_log.failed(&e);
-                next_pass = Instant::now() + etcd_backoff.next_delay();
+                next_pass = crate::duration::after(Instant::now(), etcd_backoff.next_delay());
                 continue;
             }
         };
@@ -336,9 +336,11 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
         let is_leader = || election.is_leader_now();
         match step(&mut exec, &cfg, &prober, &snap.desired, &is_leader).await {
             Step::Progress => next_pass = Instant::now(),
-            Step::Converged | Step::Resync => next_pass = Instant::now() + cfg.resync,
+            Step::Converged | Step::Resync => {
+                next_pass = crate::duration::after(Instant::now(), cfg.resync)
+            }
             Step::Wait(d) => {
-                hold_until = Instant::now() + d;
+                hold_until = crate::duration::after(Instant::now(), d);
                 next_pass = hold_until;
             }
         }

@@ -1,6 +1,7 @@
 //! The registry's key codec, the one place that knows how a record looks in etcd: `run` writes
 //! with [`render`], `lbsync` reads with [`parse`]. `keys`: `P<name>/{unit,host,public_ipv4_addr,
-//! private_ipv4_addr,port}`; `json`: one object at `P<name>`. Reading is pure: anything incomplete
+//! private_ipv4_addr,port}`; `json`: one object at `P<name>`; with a `--value-template`, one key
+//! holding the template's text (written only; not an instance lbsync reads). Reading is pure: anything incomplete
 //! or invalid is skipped with a reason naming the key.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -19,6 +20,9 @@ pub const FIELDS: [&str; 5] = [
 
 /// The keys and values that announce `record` under `layout`.
 pub fn render(layout: &Layout, record: &Record) -> BTreeMap<String, String> {
+    if let Some(t) = &layout.template {
+        return BTreeMap::from([(layout.prefix.clone(), t.render(record))]);
+    }
     match layout.format {
         KeyFormat::Keys => {
             let values = [
@@ -87,6 +91,27 @@ fn from_json(value: &str, address_field: &str) -> Result<SocketAddr, String> {
     Ok(SocketAddr::new(parse_ip(address_field, ip)?, port))
 }
 
+/// One instance's address from its field keys; the error names the key at fault (`None`: the
+/// instance has neither an address nor a port key).
+fn from_fields(
+    f: &HashMap<&str, (&str, &str)>,
+    address_field: &str,
+) -> Result<SocketAddr, (Option<String>, String)> {
+    let at = |key: &str, reason: String| (Some(key.to_string()), reason);
+    match (f.get(address_field), f.get("port")) {
+        (Some((ip_key, ip)), Some((port_key, port))) => {
+            let ip = parse_ip(address_field, ip).map_err(|r| at(ip_key, r))?;
+            let port = parse_port(port).map_err(|r| at(port_key, r))?;
+            Ok(SocketAddr::new(ip, port))
+        }
+        (None, Some((port_key, _))) => {
+            Err(at(port_key, format!("incomplete: no {address_field} key")))
+        }
+        (Some((ip_key, _)), None) => Err(at(ip_key, "incomplete: no port key".into())),
+        (None, None) => Err((None, format!("incomplete: no {address_field} key"))),
+    }
+}
+
 fn add(out: &mut BTreeMap<String, Instance>, name: &str, addr: SocketAddr) {
     out.insert(
         name.to_string(),
@@ -134,25 +159,14 @@ pub fn parse(
     }
     let mut out = BTreeMap::new();
     for (name, f) in &fields {
-        let ip = f.get(address_field);
-        let port = f.get("port");
-        let result = match (ip, port) {
-            (Some((_, ip)), Some((_, port))) => parse_ip(address_field, ip)
-                .and_then(|ip| Ok(SocketAddr::new(ip, parse_port(port)?))),
-            (None, _) => Err(format!("incomplete: no {address_field} key")),
-            (_, None) => Err("incomplete: no port key".into()),
-        };
-        match result {
+        match from_fields(f, address_field) {
             Ok(addr) => add(&mut out, name, addr),
             // A complete JSON object under the same name is used instead.
             Err(_) if json.contains_key(name) => {}
-            Err(reason) => {
-                let key = ip
-                    .or(port)
-                    .map(|(k, _)| k.to_string())
-                    .unwrap_or_else(|| format!("{prefix}{name}/"));
-                skipped.push(Skipped { key, reason });
-            }
+            Err((key, reason)) => skipped.push(Skipped {
+                key: key.unwrap_or_else(|| format!("{prefix}{name}/")),
+                reason,
+            }),
         }
     }
     for (name, (key, value)) in json {

@@ -9,7 +9,10 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 pub mod codec;
+pub mod key;
+pub mod template;
 pub use codec::FIELDS;
+pub use template::Template;
 
 /// How an agent lays out its record in etcd (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,28 +59,29 @@ pub struct Layout {
     /// The `--key` prefix without a trailing slash, e.g. `/services/web/web01`.
     pub prefix: String,
     pub format: KeyFormat,
+    /// `--value-template`: instead of `format`, one key, the prefix, holding this text.
+    pub template: Option<Template>,
 }
 
 /// A key's value and the lease it is bound to (0: none).
 pub type Actual = BTreeMap<String, (String, i64)>;
 
 impl Layout {
+    /// The layout of `--key prefix`; the key is made canonical ([`key::canonical`]) and may not
+    /// point into sidekick's own tree. The error names the flag and the value.
     pub fn new(prefix: &str, format: KeyFormat) -> Result<Layout, String> {
-        let p = prefix.trim_end_matches('/');
-        if p.is_empty() {
-            return Err(format!(
-                "--key {prefix:?}: must name a key such as /services/web/web01"
-            ));
-        }
-        if p.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!(
-                "--key {prefix:?}: must not contain spaces or control characters"
-            ));
-        }
+        let p = key::canonical_outside_reserved(prefix)
+            .map_err(|why| format!("--key {prefix:?}: {why}"))?;
         Ok(Layout {
-            prefix: p.to_string(),
+            prefix: p,
             format,
+            template: None,
         })
+    }
+
+    /// The same layout writing one key from `template` (see [`template`]).
+    pub fn with_template(self, template: Option<Template>) -> Layout {
+        Layout { template, ..self }
     }
 
     pub fn field_key(&self, field: &str) -> String {
@@ -96,10 +100,10 @@ impl Layout {
         codec::render(self, record)
     }
 
-    /// The key that records which agent owns this prefix.
+    /// The key that records which agent owns this prefix: `/sidekick/owners` + the canonical
+    /// prefix, so two different prefixes never share an owner key.
     pub fn owner_key(&self) -> String {
-        let p = self.prefix.trim_start_matches('/');
-        format!("/sidekick/owners/{p}")
+        format!("/{}/owners{}", key::RESERVED_ROOT, self.prefix)
     }
 }
 

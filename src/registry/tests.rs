@@ -148,3 +148,63 @@ fn claim_rules() {
         "unreadable owner: wait for its lease"
     );
 }
+
+#[test]
+fn keys_are_canonical_or_refused_naming_the_value() {
+    for (raw, want) in [
+        ("/services/web/web01", "/services/web/web01"),
+        ("/services/web/web01/", "/services/web/web01"),
+        ("/web01", "/web01"),
+        ("/a.b/..c/c..", "/a.b/..c/c.."),
+    ] {
+        assert_eq!(Layout::new(raw, KeyFormat::Keys).unwrap().prefix, want);
+    }
+    for (raw, why) in [
+        ("web01", "must start with '/'"),
+        ("services/web/web01", "must start with '/'"),
+        ("/services/web/../web01", "\"..\" segment"),
+        ("/services/./web01", "\".\" segment"),
+        ("/services//web01", "empty segment"),
+        ("//services/web01", "empty segment"),
+        ("/services/web01//", "empty segment"),
+        ("/", "below '/'"),
+        ("", "empty"),
+        ("/a\tb", "control"),
+        ("/sidekick/owners/services/web/web01", "sidekick's own"),
+        ("/sidekick", "sidekick's own"),
+    ] {
+        let e = Layout::new(raw, KeyFormat::Keys).unwrap_err();
+        assert!(e.contains(why), "{raw:?}: {e}");
+        assert!(e.contains(&format!("--key {raw:?}")), "{e}");
+    }
+}
+
+#[test]
+fn different_keys_never_share_an_owner_key() {
+    // The lock-out of the issue: `web01` and `/web01` spelt the same owner key.
+    let accepted: Vec<Layout> = [
+        "/web01",
+        "/services/web/web01",
+        "/services/web/web01/",
+        "/services/web",
+    ]
+    .iter()
+    .filter_map(|k| Layout::new(k, KeyFormat::Keys).ok())
+    .collect();
+    for a in &accepted {
+        for b in &accepted {
+            assert_eq!(
+                a.prefix == b.prefix,
+                a.owner_key() == b.owner_key(),
+                "{a:?} {b:?}"
+            );
+        }
+        // An owner key is never one of the data keys another agent may write.
+        assert!(Layout::new(&a.owner_key(), KeyFormat::Keys).is_err());
+    }
+    assert!(Layout::new("web01", KeyFormat::Keys).is_err());
+    assert_eq!(
+        Layout::new("/web01", KeyFormat::Keys).unwrap().owner_key(),
+        "/sidekick/owners/web01"
+    );
+}

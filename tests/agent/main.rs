@@ -17,13 +17,8 @@ use testkit::etcd::EtcdAccess;
 use testkit::wait_until;
 
 pub const KEY: &str = "/services/web/web01";
-pub const FIELDS: [&str; 5] = [
-    "unit",
-    "host",
-    "public_ipv4_addr",
-    "private_ipv4_addr",
-    "port",
-];
+/// The five fields, from the codec `run` writes with.
+pub use sidekick::registry::FIELDS;
 pub const PASS_SHA1: &str = "19d549807218f4fc3f2129757445f977e4b81408";
 pub const FAIL_SHA1: &str = "dbe72348d4e3aa87958f421e4a9592a82839f3d8";
 

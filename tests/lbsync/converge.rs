@@ -64,7 +64,8 @@ fn incomplete_and_garbage_instances_are_skipped_with_one_warning_each() {
     let logs = lbsync.logs();
     for key in [
         "/services/web/bad1/public_ipv4_addr",
-        "/services/web/bad2/public_ipv4_addr",
+        // A bad port is reported against the port key.
+        "/services/web/bad2/port",
         "/services/web/blob",
     ] {
         assert_eq!(

@@ -151,15 +151,23 @@ pub fn register(etcd: &EtcdAccess, prefix: &str, names_addrs: &[(String, String)
     testkit::rt::block_on(async move {
         let mut c = access.client().await;
         for (name, addr) in items {
-            let (ip, port) = addr.rsplit_once(':').unwrap();
-            let k = |f: &str| format!("{prefix}{name}/{f}");
-            let ops = vec![
-                etcd_client::TxnOp::put(k("unit"), format!("monweb@{name}.service"), None),
-                etcd_client::TxnOp::put(k("host"), "core01", None),
-                etcd_client::TxnOp::put(k("public_ipv4_addr"), ip, None),
-                etcd_client::TxnOp::put(k("private_ipv4_addr"), ip, None),
-                etcd_client::TxnOp::put(k("port"), port, None),
-            ];
+            let addr: std::net::SocketAddr = addr.parse().unwrap();
+            let record = sidekick::registry::Record {
+                unit: format!("monweb@{name}.service"),
+                host: "core01".into(),
+                public_ipv4_addr: addr.ip(),
+                private_ipv4_addr: addr.ip(),
+                port: addr.port(),
+            };
+            let layout = sidekick::registry::Layout::new(
+                &format!("{prefix}{name}"),
+                sidekick::registry::KeyFormat::Keys,
+            )
+            .unwrap();
+            let ops: Vec<_> = sidekick::registry::codec::render(&layout, &record)
+                .into_iter()
+                .map(|(k, v)| etcd_client::TxnOp::put(k, v, None))
+                .collect();
             // Retried: a registration during an etcd election fails with "leader changed".
             let mut attempt = 0;
             while let Err(e) = c.txn(etcd_client::Txn::new().and_then(ops.clone())).await {

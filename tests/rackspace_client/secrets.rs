@@ -54,15 +54,15 @@ async fn shared_secret_files_are_warned_about() {
     let private = dir.path().join("private-key");
     std::fs::write(&private, format!("{API_KEY}\n")).unwrap();
     std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let c = Credentials::from_api_key_file(USER, &private).unwrap();
-    assert_eq!(c, Credentials::api_key(USER, API_KEY));
+    let key = sidekick::config::read_secret_file("--api-key-file", &private).unwrap();
+    assert_eq!(key, API_KEY);
     let warned_private = logs.text().lines().any(|l| l.contains("private-key"));
     assert!(!warned_private, "{}", logs.text());
 
     let shared = dir.path().join("shared-key");
     std::fs::write(&shared, format!("{API_KEY}\n")).unwrap();
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644)).unwrap();
-    Credentials::from_api_key_file(USER, &shared).unwrap();
+    sidekick::config::read_secret_file("--api-key-file", &shared).unwrap();
     let text = logs.text();
     assert!(
         text.contains("readable by group or others") && text.contains("shared-key"),

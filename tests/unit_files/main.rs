@@ -277,9 +277,9 @@ fn monweb_line_registers_a_healthy_web_container() {
 }
 
 /// The mondb line against a TCP listener published on the "private IP": the probe goes there and
-/// the record is one JSON key.
+/// the record is the 2014 key, one JSON text holding the private IP.
 #[test]
-fn mondb_line_registers_a_tcp_service_as_json() {
+fn mondb_line_would_write_the_2014_db_key() {
     let db = Container::run(ContainerOpts::web().tcp_only(3306));
     let (mut args, env) = sidekick_command("mondb.service", "203.0.113.7", "127.0.0.1");
     args[0] = "check".into();
@@ -296,13 +296,60 @@ fn mondb_line_registers_a_tcp_service_as_json() {
     let out = last.expect("ran at least once");
     assert!(ok, "mondb check never registrable: {}", show(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let value = report["would_write"]["/services/db/db"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no /services/db/db: {report:#}"));
-    let rec: serde_json::Value = serde_json::from_str(value).unwrap();
-    assert_eq!(rec["unit"], "mondb.service");
-    assert_eq!(rec["private_ipv4_addr"], "127.0.0.1");
-    assert_eq!(rec["port"].to_string(), db.host_port(3306).to_string());
+    assert_eq!(
+        report["would_write"],
+        serde_json::json!({ "/services/db/db_private_ip": r#"{"value": "127.0.0.1"}"# }),
+        "{report:#}"
+    );
+}
+
+/// The mondb unit's ExecStart exactly as written (specifiers and the environment files
+/// substituted, the etcd endpoint pointed at a test etcd, the container at a test container):
+/// the agent writes `/services/db/db_private_ip` = `{"value": "<COREOS_PRIVATE_IPV4>"}`, the
+/// JSON text the 2014 web app's db_host.php decodes, bound to its lease; SIGTERM removes it.
+#[test]
+fn mondb_unit_writes_the_2014_db_key_under_its_lease() {
+    const KEY: &str = "/services/db/db_private_ip";
+    let etcd = testkit::etcd::Etcd::start();
+    let db = Container::run(ContainerOpts::web().tcp_only(3306));
+    let (mut args, env) = sidekick_command("mondb.service", "203.0.113.7", "127.0.0.1");
+    assert_eq!(args[0], "run");
+    set_flag(&mut args, "--container", db.name());
+    let mut env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k != "SIDEKICK_ETCD_ENDPOINTS")
+        .collect();
+    env.push(("SIDEKICK_ETCD_ENDPOINTS".into(), etcd.endpoint_arg()));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut agent = testkit::agent::AgentProcess::spawn(&argv, &env);
+    let access = etcd.access();
+    let mut last = Default::default();
+    let written = testkit::wait::poll_until(DEADLINE, || {
+        last = access.get_prefix_blocking("/services/db/");
+        !last.is_empty()
+    });
+    assert!(
+        written,
+        "{}",
+        agent.context(&format!("no key under /services/db/: {last:?}"))
+    );
+    let (value, lease) = last
+        .get(KEY)
+        .cloned()
+        .unwrap_or_else(|| panic!("{}", agent.context(&format!("{KEY} missing: {last:?}"))));
+    assert_eq!(last.len(), 1, "exactly one key: {last:?}");
+    assert_eq!(value, r#"{"value": "127.0.0.1"}"#);
+    // What db_host.php does with it: decode, take .value.
+    let decoded: serde_json::Value = serde_json::from_str(&value).unwrap();
+    assert_eq!(decoded["value"], "127.0.0.1");
+    assert_ne!(lease, 0, "bound to the agent's lease");
+    agent.sigterm();
+    assert!(agent.wait_exit(DEADLINE).is_some_and(|s| s.success()));
+    assert!(
+        access.get_prefix_blocking("/services/db/").is_empty(),
+        "the lease revoke removes the key"
+    );
 }
 
 /// The lbsync lines with `--dry-run`, etcd and the identity service unreachable on loopback and

@@ -188,18 +188,48 @@ pub fn unit_env(unit: &Unit, public: &str, private: &str) -> BTreeMap<String, St
     env
 }
 
-/// The argv of one Exec line: specifiers and `${VAR}` expanded, split on whitespace, the
-/// `-`/`@`/`+`/`!`/`:` prefixes of the program removed.
+/// Splits a command line into words the way systemd does: whitespace separates words, a word
+/// may be quoted with `'...'` or `"..."` (the quotes are removed, whitespace inside is kept), and
+/// a backslash takes the next character literally.
+pub fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if let Some(w) = word.take() {
+                    words.push(w);
+                }
+            }
+            '\'' | '"' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some(q) if q == c => break,
+                        Some('\\') => w.push(chars.next().ok_or("trailing backslash")?),
+                        Some(x) => w.push(x),
+                        None => return Err(format!("unterminated {c} in {line:?}")),
+                    }
+                }
+            }
+            '\\' => word
+                .get_or_insert_with(String::new)
+                .push(chars.next().ok_or("trailing backslash")?),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Ok(words)
+}
+
+/// The argv of one Exec line: specifiers and `${VAR}` expanded, split into words as systemd
+/// does ([`split_words`]), the `-`/`@`/`+`/`!`/`:` prefixes of the program removed.
 pub fn exec_argv(unit: &Unit, line: &str, env: &BTreeMap<String, String>) -> Vec<String> {
-    assert!(
-        !line.contains(['"', '\'']),
-        "{}: quoting is not expected in {line:?}",
-        unit.file
-    );
     let name = instance_name(&unit.file);
     let line = expand_specifiers(line, &name).unwrap_or_else(|e| panic!("{}: {e}", unit.file));
     let line = expand_env(&line, env).unwrap_or_else(|e| panic!("{}: {e}", unit.file));
-    let mut argv: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+    let mut argv = split_words(&line).unwrap_or_else(|e| panic!("{}: {e}", unit.file));
     argv[0] = argv[0]
         .trim_start_matches(['-', '@', '+', '!', ':'])
         .to_string();
@@ -233,5 +263,10 @@ mod tests {
         let env = BTreeMap::from([("A".to_string(), "1.2.3.4".to_string())]);
         assert_eq!(expand_env("${A}:180", &env).unwrap(), "1.2.3.4:180");
         assert!(expand_env("${B}", &env).is_err());
+        assert_eq!(
+            split_words(r#"/bin/x --t '{"value": "{ip}"}' "a b"c d\ e"#).unwrap(),
+            ["/bin/x", "--t", r#"{"value": "{ip}"}"#, "a bc", "d e"]
+        );
+        assert!(split_words("'open").is_err());
     }
 }

@@ -60,6 +60,7 @@ fn healthy() -> HealthState {
         healthy: true,
         last_error: None,
         probed: true,
+        passes: 1,
     }
 }
 
@@ -214,12 +215,13 @@ fn health_modes() {
     let c = cfg(HealthMode::Http);
     assert_eq!(
         decide(&c, Some(&v), None, &HealthState::default()).1,
-        Reason::HealthPending
+        Reason::HealthPending { passes: 0, rise: 1 }
     );
     let failing = HealthState {
         healthy: false,
         last_error: Some("status 500 is not 2xx".into()),
         probed: true,
+        passes: 0,
     };
     assert_eq!(
         decide(&c, Some(&v), None, &failing).1,
@@ -278,6 +280,7 @@ fn only_not_knowing_yet_leaves_the_keys_alone() {
         healthy: false,
         last_error: Some("connection refused".into()),
         probed: true,
+        passes: 0,
     };
     let (r, why) = decide(&c, Some(&v), None, &failing);
     assert_eq!(Desired::from_decision(r, &why), Desired::Absent);
@@ -292,4 +295,36 @@ fn only_not_knowing_yet_leaves_the_keys_alone() {
         Desired::from_decision(r, &why),
         Desired::Present(_)
     ));
+}
+
+#[test]
+fn a_partly_met_rise_says_n_of_rise() {
+    let v = view(Some("127.0.0.1"));
+    let mut c = cfg(HealthMode::Http);
+    c.health.rise = 3;
+    let first = decide(&c, Some(&v), None, &HealthState::default()).1;
+    assert_eq!(
+        first.to_string(),
+        "waiting for the first passing health probe"
+    );
+    // Failures, then two passes of three: not "waiting for the first passing probe".
+    let rising = HealthState {
+        healthy: false,
+        last_error: None,
+        probed: true,
+        passes: 2,
+    };
+    let (record, why) = decide(&c, Some(&v), None, &rising);
+    assert_eq!(why, Reason::HealthPending { passes: 2, rise: 3 });
+    assert!(why.to_string().contains("passed 2 of 3"), "{why}");
+    assert_eq!(Desired::from_decision(record, &why), Desired::Undecided);
+}
+
+#[test]
+fn docker_unreachable_leaves_the_keys_alone() {
+    let why = Reason::DockerUnreachable {
+        error: "connection refused".into(),
+    };
+    assert_eq!(Desired::from_decision(None, &why), Desired::Undecided);
+    assert!(why.to_string().contains("leaves the keys"), "{why}");
 }

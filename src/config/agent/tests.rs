@@ -94,6 +94,17 @@ fn bad_input_is_refused_naming_the_flag() {
         .to_string()
         .contains("--public-ip"));
     assert!(err(&["--rise", "0"]).to_string().contains("--rise"));
+    for (flag, value) in [
+        ("--ttl", "1s"),
+        ("--ttl", "9999999999s"),
+        ("--ttl", "18446744073709551615s"),
+        ("--health-interval", "18446744073709551615s"),
+        ("--health-timeout", "0s"),
+        ("--resync-interval", "18446744073709551615s"),
+    ] {
+        let e = err(&[flag, value]).to_string();
+        assert!(e.contains(flag) && e.contains(value), "{e}");
+    }
     assert!(Cli::try_parse_from([
         "sidekick",
         "run",
@@ -114,7 +125,12 @@ fn bad_input_is_refused_naming_the_flag() {
         &[],
         "http://host:port",
     );
-    bad(&["--ttl", "1s"], &[], "--ttl");
+    bad(
+        &["--docker-host", "ftp://x"],
+        &[],
+        "--docker-host \"ftp://x\"",
+    );
+    bad(&[], &[("DOCKER_HOST", "tcp://")], "$DOCKER_HOST \"tcp://\"");
     bad(&["--health-path", "health.php"], &[], "--health-path");
     bad(
         &[],
@@ -144,4 +160,24 @@ fn udp_ports_are_fine_without_an_active_probe_and_ttl_rounds_up() {
     )
     .unwrap();
     assert_eq!(c.ttl, Duration::from_secs(3));
+}
+
+#[test]
+fn a_value_template_writes_one_key() {
+    let c = build(
+        &["--value-template", r#"{"value": "{private_ipv4_addr}"}"#],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.layout.prefix, "/services/web/web01");
+    assert!(c.layout.template.is_some());
+    let e = build(&["--value-template", "{privat_ip}"], &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("--value-template \"{privat_ip}\"") && e.contains("unknown placeholder"),
+        "{e}"
+    );
+    let e = parse(&["--value-template", "{port}", "--format", "json"]).unwrap_err();
+    assert!(e.to_string().contains("--format"), "{e}");
 }

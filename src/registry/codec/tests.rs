@@ -71,8 +71,9 @@ fn incomplete_and_garbage_instances_are_skipped_naming_the_key() {
     assert!(by_key["/services/web/web02/port"].contains("no public_ipv4_addr"));
     assert!(by_key["/services/web/web03/public_ipv4_addr"].contains("no port"));
     assert!(by_key["/services/web/web04/public_ipv4_addr"].contains("\"not-an-ip\""));
-    assert!(by_key["/services/web/web05/public_ipv4_addr"].contains("70000"));
-    assert!(by_key["/services/web/web06/public_ipv4_addr"].contains("\"0\""));
+    // A bad port is reported against the port key, not the address key.
+    assert!(by_key["/services/web/web05/port"].contains("70000"));
+    assert!(by_key["/services/web/web06/port"].contains("\"0\""));
     assert!(by_key["/services/web/junk"].contains("JSON"));
     assert!(by_key.contains_key("/services/web/a/b/c"));
     assert!(by_key.contains_key("/services/web/"));
@@ -86,4 +87,44 @@ fn duplicates_collapse_in_the_address_set() {
     let (inst, _) = parse(P, &m, DEFAULT_ADDRESS_FIELD);
     assert_eq!(inst.len(), 2);
     assert_eq!(addresses(&inst).len(), 1);
+}
+
+#[test]
+fn render_then_parse_round_trips_in_both_formats() {
+    use crate::registry::{KeyFormat, Layout, Record};
+    for (ip, port) in [
+        ("203.0.113.7", 18001),
+        ("2001:db8::7", 1),
+        ("10.0.0.7", 65535),
+    ] {
+        let record = Record {
+            unit: "monweb@01.service".into(),
+            host: "core01".into(),
+            public_ipv4_addr: ip.parse().unwrap(),
+            private_ipv4_addr: "10.0.0.9".parse().unwrap(),
+            port,
+        };
+        for format in [KeyFormat::Keys, KeyFormat::Json] {
+            let layout = Layout::new("/services/web/web01", format).unwrap();
+            let kvs = render(&layout, &record);
+            if format == KeyFormat::Keys {
+                let fields: Vec<&str> = kvs
+                    .keys()
+                    .map(|k| k.rsplit('/').next().unwrap_or_default())
+                    .collect();
+                let mut want = FIELDS.to_vec();
+                want.sort_unstable();
+                assert_eq!(fields, want);
+            }
+            let (inst, skipped) = parse(P, &kvs, DEFAULT_ADDRESS_FIELD);
+            assert!(skipped.is_empty(), "{format:?}: {skipped:?}");
+            assert_eq!(
+                inst["web01"].addr,
+                SocketAddr::new(record.public_ipv4_addr, port),
+                "{format:?}"
+            );
+            let (inst, _) = parse(P, &kvs, "private_ipv4_addr");
+            assert_eq!(inst["web01"].addr.ip(), record.private_ipv4_addr);
+        }
+    }
 }

@@ -1,0 +1,263 @@
+//! Property tests: arbitrary strings for every value-taking flag (through clap and config, as
+//! `main` runs them) and arbitrary keys and values for the registry parser. Nothing panics, and a
+//! refusal names the input.
+
+use std::collections::BTreeMap;
+
+use clap::Parser;
+use proptest::prelude::*;
+use sidekick::cli::{Cli, Command};
+use sidekick::config::{limits, AgentConfig, LbsyncConfig};
+use sidekick::registry::codec;
+
+const AGENT: [&str; 6] = [
+    "--container",
+    "web01",
+    "--container-port",
+    "80/tcp",
+    "--key",
+    "/services/web/web01",
+];
+
+/// Every value-taking flag, with the other flags it needs so that the value alone decides.
+fn flags() -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
+    let agent_flags = [
+        "--container",
+        "--key",
+        "--unit",
+        "--host",
+        "--public-ip",
+        "--private-ip",
+        "--health-path",
+        "--health-digest",
+        "--health-mode",
+        "--health-interval",
+        "--health-timeout",
+        "--rise",
+        "--fall",
+        "--ttl",
+        "--format",
+        "--value-template",
+        "--docker-host",
+        "--etcd-endpoints",
+        "--etcd-cacert",
+        "--etcd-password-file",
+    ];
+    let mut v = Vec::new();
+    for mode in ["run", "check"] {
+        for f in agent_flags {
+            let mut base = vec![mode];
+            base.extend(AGENT.iter().filter(|a| {
+                // The flag under test replaces its default.
+                !(matches!(f, "--container" | "--key") && **a == f)
+            }));
+            // Remove the value that followed a dropped flag.
+            let base = drop_orphans(base);
+            let extra: &[&str] = match f {
+                "--etcd-password-file" => &["--etcd-user", "root"],
+                _ => &[],
+            };
+            let mut b = base.clone();
+            b.extend_from_slice(extra);
+            v.push((mode, b, f));
+        }
+    }
+    let port_base = vec![
+        "run",
+        "--container",
+        "x",
+        "--key",
+        "/k",
+        "--health-mode",
+        "none",
+    ];
+    v.push(("run", port_base, "--container-port"));
+    v.push((
+        "run",
+        [vec!["run"], AGENT.to_vec()].concat(),
+        "--resync-interval",
+    ));
+    let nginx = vec![
+        "lbsync",
+        "--backend",
+        "nginx",
+        "--upstream-file",
+        "/tmp/sidekick-props-upstream.conf",
+    ];
+    let with_name = [nginx.clone(), vec!["--upstream-name", "web"]].concat();
+    v.push(("lbsync", nginx.clone(), "--upstream-name"));
+    for f in [
+        "--prefix",
+        "--election-key",
+        "--health-path",
+        "--health-digest",
+        "--health-timeout",
+        "--resync-interval",
+        "--debounce",
+        "--election-ttl",
+        "--ttl",
+        "--static-node",
+        "--check-cmd",
+        "--reload-cmd",
+        "--etcd-endpoints",
+    ] {
+        v.push(("lbsync", with_name.clone(), f));
+    }
+    let rs = vec![
+        "lbsync",
+        "--backend",
+        "rackspace",
+        "--lb-name",
+        "lb",
+        "--username",
+        "u",
+    ];
+    for f in [
+        "--api-key-file",
+        "--password-file",
+        "--identity-url",
+        "--lb-id",
+    ] {
+        let mut b = rs.clone();
+        if f != "--password-file" {
+            // A valid secret, so the value under test alone decides (the API key file wins).
+            b.extend(["--password-file", password_file()]);
+        }
+        v.push(("lbsync", b, f));
+    }
+    v
+}
+
+/// A valid password file for the flags that need one.
+fn password_file() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("sidekick-props-{}.pw", std::process::id()));
+        std::fs::write(&path, "pw\n").expect("write the password file");
+        path.display().to_string()
+    })
+}
+
+/// Drops a value whose flag was filtered out (values never start with "--").
+fn drop_orphans(args: Vec<&'static str>) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for a in args {
+        let prev_is_flag = out.last().is_some_and(|p| p.starts_with("--"));
+        if a.starts_with("--") || prev_is_flag || out.is_empty() {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// What a user may type: anything, printable noise, and near-misses of each kind of value.
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "[ -~]{0,24}",
+        "[0-9]{1,25}(ns|us|ms|s|m|h|d|w|y|x|)",
+        "-?[0-9]{0,5}(\\.[0-9]{0,3})?[a-z ]{0,3}",
+        "/?([a-z.]{0,4}/{0,2}){0,4}",
+        "(http|https|unix|tcp|ftp)://[a-z0-9.:/]{0,15}",
+        "[0-9a-fA-F]{38,42}",
+        "[0-9]{1,6}(/(tcp|udp|sctp|x))?",
+        "\\{[a-z_]{0,20}\\}",
+    ]
+}
+
+fn names_the_input(msg: &str, v: &str) -> bool {
+    msg.contains(v) || msg.contains(&format!("{v:?}"))
+}
+
+/// Runs one flag value the way `main` does; `Err` is the refusal's message.
+fn try_flag(mode: &str, base: &[&str], flag: &str, value: &str) -> Result<(), String> {
+    let mut argv = vec!["sidekick".to_string()];
+    argv.extend(base.iter().map(|s| s.to_string()));
+    argv.push(format!("{flag}={value}"));
+    let cli = Cli::try_parse_from(&argv).map_err(|e| e.to_string())?;
+    let env = |_: &str| None;
+    let result = match cli.command {
+        Command::Run(a) => AgentConfig::from_args(&a.agent, a.resync_interval, &env).map(drop),
+        Command::Check(a) => {
+            AgentConfig::from_args(&a.agent, limits::RESYNC_INTERVAL.default_value(), &env)
+                .map(drop)
+        }
+        Command::Lbsync(a) => LbsyncConfig::from_args(&a, &env).map(drop),
+    };
+    assert!(mode == "run" || mode == "check" || mode == "lbsync");
+    result.map_err(|e| e.to_string())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 3000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn every_flag_refuses_bad_values_naming_them(i in 0usize..1000, v in value()) {
+        let all = flags();
+        let (mode, base, flag) = &all[i % all.len()];
+        // Delimited flags split on ',': each part is a value of its own.
+        let v = if matches!(*flag, "--etcd-endpoints" | "--static-node") {
+            v.replace(',', "_")
+        } else {
+            v
+        };
+        if let Err(msg) = try_flag(mode, base, flag, &v) {
+            prop_assert!(names_the_input(&msg, &v), "{mode} {flag}={v:?}: {msg}");
+        }
+    }
+
+    #[test]
+    fn duration_flags_accept_exactly_their_range(v in value(), ms in 0u64..(48 * 3_600_000)) {
+        for f in limits::ALL {
+            match f.parse(&v) {
+                Ok(d) => prop_assert!(f.min <= d && d <= f.max, "{} {v:?} -> {d:?}", f.flag),
+                Err(e) => prop_assert!(names_the_input(&e, &v), "{e}"),
+            }
+            let d = std::time::Duration::from_millis(ms);
+            let text = sidekick::duration::format(d);
+            prop_assert_eq!(f.parse(&text).is_ok(), f.min <= d && d <= f.max, "{}", text);
+        }
+    }
+
+    #[test]
+    fn the_registry_parser_never_panics_and_names_what_it_skips(
+        entries in proptest::collection::vec(
+            (
+                prop_oneof![
+                    "/services/web/[a-z0-9]{1,3}/(unit|host|public_ipv4_addr|private_ipv4_addr|port|x)",
+                    "/services/web/[a-z0-9/]{0,8}",
+                    "/services/[ -~]{0,12}",
+                    any::<String>(),
+                ],
+                prop_oneof![
+                    any::<String>(),
+                    "[0-9]{1,6}",
+                    "([0-9]{1,3}\\.){3}[0-9]{1,3}",
+                    "\\{\"public_ipv4_addr\": ?\"[0-9.:a-f]{0,15}\", ?\"port\": ?[0-9\"]{1,7}\\}",
+                ],
+            ),
+            0..20,
+        ),
+    ) {
+        let prefix = "/services/web/";
+        let kvs: BTreeMap<String, String> = entries.into_iter().collect();
+        let (instances, skipped) = codec::parse(prefix, &kvs, codec::DEFAULT_ADDRESS_FIELD);
+        for s in &skipped {
+            let named = kvs.contains_key(&s.key) || (s.key.starts_with(prefix) && s.key.ends_with('/'));
+            prop_assert!(named, "skip names no key of the input: {s:?}");
+            prop_assert!(!s.reason.is_empty());
+        }
+        for (name, inst) in &instances {
+            let key = format!("{prefix}{name}");
+            prop_assert!(
+                kvs.contains_key(&key) || kvs.keys().any(|k| k.starts_with(&format!("{key}/"))),
+                "{inst:?} from nothing"
+            );
+            prop_assert!(inst.addr.port() != 0);
+        }
+    }
+}
