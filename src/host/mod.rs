@@ -78,8 +78,9 @@ pub async fn run(cfg: HostConfig, shutdown: impl Future<Output = ()>) -> Result<
     );
     follower.abort();
     io.inspects.abort_all();
+    // The agents' update channels stay open: a closed one would mean "this container is gone"
+    // (release its keys one by one), while shutdown leaves them all to the lease.
     let _ = stop_tx.send(true);
-    io.agents.clear();
     let all_stopped = tokio::time::timeout(STOP_DEADLINE, async {
         while io.tasks.join_next().await.is_some() {}
     })
