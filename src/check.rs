@@ -1,6 +1,7 @@
 //! `sidekick check`: one look at everything `run` would look at (the container, its binding, one
 //! probe, the keys it would write, what etcd holds now and who owns the prefix), printed for a
-//! person or as one JSON object. Never writes. Exit 0 registrable, 1 not.
+//! person or as one JSON object. Never writes. Exit 0 registrable, 1 not. Without `--key` the
+//! configuration comes from the container's `sidekick.*` labels, as `host` reads them.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,8 +9,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::agent::decide::{decide, probe_target, Desired, HealthState, Reason};
-use crate::config::AgentConfig;
-use crate::docker::{self, ContainerView};
+use crate::config::{check_config_from_labels, AgentConfig, ConfigError, HostDefaults};
+use crate::docker::{self, ContainerView, Labelled};
 use crate::health::{sha1_hex, Outcome, Probe, Prober};
 use crate::registry::Owner;
 
@@ -62,6 +63,76 @@ pub struct EtcdReport {
     /// Key → (value, lease id in hex; "0" when none).
     pub keys_now: BTreeMap<String, (String, String)>,
     pub owner: Option<Owner>,
+}
+
+/// `check --container NAME` without `--key`: what the container's labels say.
+#[derive(Debug)]
+pub enum FromLabels {
+    /// The configuration `host` would build from its labels (an error: exit 2), and a note
+    /// listing the `sidekick.*` labels for the report.
+    Found {
+        config: Result<Box<AgentConfig>, ConfigError>,
+        note: String,
+    },
+    /// No such container: no labels to read (exit 1).
+    Absent,
+    /// Docker did not answer (exit 1).
+    Unreachable(String),
+}
+
+/// Reads the container's labels and builds the configuration `host` would use for it.
+pub async fn from_labels(defaults: &HostDefaults, resync: Duration, container: &str) -> FromLabels {
+    let inspected = match docker::connect(&defaults.docker_host) {
+        Ok(d) => docker::inspect_raw(&d, container).await,
+        Err(e) => Err(e),
+    };
+    match inspected {
+        Ok(Some(c)) => {
+            let labelled = Labelled::from_inspect(&c);
+            let shown: Vec<String> = labelled
+                .labels
+                .iter()
+                .filter(|(k, _)| k.starts_with(crate::config::host::PREFIX))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            FromLabels::Found {
+                config: check_config_from_labels(defaults, resync, &labelled).map(Box::new),
+                note: format!("configured by the container's labels: {}", shown.join(" ")),
+            }
+        }
+        Ok(None) => FromLabels::Absent,
+        Err(e) => FromLabels::Unreachable(e.to_string()),
+    }
+}
+
+/// What a labelled `check` prints when there were no labels to read: the same verdict lines
+/// (or JSON fields) as a full report.
+pub fn render_without_labels(container: &str, what: &FromLabels, json: bool) -> String {
+    let reason = match what {
+        FromLabels::Unreachable(e) => Reason::DockerUnreachable { error: e.clone() },
+        _ => Reason::ContainerAbsent {
+            container: container.to_string(),
+        },
+    };
+    if json {
+        let v = serde_json::json!({
+            "registrable": false,
+            "reason": reason,
+            "reason_text": reason.to_string(),
+            "container": { "reference": container, "state": null },
+        });
+        return format!("{v:#}\n");
+    }
+    format!(
+        "{:<12}{container}: {}\n{:<12}NOT registrable: {reason}\n{:<12}without --key, check reads the container's sidekick.* labels\n",
+        "container",
+        match what {
+            FromLabels::Unreachable(e) => format!("docker unreachable: {e}"),
+            _ => "no such container".to_string(),
+        },
+        "verdict",
+        "note",
+    )
 }
 
 /// Gathers the report. Failures to reach Docker or etcd are part of the report, not errors.

@@ -40,6 +40,9 @@ pub enum Command {
     Run(RunArgs),
     /// One-shot report of what `run` would see and write, and why; never writes.
     Check(CheckArgs),
+    /// Do what `run` does for every container on this host labelled `sidekick.key`, in one
+    /// process.
+    Host(HostArgs),
     /// Reconcile the instances registered under a prefix into a load balancer.
     Lbsync(Box<LbsyncArgs>),
 }
@@ -72,24 +75,13 @@ pub struct EtcdArgs {
     pub etcd_password_file: Option<PathBuf>,
 }
 
-/// Flags shared by `run` and `check`.
+/// Flags `run`, `check` and `host` share: etcd, Docker, what this host announces, the lease, and
+/// the health check (in `host`, the defaults a container's `sidekick.health.*` labels override).
 #[derive(Debug, Clone, Args)]
-pub struct AgentArgs {
+pub struct HostLevelArgs {
     #[command(flatten)]
     pub etcd: EtcdArgs,
 
-    /// The container to follow, by name or id (it may not exist yet).
-    #[arg(long, env = "SIDEKICK_CONTAINER", value_name = "NAME_OR_ID")]
-    pub container: String,
-    /// The container port whose published binding is announced, e.g. 80/tcp.
-    #[arg(long, env = "SIDEKICK_CONTAINER_PORT", value_name = "PORT/PROTO", value_parser = crate::docker::PortSpec::parse)]
-    pub container_port: crate::docker::PortSpec,
-    /// Where to write, e.g. /services/web/web01.
-    #[arg(long, env = "SIDEKICK_KEY", value_name = "PREFIX")]
-    pub key: String,
-    /// Value of the `unit` key (fleet passes %n) [default: the container name].
-    #[arg(long, env = "SIDEKICK_UNIT", value_name = "NAME")]
-    pub unit: Option<String>,
     /// Value of the `host` key (fleet passes %H) [default: the hostname].
     #[arg(long, env = "SIDEKICK_HOST", value_name = "NAME")]
     pub host: Option<String>,
@@ -135,10 +127,36 @@ pub struct AgentArgs {
           value_parser = limits::TTL.parser(), default_value = limits::TTL.default,
           help = limits::TTL.help("Lease TTL (whole seconds, rounded up); the keepalive runs about every TTL/3"))]
     pub ttl: Duration,
-    /// Key layout: keys (one key per field under --key) or json (one key holding an object).
-    #[arg(long, env = "SIDEKICK_FORMAT", value_name = "FORMAT", default_value = "keys",
+    /// Docker daemon socket [default: $DOCKER_HOST, else unix:///var/run/docker.sock].
+    #[arg(long, env = "SIDEKICK_DOCKER_HOST", value_name = "URL")]
+    pub docker_host: Option<String>,
+}
+
+/// Flags shared by `run` and `check`: the host-level ones and the container's own.
+#[derive(Debug, Clone, Args)]
+pub struct AgentArgs {
+    #[command(flatten)]
+    pub shared: HostLevelArgs,
+
+    /// The container to follow, by name or id (it may not exist yet).
+    #[arg(long, env = "SIDEKICK_CONTAINER", value_name = "NAME_OR_ID")]
+    pub container: String,
+    /// The container port whose published binding is announced, e.g. 80/tcp (`check` without
+    /// --key reads it from the container's labels).
+    #[arg(long, env = "SIDEKICK_CONTAINER_PORT", value_name = "PORT/PROTO", value_parser = crate::docker::PortSpec::parse)]
+    pub container_port: Option<crate::docker::PortSpec>,
+    /// Where to write, e.g. /services/web/web01 (`check` without --key reads the container's
+    /// sidekick.* labels, as `host` does).
+    #[arg(long, env = "SIDEKICK_KEY", value_name = "PREFIX")]
+    pub key: Option<String>,
+    /// Value of the `unit` key (fleet passes %n) [default: the container name].
+    #[arg(long, env = "SIDEKICK_UNIT", value_name = "NAME")]
+    pub unit: Option<String>,
+    /// Key layout: keys (one key per field under --key) or json (one key holding an object)
+    /// [default: keys].
+    #[arg(long, env = "SIDEKICK_FORMAT", value_name = "FORMAT",
           value_parser = PossibleValuesParser::new(KeyFormat::NAMES).try_map(|s| s.parse::<KeyFormat>()))]
-    pub format: KeyFormat,
+    pub format: Option<KeyFormat>,
     /// Write one key, --key itself, holding this text with {unit}, {host}, {public_ipv4_addr},
     /// {private_ipv4_addr} and {port} replaced (JSON-string-escaped; other braces are literal),
     /// instead of the --format layout. The 2014 db key: --key /services/db/db_private_ip
@@ -150,12 +168,12 @@ pub struct AgentArgs {
         conflicts_with = "format"
     )]
     pub value_template: Option<String>,
-    /// Docker daemon socket [default: $DOCKER_HOST, else unix:///var/run/docker.sock].
-    #[arg(long, env = "SIDEKICK_DOCKER_HOST", value_name = "URL")]
-    pub docker_host: Option<String>,
 }
 
+/// `run` needs the container's port and key on the command line; `check` may read them from the
+/// container's labels instead.
 #[derive(Debug, Clone, Args)]
+#[command(mut_arg("container_port", |a| a.required(true)), mut_arg("key", |a| a.required(true)))]
 pub struct RunArgs {
     #[command(flatten)]
     pub agent: AgentArgs,
@@ -172,6 +190,27 @@ pub struct CheckArgs {
     /// Print the report as one JSON object.
     #[arg(long, env = "SIDEKICK_JSON")]
     pub json: bool,
+}
+
+/// `host`: the host-level flags of `run` (the health flags are the defaults the containers'
+/// labels override) and which containers to manage.
+#[derive(Debug, Clone, Args)]
+pub struct HostArgs {
+    #[command(flatten)]
+    pub shared: HostLevelArgs,
+    #[arg(long, env = "SIDEKICK_RESYNC_INTERVAL", value_name = "D",
+          value_parser = limits::RESYNC_INTERVAL.parser(), default_value = limits::RESYNC_INTERVAL.default,
+          help = limits::RESYNC_INTERVAL.help("How often each container's keys in etcd are re-read and repaired if someone changed them"))]
+    pub resync_interval: Duration,
+    /// Manage only the labelled containers that also carry this label, LABEL or LABEL=VALUE
+    /// (repeatable; all must match), e.g. to split one host's containers between two agents.
+    #[arg(
+        long,
+        env = "SIDEKICK_REQUIRE_LABEL",
+        value_name = "LABEL[=VALUE]",
+        value_delimiter = ','
+    )]
+    pub require_label: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -11,8 +11,12 @@ use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
+use sidekick::check::FromLabels;
+use sidekick::cli::AgentArgs;
 use sidekick::cli::{Cli, Command, LogFormat};
-use sidekick::config::{AgentConfig, LbsyncConfig};
+use sidekick::config::{
+    container_reference, AgentConfig, ConfigError, HostConfig, HostDefaults, LbsyncConfig,
+};
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::builder()
@@ -86,6 +90,12 @@ fn main() -> ExitCode {
             Ok(cfg) => run(cfg),
             Err(e) => return usage_error(e),
         },
+        Command::Check(args) if args.agent.key.is_none() => {
+            match labelled_check_args(&args.agent) {
+                Ok((defaults, container)) => check_labelled(defaults, &container, args.json),
+                Err(e) => return usage_error(e),
+            }
+        }
         Command::Check(args) => {
             match AgentConfig::from_args(
                 &args.agent,
@@ -96,6 +106,10 @@ fn main() -> ExitCode {
                 Err(e) => return usage_error(e),
             }
         }
+        Command::Host(args) => match HostConfig::from_args(&args, &env) {
+            Ok(cfg) => host(cfg),
+            Err(e) => return usage_error(e),
+        },
         Command::Lbsync(args) => match LbsyncConfig::from_args(&args, &env) {
             Ok(cfg) => lbsync(cfg),
             Err(e) => return usage_error(e),
@@ -116,6 +130,52 @@ fn run(cfg: AgentConfig) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn host(cfg: HostConfig) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(sidekick::host::run(cfg, sidekick::signals::terminate()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `check` without `--key`: the host-level flags, and the container whose labels say the rest.
+/// The container's own flags would be ignored, so they are refused.
+fn labelled_check_args(a: &AgentArgs) -> Result<(HostDefaults, String), ConfigError> {
+    let given = [
+        ("--container-port", a.container_port.is_some()),
+        ("--unit", a.unit.is_some()),
+        ("--format", a.format.is_some()),
+        ("--value-template", a.value_template.is_some()),
+    ];
+    if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
+        return Err(ConfigError::Invalid(format!(
+            "{flag} needs --key (without --key, check reads the container's sidekick.* labels)"
+        )));
+    }
+    Ok((
+        HostDefaults::from_args(&a.shared, &env)?,
+        container_reference(&a.container)?,
+    ))
+}
+
+fn check_labelled(defaults: HostDefaults, container: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    let resync = sidekick::config::limits::RESYNC_INTERVAL.default_value();
+    match rt.block_on(sidekick::check::from_labels(&defaults, resync, container)) {
+        FromLabels::Found { config, note } => match config {
+            Ok(cfg) => {
+                drop(rt);
+                check_with_note(*cfg, json, Some(note))
+            }
+            Err(e) => Ok(usage_error(e)),
+        },
+        other => {
+            print!(
+                "{}",
+                sidekick::check::render_without_labels(container, &other, json)
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
 fn lbsync(cfg: LbsyncConfig) -> anyhow::Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     runtime()?.block_on(sidekick::lbsync::run(cfg, sidekick::signals::terminate()))?;
@@ -123,7 +183,12 @@ fn lbsync(cfg: LbsyncConfig) -> anyhow::Result<ExitCode> {
 }
 
 fn check(cfg: AgentConfig, json: bool) -> anyhow::Result<ExitCode> {
-    let report = runtime()?.block_on(sidekick::check::gather(&cfg));
+    check_with_note(cfg, json, None)
+}
+
+fn check_with_note(cfg: AgentConfig, json: bool, note: Option<String>) -> anyhow::Result<ExitCode> {
+    let mut report = runtime()?.block_on(sidekick::check::gather(&cfg));
+    report.notes.splice(0..0, note);
     if json {
         println!(
             "{}",

@@ -1,5 +1,6 @@
-//! `scripts/demo --check` end to end: etcd, clb-emulator, nginx, two lbsyncs, three web
-//! containers with their agents, requests through nginx and one container leaving. It runs with
+//! `scripts/demo --check` end to end: etcd, clb-emulator, nginx, two lbsyncs, five web
+//! containers (three with a `sidekick run` each, two labelled for one `sidekick host`), requests
+//! through nginx and one container of each kind leaving. It runs with
 //! the binaries this `cargo test` built (`DEMO_BIN_DIR`) instead of a release build, so the suite
 //! needs no second compilation. Exit 0 means every step of the demo was observed.
 

@@ -2,7 +2,7 @@
 //! `sidekick-web` serves `/health.php` as exactly "\n\nPASS" and `/` naming the container, and
 //! stops at once on `docker stop`; the FROM-scratch `sidekick` image (release binary plus the
 //! libraries ldd lists) runs `--version` and `check` against a web container through the mounted
-//! Docker socket. Images get per-process tags (`…:test-<pid>`) removed on Drop; tags of dead
+//! Docker socket, and `host` registers a labelled container until `docker stop`. Images get per-process tags (`…:test-<pid>`) removed on Drop; tags of dead
 //! test processes are removed on the next run.
 //!
 //! The sidekick image test packs the binary `cargo test` already built (`SIDEKICK_BIN`), so the
@@ -184,4 +184,45 @@ fn sidekick_image_runs_version_and_check_through_the_docker_socket() {
         "{show}"
     );
     assert!(report["etcd"]["error"].is_string(), "{show}");
+
+    // Host mode as the README runs it: the socket mounted, the host's network; a labelled
+    // container is registered, `docker stop` of the agent (SIGTERM) removes its keys.
+    let etcd = testkit::etcd::Etcd::start();
+    let case = unique_name("image-host");
+    let labelled = Container::run(
+        ContainerOpts::web()
+            .label("sidekick-test.case", &case)
+            .label("sidekick.key", "/services/web/img"),
+    );
+    let name = unique_name("sidekick-host");
+    let require = format!("sidekick-test.case={case}");
+    let endpoints = etcd.endpoint_arg();
+    #[rustfmt::skip]
+    let args = [
+        "run", "-d", "--name", &name, "--label", "sidekick-test=1", "--label", &pid_label,
+        "-v", &mount, "--network", "host", &image.0,
+        "host", "--host", "core01", "--require-label", &require, "--etcd-endpoints", &endpoints,
+    ];
+    docker_ok(&args);
+    let port = labelled.host_port(80).to_string();
+    let registered = testkit::wait::poll_until(SOON, || {
+        etcd.access()
+            .get_prefix_blocking("/services/web/img/")
+            .get("/services/web/img/port")
+            .is_some_and(|(v, _)| *v == port)
+    });
+    let logs = docker(&["logs", &name]);
+    let show = String::from_utf8_lossy(&logs.stderr).into_owned();
+    assert!(
+        registered,
+        "host mode in the image never registered: {show}"
+    );
+    docker_ok(&["stop", &name]);
+    let code = docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &name]);
+    let _ = docker(&["rm", "-f", &name]);
+    assert_eq!(code, "0", "{show}");
+    assert!(
+        etcd.access().get_prefix_blocking("/").is_empty(),
+        "docker stop removes the keys: {show}"
+    );
 }

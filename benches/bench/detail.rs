@@ -184,6 +184,63 @@ fn footprint(o: &mut String, r: &Results) {
     }
 }
 
+fn host(o: &mut String, r: &Results) {
+    let Some(h) = &r.host_mode else { return };
+    let w = &h.window;
+    let _ = writeln!(o, "### 6. `sidekick host`\n");
+    let _ = writeln!(o, "{n} labelled containers started in {:.1} s; `sidekick host` registered all {n} {} after it was spawned (first look at every container, {n} health probes, {n} transactions). Idle over {:.0} s: VmRSS median {} (max {}), of which anonymous {}, file-backed {}; peak (VmHWM) {}; PSS {}; {} threads; CPU {} from utime+stime ({} from schedstat).\n",
+        h.containers_started_s, ms(h.all_registered_ms), w.secs, mib(w.rss_kb.median), mib(w.rss_kb.max), mib(w.last.anon as f64), mib(w.last.file as f64), mib(w.last.hwm as f64),
+        w.pss_kb.map(|p| mib(p as f64)).unwrap_or("—".into()), w.last.threads, pct(w.cpu_pct), w.cpu_pct_ns.map(pct).unwrap_or("—".into()), n = h.n);
+    if let Some(m) = &r.many {
+        let _ = writeln!(o, "Side by side, the same {} containers with one `sidekick run` each (figure 4): total VmRSS {} vs {} (PSS {} vs {}), CPU {} vs {} (schedstat), {} processes and unit files vs 1.\n",
+            m.n, mib(m.window.total_rss_kb.median), mib(w.rss_kb.median), mib(m.window.total_pss_kb as f64), w.pss_kb.map(|p| mib(p as f64)).unwrap_or("—".into()),
+            pct(m.window.total_cpu_pct_ns), w.cpu_pct_ns.map(pct).unwrap_or("—".into()), m.n);
+    }
+    let mut m: Vec<_> = w.mapping.iter().collect();
+    m.sort_by(|a, b| b.1.cmp(a.1));
+    let _ = writeln!(
+        o,
+        "Resident memory by mapping:\n\n| mapping | resident |\n|---|---|"
+    );
+    for (k, v) in m {
+        let _ = writeln!(o, "| {k} | {} |", mib(*v as f64));
+    }
+    o.push('\n');
+    if let Some(b) = h.burst() {
+        let spread: Vec<String> = h.burst_spread_ms.iter().map(|x| ms(*x)).collect();
+        let _ = writeln!(o, "Bursts: {} × {} `docker run` issued at once (one thread each; the last `start` event came {} after the first run was issued, per burst), with the {} standing containers still managed. Each container's `start` event → its port key received: median {}, p95 {}, min {}, max {}.\n",
+            h.bursts, h.burst_size, spread.join(", "), h.n, ms(b.median), ms(b.p95), ms(b.min), ms(b.max));
+        let mut v = h.burst_ms.clone();
+        v.sort_by(|a, b| a.total_cmp(b));
+        let all: Vec<String> = v.iter().map(|x| fmt_num(*x)).collect();
+        let _ = writeln!(o, "Every burst sample, sorted (ms): {}.\n", all.join(", "));
+        let _ = writeln!(o, "Where the time goes, ms after each container's `start` event (the agent's log lines):\n\n| step | N | median | p95 | min | max |\n|---|---|---|---|---|---|");
+        for (i, name) in super::host::BurstSteps::NAMES.iter().enumerate() {
+            let v: Vec<f64> = h.burst_steps.iter().filter_map(|s| s.values()[i]).collect();
+            if let Some(s) = summarize(&v) {
+                let _ = writeln!(
+                    o,
+                    "| {name} | {} | {} | {} | {} | {} |",
+                    s.n,
+                    ms(s.median),
+                    ms(s.p95),
+                    ms(s.min),
+                    ms(s.max)
+                );
+            }
+        }
+        o.push('\n');
+    }
+    let _ = writeln!(o, "SIGTERM with {} containers registered: the last DELETE arrived {} after the signal; the process exited after {}.\n",
+        h.n, ms(h.sigterm_ms), ms(h.exit_ms));
+    for e in &h.errors {
+        let _ = writeln!(o, "- error: {e}");
+    }
+    if !h.errors.is_empty() {
+        o.push('\n');
+    }
+}
+
 fn lbsync(o: &mut String, r: &Results) {
     if r.lbsync.is_empty() {
         return;
@@ -239,6 +296,7 @@ fn method(o: &mut String, plan: &Plan) {
         "Everything runs on this host over loopback: etcd 3.4 from the test harness (one member, its own temp dir), containers from the harness's FROM-scratch web image (busybox httpd), the release-profile `sidekick` binary (`CARGO_BIN_EXE_sidekick` of `cargo bench`, or `$BENCH_SIDEKICK_BIN` when set).".to_string(),
         format!("Registration/deregistration (figures 1-3): one container published on a fixed `127.0.0.1:PORT:80`, ignoring SIGTERM, `--stop-timeout {}`. Each cycle: `POST /containers/ID/stop?t={}` over the Docker socket, then `POST /containers/ID/start`, with a random 100-400 ms pause between. Docker events come from a `docker events --format '{{{{json .}}}}'` child (its `timeNano`); etcd events from the harness `Watcher` (own thread and runtime, receive `Instant`s mapped to wall-clock nanoseconds by an anchor taken right before each action). Registration ends at the receipt of the last of the five PUTs; deregistration at the DELETE after which no key of the five is present. Agent: default intervals (5 s probe, 2 s timeout, 15 s TTL), `RUST_LOG=info,sidekick=debug` for the step timings. Cycles: {} for `sidekick run`, {} for the shell loop (each of its cycles waits for the loop's next 10 s turn).", super::registration::STOP_SECS, super::registration::STOP_SECS, plan.sidekick_n, plan.shell_n),
         format!("Footprint (figure 4): after registration and {} s of settling, a {} s window. RSS: VmRSS from /proc/PID/status every 1 s (agents) or summed over the loop's live process tree every 10 ms (shell). CPU: growth of utime+stime from /proc/PID/stat over the window ÷ wall time (100 % = one core; tick resolution 10 ms, i.e. {:.3} % over the window), and for agents also the growth of their threads' on-CPU nanoseconds from /proc/PID/task/*/schedstat (exact; the agent runs one thread); CPU verdicts take the larger of the two. Shell tree CPU = Σ over the tree's live processes of (utime+stime+cutime+cstime), so children that ran and were reaped inside the window count. Default `RUST_LOG=info`. The agents talk to the container through Docker's userland proxy, whose CPU is not counted.", plan.settle.as_secs(), plan.idle.as_secs(), 1.0 / plan.idle.as_secs_f64()),
+        format!("`sidekick host` (figure 6): {} containers labelled `sidekick.key` (and a per-run label the agent is told to require) started 4 at a time, then the agent spawned with default intervals; registration ends at the receipt of the last port key. After {} s of settling, the same {} s window as figure 4. Bursts: N `docker run` from N threads at once; Docker's `start` events come from a `docker events --filter label=…` child; the port key's receipt is mapped to wall-clock time by an anchor taken right before the burst. The burst's containers are removed (their keys deleted) before the next burst. SIGTERM: the signal → the receipt of the last DELETE under the prefix. Until the writer that shares one lease lands, each container's writer keeps a lease (and an etcd connection) of its own, and SIGTERM revokes them all at once.", plan.many_n, plan.settle.as_secs(), plan.idle.as_secs()),
         format!("lbsync (figure 5): the real `sidekick lbsync --backend rackspace` binary with `--allow-empty --resync-interval 1h` (the periodic pass would otherwise add calls), real etcd, the in-process `clb_emulator` (rate limits off, node limit 25, bulk-delete limit 10). (a) {} rounds of: LB idle → put one instance (five keys, one txn) → node appears; idle → delete its keys (one delete-range) → node gone; at once add again (the LB is still PENDING_UPDATE from the delete) → appears; at once delete → gone. Clock starts right before the etcd request; the emulator's state is polled every 1 ms. (b) adds of N instances at once (in transactions of up to 25 instances) to an empty LB; removes of N from an LB holding them (set up directly in the emulator, 30 exceeding the node limit) by one delete-range of the prefix.", plan.lbsync_n),
     ];
     for l in lines {
@@ -251,6 +309,7 @@ pub fn render(r: &Results, plan: &Plan) -> String {
     registration(&mut o, r);
     shell(&mut o, r);
     footprint(&mut o, r);
+    host(&mut o, r);
     lbsync(&mut o, r);
     method(&mut o, plan);
     o

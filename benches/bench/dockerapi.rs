@@ -64,6 +64,8 @@ pub fn kill(id: &str) -> Result<(), String> {
 
 #[derive(Debug, Clone)]
 pub struct Event {
+    /// The container's id.
+    pub id: String,
     pub action: String,
     /// Docker's own wall-clock time of the event.
     pub time_nano: i64,
@@ -78,6 +80,12 @@ pub struct Events {
 impl Events {
     /// Follows `container` (id or name) from now on.
     pub fn follow(container: &str) -> Events {
+        Self::follow_filter(&format!("container={container}"))
+    }
+
+    /// Follows every container matching the `docker events --filter` `filter` (e.g.
+    /// `label=k=v`) from now on.
+    pub fn follow_filter(filter: &str) -> Events {
         let since = format!("{:.3}", super::sys::wall_ns() as f64 / 1e9);
         let mut child = Command::new("docker")
             .args([
@@ -87,7 +95,7 @@ impl Events {
                 "--filter",
                 "type=container",
                 "--filter",
-                &format!("container={container}"),
+                filter,
                 "--format",
                 "{{json .}}",
             ])
@@ -110,7 +118,16 @@ impl Events {
                     .unwrap_or("")
                     .to_string();
                 let time_nano = v["timeNano"].as_i64().unwrap_or(0);
-                sink.lock().unwrap().push(Event { action, time_nano });
+                let id = v["Actor"]["ID"]
+                    .as_str()
+                    .or(v["id"].as_str())
+                    .unwrap_or("")
+                    .to_string();
+                sink.lock().unwrap().push(Event {
+                    id,
+                    action,
+                    time_nano,
+                });
             }
         });
         Events { child, seen }
@@ -132,6 +149,11 @@ impl Events {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
+    }
+
+    /// Every event recorded so far.
+    pub fn all(&self) -> Vec<Event> {
+        self.seen.lock().unwrap().clone()
     }
 
     pub fn find(&self, mark: usize, action: &str) -> Option<Event> {

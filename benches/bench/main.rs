@@ -1,18 +1,20 @@
 //! `cargo bench --bench bench` (run through `scripts/bench`): sidekick's performance figures on
 //! this machine, written as a markdown report. Registration and deregistration latency of
 //! `sidekick run` and of the 2014 shell sidekick, the footprint of one and of many idle agents,
-//! and lbsync's latency and API calls against the CLB emulator. A benchmark, not a test: missed
+//! `sidekick host` beside as many labelled containers, and lbsync's latency and API calls against
+//! the CLB emulator. A benchmark, not a test: missed
 //! targets are reported, not failed; the exit code is non-zero only when a part could not run.
 //!
 //! Options: `--quick` (fewer repetitions, shorter windows), `--report PATH` (markdown),
 //! `--raw PATH` (every sample as JSON), `--only LIST` (comma-separated parts: sidekick, shell,
-//! footprint, many, lbsync). Progress goes to stderr. `BENCH_LBSYNC_LOG=PREFIX` keeps lbsync's
+//! footprint, many, host, lbsync). Progress goes to stderr. `BENCH_LBSYNC_LOG=PREFIX` keeps lbsync's
 //! debug log as `PREFIX-<pending>ms.log`.
 
 mod cycle;
 mod detail;
 mod dockerapi;
 mod footprint;
+mod host;
 mod lbsync;
 mod logs;
 mod registration;
@@ -66,7 +68,7 @@ impl Plan {
     }
 }
 
-const PARTS: [&str; 5] = ["sidekick", "shell", "footprint", "many", "lbsync"];
+const PARTS: [&str; 6] = ["sidekick", "shell", "footprint", "many", "host", "lbsync"];
 
 struct Args {
     quick: bool,
@@ -193,6 +195,13 @@ fn main() -> ExitCode {
         r.many = part("footprint: many agents", &mut errors, || {
             footprint::many(&plan)
         });
+    }
+    if on("host") {
+        r.host_mode = part(
+            "sidekick host: many containers, one agent",
+            &mut errors,
+            || host::run(&plan),
+        );
     }
     if on("lbsync") {
         for pending in [Duration::ZERO, Duration::from_millis(300)] {

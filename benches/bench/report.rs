@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::footprint::{Many, ShellWindow, Window};
+use super::host::HostResults;
 use super::lbsync::LbResults;
 use super::registration::{Cycles, SidekickResults};
 use super::stats::{fmt_num, summarize, Summary};
@@ -22,6 +23,7 @@ pub struct Results {
     pub one_agent: Option<Window>,
     pub shell_footprint: Option<ShellWindow>,
     pub many: Option<Many>,
+    pub host_mode: Option<HostResults>,
     pub lbsync: Vec<LbResults>,
     pub errors: Vec<String>,
     pub run_secs: f64,
@@ -180,6 +182,7 @@ fn main_table(r: &Results, plan: &Plan) -> String {
         "",
     ]);
     footprint_rows(&mut t, r, plan);
+    host_rows(&mut t, r, plan);
     for lb in &r.lbsync {
         let bound = 100.0 + lb.pending_ms as f64;
         for (what, s) in lb.summaries() {
@@ -319,6 +322,71 @@ fn footprint_rows(t: &mut Table, r: &Results, plan: &Plan) {
             &verdict_le(&per, 0.05),
         );
     }
+}
+
+/// Figure 6, right after the many `run` agents it replaces.
+fn host_rows(t: &mut Table, r: &Results, plan: &Plan) {
+    let Some(h) = &r.host_mode else { return };
+    let (n, w) = (h.n, &h.window);
+    let idle = plan.idle.as_secs();
+    let met = |ok: bool| if ok { "met" } else { "**MISSED**" };
+    let what =
+        format!("`sidekick host` beside {n} labelled containers, idle {idle} s: RSS (VmRSS, 1 Hz)");
+    t.summary(
+        "6",
+        &what,
+        Some(w.rss_kb),
+        mib,
+        "≤ 12 MiB",
+        met(w.rss_kb.p95 <= 12.0 * 1024.0),
+    );
+    if let Some(m) = &r.many {
+        let what = format!(
+            "… the same {} containers with one `sidekick run` each (figure 4): total RSS, ratio",
+            m.n
+        );
+        let ratio = format!(
+            "{} ({:.0}×)",
+            mib(m.window.total_rss_kb.median),
+            m.window.total_rss_kb.median / w.rss_kb.median.max(1.0)
+        );
+        t.row(["6", &what, "", &ratio, "", "", ""]);
+    }
+    let what = format!("`sidekick host`, {n} containers: CPU over {idle} s (utime+stime / wall)");
+    let cell = cpu_cell(w.cpu_pct, w.cpu_pct_ns);
+    let ok = cpu_verdict(w.cpu_pct, w.cpu_pct_ns, 0.05);
+    t.row(["6", &what, "1 window", &cell, "—", "≤ 0.05 % in all", ok]);
+    let what = format!(
+        "`sidekick host` started beside {n} running containers: spawn → all {n} port keys seen"
+    );
+    t.row([
+        "6",
+        &what,
+        "1",
+        &ms(h.all_registered_ms),
+        "—",
+        "≤ 1 s",
+        met(h.all_registered_ms <= 1000.0),
+    ]);
+    let what = format!(
+        "`sidekick host`: {} bursts of {} `docker run` at once: each `start` event → its port key seen",
+        h.bursts, h.burst_size
+    );
+    let b = h.burst();
+    let verdict = b
+        .map(|s| met(s.p95 <= 30.0).to_string())
+        .unwrap_or_default();
+    t.summary("6", &what, b, ms, "p95 ≤ 30 ms", &verdict);
+    let what = format!("`sidekick host` SIGTERM with {n} registered: signal → last DELETE seen");
+    t.row([
+        "6",
+        &what,
+        "1",
+        &ms(h.sigterm_ms),
+        "—",
+        "≤ 100 ms",
+        met(h.sigterm_ms <= 100.0),
+    ]);
 }
 
 pub fn render(r: &Results, plan: &Plan) -> String {

@@ -2,7 +2,7 @@
 # What scripts/demo looks at, each seen from outside sidekick where it can be: the containers
 # (docker inspect), health (sidekick check --json), the keys (etcdctl), the emulator's load
 # balancer (its /_emulator/ admin API), nginx's upstream file, and requests through nginx.
-# Needs from the caller: DIR, SIDEKICK, ETCD_URL, EMU_URL, LB_ID, NGINX_PORT, N_WEB, DIGEST, and
+# Needs from the caller: DIR, SIDEKICK, ETCD_URL, EMU_URL, LB_ID, NGINX_PORT, N_WEB, N_RUN, DIGEST, and
 # the arrays HOSTPORT[i] / HOSTNAME_OF[i] that remember each instance's port and hostname (the
 # port binding disappears from docker inspect once a container stops).
 
@@ -23,8 +23,14 @@ obs_container() {
   return 0
 }
 
-# The sidekick check arguments of instance $1 (the same flags as its agent).
+# The sidekick check arguments of instance $1: the same flags as its `sidekick run`, or for a
+# labelled instance the host agent's flags (check reads the rest from the labels).
 agent_args() {
+  if [ "$1" -gt "$N_RUN" ]; then
+    printf '%s\n' --container "$(container_name "$1")" --health-digest "$DIGEST" \
+      --etcd-endpoints "$ETCD_URL"
+    return 0
+  fi
   printf '%s\n' --container "$(container_name "$1")" --container-port 80/tcp \
     --key "/services/web/$(web_name "$1")" --health-digest "$DIGEST" --etcd-endpoints "$ETCD_URL"
 }
@@ -122,10 +128,10 @@ ask_nginx() {
 TABLE_LINES=0
 TABLE_EOL=""
 print_table() {
-  local i lines=() cont check etcd ngx lb lbnodes
+  local i lines=() agent cont check etcd ngx lb lbnodes
   lbnodes=$(lb_nodes 2>/dev/null || true)
-  lines+=("$(printf '  %-8s %-16s %-32s %-27s %-5s %s' instance container 'health (sidekick check)' \
-    'etcd: port, lease (keys)' nginx LB)")
+  lines+=("$(printf '  %-8s %-5s %-16s %-32s %-27s %-5s %s' instance agent container \
+    'health (sidekick check)' 'etcd: port, lease (keys)' nginx LB)")
   for ((i = 1; i <= N_WEB; i++)); do
     obs_container "$i"
     cont=$OBS_STATE
@@ -145,8 +151,10 @@ print_table() {
     if [ -n "${HOSTPORT[$i]:-}" ] && grep -q "^127.0.0.1:${HOSTPORT[$i]} " <<<"$lbnodes"; then
       lb=yes
     fi
-    lines+=("$(printf '  %-8s %-16s %-32s %-27s %-5s %s' "$(web_name "$i")" "$cont" "$check" \
-      "$etcd" "$ngx" "$lb")")
+    agent=run
+    [ "$i" -le "$N_RUN" ] || agent=host
+    lines+=("$(printf '  %-8s %-5s %-16s %-32s %-27s %-5s %s' "$(web_name "$i")" "$agent" "$cont" \
+      "$check" "$etcd" "$ngx" "$lb")")
   done
   lines+=("$(printf '  nginx 127.0.0.1:%s upstream web: %s server(s); LB demo-lb (id %s, %s): %s node(s)' \
     "$NGINX_PORT" "$(nginx_count)" "$LB_ID" "$(lb_status)" "$(grep -c . <<<"$lbnodes" || true)")")

@@ -2,7 +2,7 @@
 # What scripts/demo starts and does: etcd, clb-emulator, nginx, the two lbsyncs, the containers
 # and their agents, requests through nginx, and the timed departure of one instance. Each start_*
 # returns non-zero when what it started did not come up within its deadline.
-# Needs from the caller: DIR, SIDEKICK, BIN_DIR, NGINX_BIN, IMAGE, N_WEB, DIGEST; the helpers of
+# Needs from the caller: DIR, SIDEKICK, BIN_DIR, NGINX_BIN, IMAGE, N_WEB, N_RUN, GONE, DIGEST; the helpers of
 # procs.sh and demo-observe.sh.
 
 alive() { # NAME: the process procs_start recorded under NAME still runs
@@ -126,17 +126,30 @@ lbsyncs_leading() {
   done
 }
 
-# The three containers (published on a random 127.0.0.1 port) and one agent beside each.
+# The containers, each published on a random 127.0.0.1 port: the first N_RUN with one
+# `sidekick run` beside each, the others labelled for the one `sidekick host`, started before them
+# (it manages only this demo's containers: --require-label).
 start_webs() {
   local i name owner
+  local -a labels
   for ((i = 1; i <= N_WEB; i++)); do
     name=$(container_name "$i")
     if owner=$(docker inspect --format '{{index .Config.Labels "sidekick-demo.pid"}}' "$name" 2>/dev/null); then
       echo "    container $name already exists (${owner:+it belongs to a scripts/demo still running as pid $owner}${owner:-not made by scripts/demo}); remove it first" >&2
       return 1
     fi
+    labels=()
+    if [ "$i" -gt "$N_RUN" ]; then
+      labels=(--label "sidekick.key=/services/web/$(web_name "$i")"
+        --label "sidekick.unit=monweb@$(printf '%02d' "$i").service")
+      if [ "$i" = $((N_RUN + 1)) ]; then
+        procs_start agent-host "$DIR/agent-host.log" "$SIDEKICK" host --etcd-endpoints "$ETCD_URL" \
+          --health-digest "$DIGEST" --require-label "sidekick-demo.pid=$$"
+        printf '    sidekick host (pid %s) for the labelled containers\n' "$PROC_PID"
+      fi
+    fi
     docker run -d --name "$name" --label sidekick-demo=1 --label "sidekick-demo.pid=$$" \
-      -p 127.0.0.1::80 "$IMAGE" >/dev/null || return 1
+      "${labels[@]}" -p 127.0.0.1::80 "$IMAGE" >/dev/null || return 1
     obs_container "$i"
     if [ "$OBS_STATE" != running ] || [ -z "$OBS_PORT" ]; then
       echo "    $name is $OBS_STATE, published port: ${OBS_PORT:-none}" >&2
@@ -144,6 +157,11 @@ start_webs() {
     fi
     HOSTPORT[i]=$OBS_PORT
     HOSTNAME_OF[i]=$(docker inspect --format '{{.Config.Hostname}}' "$name")
+    if [ "$i" -gt "$N_RUN" ]; then
+      printf '    %s  127.0.0.1:%s  hostname %s  labels %s\n' "$name" "$OBS_PORT" \
+        "${HOSTNAME_OF[i]}" "${labels[1]} ${labels[3]}"
+      continue
+    fi
     local args
     mapfile -t args < <(agent_args "$i")
     procs_start "agent-$(web_name "$i")" "$DIR/agent-$(web_name "$i").log" "$SIDEKICK" run \
@@ -212,7 +230,7 @@ others_still_serving() {
   local i w
   for ((i = 1; i <= N_WEB; i++)); do
     w=$(web_name "$i")
-    if [ "$i" = "$GONE" ]; then
+    if [[ " $GONE " == *" $i "* ]]; then
       ! answered_by "$w" || { CHECK_FAILURE="$w still answers"; return 1; }
       continue
     fi

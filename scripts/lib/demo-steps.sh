@@ -24,8 +24,9 @@ banner() {
   local mode="interactive"
   [ "$CHECK" = 0 ] || mode="--check: unattended, every step under a deadline"
   echo "sidekick demo ($mode)"
-  echo "  3 web containers -> sidekick run -> etcd -> sidekick lbsync -> nginx and a Rackspace CLB"
-  echo "  (emulated); then one container stops. Everything listens on 127.0.0.1 only."
+  echo "  5 web containers -> 3 sidekick run + 1 sidekick host -> etcd -> sidekick lbsync -> nginx"
+  echo "  and a Rackspace CLB (emulated); then two containers stop. Everything listens on 127.0.0.1"
+  echo "  only."
   echo "  Logs: $DIR (removed at the end unless DEMO_KEEP_LOGS=1)"
   if interactive_tty; then
     echo "  Enter moves on (or it does after 30 s); Ctrl-C stops and cleans up."

@@ -1,6 +1,7 @@
-//! `sidekick run`: the per-container agent. Wires the Docker follower, the prober and the etcd
-//! writer together around the pure decisions in `decide`, and owns the shutdown sequence
-//! (SIGTERM/SIGINT: revoke the lease so the keys vanish at once, exit 0).
+//! The per-container agent: [`run_container`] wires one container's Docker updates, the prober
+//! and the etcd writer around the pure decisions in `decide`; `sidekick run` ([`run`]) feeds it
+//! from its own Docker follower and owns the shutdown sequence (SIGTERM/SIGINT: revoke the lease
+//! so the keys vanish at once, exit 0); `sidekick host` runs one per labelled container.
 
 pub mod decide;
 pub mod prober;
@@ -10,7 +11,7 @@ use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{info, warn};
+use tracing::{debug, info, warn, Instrument};
 
 use crate::config::AgentConfig;
 use crate::docker::follow::{follow, DockerUpdate};
@@ -49,14 +50,92 @@ struct TargetKey {
     started_at_nanos: i64,
 }
 
+/// How a container's writer is told to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// The process shuts down: revoking the lease removes every key at once (`run`: the agent's
+    /// own lease; `host`: the one lease all its containers share, revoked by `host` itself).
+    Shutdown,
+    /// This container is gone but the process goes on (`host`): its keys and its owner record
+    /// must go now, and nothing else.
+    Release,
+}
+
+/// One container's etcd writer, whichever way it is wired: `run` starts today's writer with its
+/// own connection and lease ([`WriterHandle::own_lease`]); `host` wires each container's writer
+/// in one place (`host::spawn_writer`).
+pub struct WriterHandle {
+    desired: watch::Sender<Desired>,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WriterHandle {
+    /// Wraps a writer task fed by `desired` and stopped by `stop`.
+    pub fn new(
+        desired: watch::Sender<Desired>,
+        stop: oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<()>,
+    ) -> WriterHandle {
+        WriterHandle {
+            desired,
+            stop,
+            task,
+        }
+    }
+
+    /// Today's writer: it connects on its own, keeps its own lease and revokes it when stopped
+    /// (in either [`StopMode`]: the lease holds this container's keys only).
+    pub fn own_lease(cfg: writer::WriterConfig) -> WriterHandle {
+        let (desired_tx, desired_rx) = watch::channel(Desired::Undecided);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        // In the caller's span: `host` runs each container's agent in one naming it.
+        let task = tokio::spawn(writer::run(cfg, desired_rx, stop_rx).in_current_span());
+        WriterHandle::new(desired_tx, stop_tx, task)
+    }
+
+    /// Stops the writer and waits for it, at most the revoke deadline and a second.
+    pub async fn stop(self, _mode: StopMode) {
+        let _ = self.stop.send(());
+        let _ =
+            tokio::time::timeout(writer::REVOKE_DEADLINE + Duration::from_secs(1), self.task).await;
+    }
+}
+
 /// Runs the agent until `shutdown` resolves; then revokes the lease and returns.
 pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
     let docker = docker::connect(&cfg.docker_host)?;
     info!(container = %cfg.container, port = %cfg.port, key = %cfg.layout.prefix, mode = ?cfg.health.mode, etcd = ?cfg.etcd.endpoints, "sidekick run starting");
 
-    let (docker_tx, mut docker_rx) = mpsc::channel(64);
+    let (docker_tx, docker_rx) = mpsc::channel(64);
     let follower = tokio::spawn(follow(docker, cfg.container.clone(), cfg.port, docker_tx));
+    let writer = WriterHandle::own_lease(writer::WriterConfig {
+        etcd: cfg.etcd.clone(),
+        layout: cfg.layout.clone(),
+        me: new_owner(&cfg),
+        ttl: cfg.ttl,
+        resync: cfg.resync,
+    });
+    let ended = run_container(&cfg, docker_rx, writer, shutdown, || {
+        info!("shutting down: revoking the lease")
+    })
+    .await;
+    follower.abort();
+    debug!(?ended, "agent stopped");
+    Ok(())
+}
 
+/// One container's pipeline: the Docker updates, the prober and the writer around the pure
+/// decisions, for `run` (once) and `host` (per container). Runs until `shutdown` resolves (the
+/// writer stops with [`StopMode::Shutdown`]; `on_shutdown` runs first, to log) or `updates`
+/// closes, which means the container is gone for good ([`StopMode::Release`]). Returns the mode.
+pub async fn run_container(
+    cfg: &AgentConfig,
+    mut updates: mpsc::Receiver<DockerUpdate>,
+    writer: WriterHandle,
+    shutdown: impl Future<Output = ()>,
+    on_shutdown: impl FnOnce(),
+) -> StopMode {
     let (target_tx, target_rx) = watch::channel(None);
     let (report_tx, mut report_rx) = mpsc::channel(16);
     let prober = Prober::new(cfg.health.timeout);
@@ -65,45 +144,39 @@ pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> Result
         rise: cfg.health.rise,
         fall: cfg.health.fall,
     };
-    let probe_task = tokio::spawn(prober::run(
-        move |p: Probe| {
-            let pr = prober.clone();
-            async move { pr.probe(&p).await }
-        },
-        target_rx,
-        report_tx,
-        schedule,
-    ));
+    let probe_task = tokio::spawn(
+        prober::run(
+            move |p: Probe| {
+                let pr = prober.clone();
+                async move { pr.probe(&p).await }
+            },
+            target_rx,
+            report_tx,
+            schedule,
+        )
+        .in_current_span(),
+    );
 
-    let (desired_tx, desired_rx) = watch::channel(Desired::Undecided);
-    let (stop_tx, stop_rx) = oneshot::channel();
-    let writer_cfg = writer::WriterConfig {
-        etcd: cfg.etcd.clone(),
-        layout: cfg.layout.clone(),
-        me: new_owner(&cfg),
-        ttl: cfg.ttl,
-        resync: cfg.resync,
-    };
-    let writer = tokio::spawn(writer::run(writer_cfg, desired_rx, stop_rx));
-
-    let mut brain = Brain::new(&cfg);
+    let mut brain = Brain::new(cfg);
     tokio::pin!(shutdown);
-    loop {
+    let mode = loop {
         tokio::select! {
             biased;
-            _ = &mut shutdown => break,
-            Some(u) = docker_rx.recv() => brain.on_docker(u),
+            _ = &mut shutdown => break StopMode::Shutdown,
+            u = updates.recv() => match u {
+                Some(u) => brain.on_docker(u),
+                None => break StopMode::Release,
+            },
             Some(r) = report_rx.recv() => brain.on_report(r),
-            else => break,
         }
-        brain.step(&target_tx, &desired_tx);
-    }
-    info!("shutting down: revoking the lease");
-    follower.abort();
+        brain.step(&target_tx, &writer.desired);
+    };
     probe_task.abort();
-    let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(writer::REVOKE_DEADLINE + Duration::from_secs(1), writer).await;
-    Ok(())
+    if mode == StopMode::Shutdown {
+        on_shutdown();
+    }
+    writer.stop(mode).await;
+    mode
 }
 
 /// The agent's state between events; every change goes through `step`.

@@ -1,16 +1,17 @@
 //! The agent's validated configuration (`run` and `check`), from `AgentArgs` plus the environment
 //! fallbacks (`COREOS_*`, `ETCDCTL_ENDPOINTS`, `DOCKER_HOST`), read through an injected lookup so
-//! tests can drive them. Every error names the flag.
+//! tests can drive them. Every error names the flag. The host-level part ([`HostDefaults`]) is
+//! built on its own so that `host` (and a labelled `check`) can combine it with labels.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use super::{etcd_config, limits, ConfigError, Env};
-use crate::cli::AgentArgs;
+use crate::cli::{AgentArgs, HostLevelArgs};
 use crate::docker::{PortSpec, Proto};
 use crate::etcd::EtcdConfig;
 use crate::health::{Digest, HealthMode};
-use crate::registry::{Layout, Template};
+use crate::registry::{KeyFormat, Layout, Template};
 
 #[derive(Debug, Clone)]
 pub struct HealthConfig {
@@ -70,58 +71,47 @@ fn docker_host(flag: Option<&str>, env: Env) -> Result<String, ConfigError> {
     Ok(host)
 }
 
-impl AgentConfig {
-    pub fn from_args(
-        a: &AgentArgs,
-        resync: Duration,
-        env: Env,
-    ) -> Result<AgentConfig, ConfigError> {
+/// What `run`, `check` and `host` share: etcd, Docker, what this host announces, the lease, and
+/// the health check (for `host` and a labelled `check`, the defaults the labels override).
+#[derive(Debug, Clone)]
+pub struct HostDefaults {
+    pub etcd: EtcdConfig,
+    pub docker_host: String,
+    pub host: String,
+    pub public_ip: Option<IpAddr>,
+    pub private_ip: Option<IpAddr>,
+    pub default_route_ip: Option<IpAddr>,
+    pub health: HealthConfig,
+    pub ttl: Duration,
+}
+
+/// Checks `d` against `flag`'s bounds; the error names the flag (or the label) as `what`.
+pub(crate) fn bounded(
+    flag: limits::DurationFlag,
+    what: &str,
+    d: Duration,
+) -> Result<Duration, String> {
+    flag.check(d)
+        .map_err(|why| format!("{what} {}: {why}", crate::duration::format(d)))
+}
+
+/// etcd leases have whole-second TTLs: round up.
+fn whole_seconds(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0)))
+}
+
+impl HostDefaults {
+    pub fn from_args(a: &HostLevelArgs, env: Env) -> Result<HostDefaults, ConfigError> {
         let invalid = |m: String| ConfigError::Invalid(m);
         let etcd = etcd_config(&a.etcd, env)?;
-        let container = a.container.trim().trim_start_matches('/').to_string();
-        if container.is_empty() {
-            return Err(invalid(format!(
-                "--container {:?}: must name a container",
-                a.container
-            )));
-        }
-        let template = a
-            .value_template
-            .as_deref()
-            .map(|t| Template::parse(t).map_err(|why| invalid(format!("--value-template {why}"))))
-            .transpose()?;
-        let layout = Layout::new(&a.key, a.format)
-            .map_err(invalid)?
-            .with_template(template);
-        if a.container_port.proto != Proto::Tcp
-            && matches!(a.health_mode, HealthMode::Http | HealthMode::Tcp)
-        {
-            return Err(invalid(format!(
-                "--container-port {}: --health-mode {:?} needs a tcp port; use --health-mode docker or none",
-                a.container_port, a.health_mode
-            )));
-        }
         // Bounds again, for callers that did not come through `cli`'s parsers.
         for (flag, d) in [
             (limits::TTL, a.ttl),
             (limits::HEALTH_INTERVAL, a.health_interval),
             (limits::HEALTH_TIMEOUT, a.health_timeout),
-            (limits::RESYNC_INTERVAL, resync),
         ] {
-            flag.check(d).map_err(|why| {
-                invalid(format!(
-                    "{} {}: {why}",
-                    flag.flag,
-                    crate::duration::format(d)
-                ))
-            })?;
+            bounded(flag, flag.flag, d).map_err(invalid)?;
         }
-        // etcd leases have whole-second TTLs: round up.
-        let ttl = Duration::from_secs(
-            a.ttl
-                .as_secs()
-                .saturating_add(u64::from(a.ttl.subsec_nanos() > 0)),
-        );
         if !a.health_path.starts_with('/') {
             return Err(invalid(format!(
                 "--health-path {:?}: must start with '/'",
@@ -142,13 +132,9 @@ impl AgentConfig {
             None => crate::netinfo::hostname().unwrap_or_else(|| "localhost".into()),
         };
         let docker_host = docker_host(a.docker_host.as_deref(), env)?;
-        Ok(AgentConfig {
+        Ok(HostDefaults {
             etcd,
             docker_host,
-            container,
-            port: a.container_port,
-            layout,
-            unit: a.unit.clone().filter(|u| !u.trim().is_empty()),
             host,
             public_ip,
             private_ip,
@@ -166,10 +152,115 @@ impl AgentConfig {
                 rise: a.rise,
                 fall: a.fall,
             },
-            ttl,
-            resync,
+            ttl: whole_seconds(a.ttl),
         })
     }
+}
+
+/// What one container needs beyond the host's defaults (from flags or from labels).
+#[derive(Debug, Clone)]
+pub struct ContainerParts {
+    pub container: String,
+    pub port: PortSpec,
+    pub layout: Layout,
+    pub unit: Option<String>,
+    pub health: HealthConfig,
+}
+
+/// A port that is not TCP has nothing to GET or connect to: only `docker` and `none` health.
+pub(crate) fn check_port_for_mode(port: PortSpec, mode: HealthMode) -> Result<(), String> {
+    if port.proto != Proto::Tcp && matches!(mode, HealthMode::Http | HealthMode::Tcp) {
+        return Err(format!(
+            "--health-mode {} needs a tcp port; use --health-mode docker or none",
+            mode.as_str()
+        ));
+    }
+    Ok(())
+}
+
+impl AgentConfig {
+    /// One container's configuration: the host's defaults with the container's own parts.
+    pub fn from_parts(d: &HostDefaults, p: ContainerParts, resync: Duration) -> AgentConfig {
+        AgentConfig {
+            etcd: d.etcd.clone(),
+            docker_host: d.docker_host.clone(),
+            container: p.container,
+            port: p.port,
+            layout: p.layout,
+            unit: p.unit,
+            host: d.host.clone(),
+            public_ip: d.public_ip,
+            private_ip: d.private_ip,
+            default_route_ip: d.default_route_ip,
+            health: p.health,
+            ttl: d.ttl,
+            resync,
+        }
+    }
+
+    pub fn from_args(
+        a: &AgentArgs,
+        resync: Duration,
+        env: Env,
+    ) -> Result<AgentConfig, ConfigError> {
+        let defaults = HostDefaults::from_args(&a.shared, env)?;
+        Self::from_args_with(a, &defaults, resync)
+    }
+
+    /// [`AgentConfig::from_args`] with the host-level part already built.
+    pub fn from_args_with(
+        a: &AgentArgs,
+        defaults: &HostDefaults,
+        resync: Duration,
+    ) -> Result<AgentConfig, ConfigError> {
+        let invalid = |m: String| ConfigError::Invalid(m);
+        let container = container_reference(&a.container)?;
+        let (Some(key), Some(port)) = (a.key.as_deref(), a.container_port) else {
+            return Err(invalid(format!(
+                "--key and --container-port are required{}",
+                if a.key.is_some() {
+                    ""
+                } else {
+                    " (only `check` may read them from the container's sidekick.* labels)"
+                }
+            )));
+        };
+        let template = a
+            .value_template
+            .as_deref()
+            .map(|t| Template::parse(t).map_err(|why| invalid(format!("--value-template {why}"))))
+            .transpose()?;
+        let layout = Layout::new(key, a.format.unwrap_or(KeyFormat::Keys))
+            .map_err(invalid)?
+            .with_template(template);
+        check_port_for_mode(port, defaults.health.mode)
+            .map_err(|why| invalid(format!("--container-port {port}: {why}")))?;
+        bounded(
+            limits::RESYNC_INTERVAL,
+            limits::RESYNC_INTERVAL.flag,
+            resync,
+        )
+        .map_err(invalid)?;
+        let parts = ContainerParts {
+            container,
+            port,
+            layout,
+            unit: a.unit.clone().filter(|u| !u.trim().is_empty()),
+            health: defaults.health.clone(),
+        };
+        Ok(AgentConfig::from_parts(defaults, parts, resync))
+    }
+}
+
+/// `--container` without Docker's leading `/`; refused when empty.
+pub fn container_reference(raw: &str) -> Result<String, ConfigError> {
+    let container = raw.trim().trim_start_matches('/').to_string();
+    if container.is_empty() {
+        return Err(ConfigError::Invalid(format!(
+            "--container {raw:?}: must name a container"
+        )));
+    }
+    Ok(container)
 }
 
 #[cfg(test)]

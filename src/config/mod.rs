@@ -3,7 +3,9 @@
 //! This module is the only source of exit code 2: every [`ConfigError`] names the flag or the
 //! variable and the value that is wrong. Domain modules never see clap types.
 //!
-//! - `agent`: `run` and `check` ([`AgentConfig`]).
+//! - `agent`: `run` and `check` ([`AgentConfig`]), and the host-level part all three agent modes
+//!   share ([`HostDefaults`]).
+//! - `host`: `host` ([`HostConfig`]) and one container's [`AgentConfig`] from its labels.
 //! - `lbsync`: `lbsync` ([`LbsyncConfig`]).
 //! - `limits`: the bounds, defaults and `--help` ranges of the duration flags.
 //! - `files`: reading secret and TLS files (regular files only, size-limited).
@@ -11,13 +13,15 @@
 
 mod agent;
 mod files;
+pub mod host;
 mod lbsync;
 pub mod limits;
 
-pub use agent::{AgentConfig, HealthConfig};
+pub use agent::{container_reference, AgentConfig, ContainerParts, HealthConfig, HostDefaults};
 pub use files::{
     read_limited, read_secret_file, readable_by_others, MAX_PEM_FILE, MAX_SECRET_FILE,
 };
+pub use host::{check_config_from_labels, container_config, HostConfig, LabelError};
 pub use lbsync::{BackendConfig, LbsyncConfig, RackspaceTarget, Recheck};
 
 use std::path::Path;
@@ -44,6 +48,8 @@ pub enum ConfigError {
     },
     #[error(transparent)]
     Etcd(#[from] EtcdError),
+    #[error(transparent)]
+    Label(#[from] LabelError),
 }
 
 /// How configuration reads the environment (`std::env::var` in `main`, a table in tests).

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bollard::models::EventMessage;
 use bollard::query_parameters::EventsOptions;
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -16,7 +17,7 @@ use super::{inspect, ContainerView, PortSpec};
 use crate::backoff::{Backoff, RetryLog};
 
 /// Events that can change what the agent announces.
-const ACTIONS: &[&str] = &[
+pub(super) const ACTIONS: &[&str] = &[
     "create",
     "start",
     "restart",
@@ -44,7 +45,7 @@ pub enum DockerUpdate {
     Disconnected(String),
 }
 
-fn now_nanos() -> i64 {
+pub(super) fn now_nanos() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
@@ -52,12 +53,42 @@ fn now_nanos() -> i64 {
 }
 
 /// Docker's `since` takes `seconds.nanoseconds`.
-fn since_arg(nanos: i64) -> String {
+pub(super) fn since_arg(nanos: i64) -> String {
     format!(
         "{}.{:09}",
         nanos.div_euclid(1_000_000_000),
         nanos.rem_euclid(1_000_000_000)
     )
+}
+
+/// What the agents need from one event: its action, the container's id, the signal of a
+/// `kill`, and when it happened (daemon clock, ns).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Facts {
+    pub action: String,
+    pub id: String,
+    pub signal: String,
+    pub at_nanos: i64,
+}
+
+impl Facts {
+    pub(super) fn of(ev: &EventMessage) -> Facts {
+        let attrs = ev.actor.as_ref().and_then(|a| a.attributes.as_ref());
+        Facts {
+            action: ev.action.clone().unwrap_or_default(),
+            id: ev
+                .actor
+                .as_ref()
+                .and_then(|a| a.id.clone())
+                .unwrap_or_default(),
+            signal: attrs
+                .and_then(|a| a.get("signal").cloned())
+                .unwrap_or_default(),
+            at_nanos: ev
+                .time_nano
+                .unwrap_or_else(|| ev.time.unwrap_or(0).saturating_mul(1_000_000_000)),
+        }
+    }
 }
 
 fn options(reference: &str, known_id: Option<&str>, since_nanos: i64) -> EventsOptions {
@@ -122,25 +153,16 @@ pub async fn follow(
         while !resubscribe {
             match stream.next().await {
                 Some(Ok(ev)) => {
-                    let at = ev
-                        .time_nano
-                        .unwrap_or_else(|| ev.time.unwrap_or(0) * 1_000_000_000);
+                    let Facts {
+                        action,
+                        id,
+                        signal,
+                        at_nanos: at,
+                    } = Facts::of(&ev);
                     since = since.max(at);
-                    let action = ev.action.clone().unwrap_or_default();
-                    let attrs = ev
-                        .actor
-                        .as_ref()
-                        .and_then(|a| a.attributes.clone())
-                        .unwrap_or_default();
-                    let id = ev
-                        .actor
-                        .as_ref()
-                        .and_then(|a| a.id.clone())
-                        .unwrap_or_default();
                     debug!(action = %action, container = %id, "docker event");
-                    if action == "kill" {
-                        let signal = attrs.get("signal").cloned().unwrap_or_default();
-                        if tx
+                    if action == "kill"
+                        && tx
                             .send(DockerUpdate::Kill {
                                 container_id: id.clone(),
                                 signal,
@@ -148,9 +170,8 @@ pub async fn follow(
                             })
                             .await
                             .is_err()
-                        {
-                            return;
-                        }
+                    {
+                        return;
                     }
                     match inspect(&docker, &reference, spec).await {
                         Ok(view) => {

@@ -1,10 +1,14 @@
 //! Docker: connecting (flag, `DOCKER_HOST`, or the default socket), inspecting the followed
 //! container into a [`ContainerView`], and following its events across daemon restarts
-//! (`follow`). Pure interpretation of Docker's answers lives in `view`.
+//! (`follow` for one container, `follow_all` for every labelled one). Pure interpretation of
+//! Docker's answers lives in `view` and `labelled`.
 
 pub mod follow;
+pub mod follow_all;
+mod labelled;
 mod view;
 
+pub use labelled::{published_tcp_ports, Labelled};
 pub use view::{
     choose_binding, kill_means_stopping, parse_signal, Binding, BindingError, ContainerView,
     PortSpec, Proto,
@@ -12,6 +16,7 @@ pub use view::{
 
 use std::time::Duration;
 
+use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::InspectContainerOptions;
 use bollard::{Docker, API_DEFAULT_VERSION};
 
@@ -106,9 +111,19 @@ pub async fn inspect(
     reference: &str,
     spec: PortSpec,
 ) -> Result<Option<ContainerView>, DockerError> {
+    Ok(inspect_raw(docker, reference)
+        .await?
+        .map(|c| ContainerView::from_inspect(&c, spec)))
+}
+
+/// Docker's whole inspect answer; `Ok(None)` when Docker has no such container.
+pub async fn inspect_raw(
+    docker: &Docker,
+    reference: &str,
+) -> Result<Option<ContainerInspectResponse>, DockerError> {
     let call = docker.inspect_container(reference, None::<InspectContainerOptions>);
     match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
-        Ok(Ok(c)) => Ok(Some(ContainerView::from_inspect(&c, spec))),
+        Ok(Ok(c)) => Ok(Some(c)),
         Ok(Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         })) => Ok(None),

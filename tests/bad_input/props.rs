@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use clap::Parser;
 use proptest::prelude::*;
 use sidekick::cli::{Cli, Command};
-use sidekick::config::{limits, AgentConfig, LbsyncConfig};
+use sidekick::config::{container_config, limits, AgentConfig, HostConfig, LbsyncConfig};
+use sidekick::docker::{Labelled, PortSpec};
 use sidekick::registry::codec;
 
 const AGENT: [&str; 6] = [
@@ -62,6 +63,20 @@ fn flags() -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
             v.push((mode, b, f));
         }
     }
+    for f in agent_flags.iter().copied().filter(|f| {
+        !matches!(
+            *f,
+            "--container" | "--key" | "--unit" | "--format" | "--value-template"
+        )
+    }) {
+        let base = match f {
+            "--etcd-password-file" => vec!["host", "--etcd-user", "root"],
+            _ => vec!["host"],
+        };
+        v.push(("host", base, f));
+    }
+    v.push(("host", vec!["host"], "--resync-interval"));
+    v.push(("host", vec!["host"], "--require-label"));
     let port_base = vec![
         "run",
         "--container",
@@ -182,9 +197,10 @@ fn try_flag(mode: &str, base: &[&str], flag: &str, value: &str) -> Result<(), St
             AgentConfig::from_args(&a.agent, limits::RESYNC_INTERVAL.default_value(), &env)
                 .map(drop)
         }
+        Command::Host(a) => HostConfig::from_args(&a, &env).map(drop),
         Command::Lbsync(a) => LbsyncConfig::from_args(&a, &env).map(drop),
     };
-    assert!(mode == "run" || mode == "check" || mode == "lbsync");
+    assert!(["run", "check", "host", "lbsync"].contains(&mode));
     result.map_err(|e| e.to_string())
 }
 
@@ -200,7 +216,7 @@ proptest! {
         let all = flags();
         let (mode, base, flag) = &all[i % all.len()];
         // Delimited flags split on ',': each part is a value of its own.
-        let v = if matches!(*flag, "--etcd-endpoints" | "--static-node") {
+        let v = if matches!(*flag, "--etcd-endpoints" | "--static-node" | "--require-label") {
             v.replace(',', "_")
         } else {
             v
@@ -220,6 +236,33 @@ proptest! {
             let d = std::time::Duration::from_millis(ms);
             let text = sidekick::duration::format(d);
             prop_assert_eq!(f.parse(&text).is_ok(), f.min <= d && d <= f.max, "{}", text);
+        }
+    }
+
+    /// `host` and a labelled `check`: any value of any sidekick label is accepted or refused
+    /// naming the container and that label, never a panic.
+    #[test]
+    fn labels_are_accepted_or_refused_naming_the_container_and_the_label(
+        which in 0usize..sidekick::config::host::LABELS.len(),
+        v in value(),
+        published in proptest::collection::vec(1u16..=65535, 0..3),
+    ) {
+        let label = sidekick::config::host::LABELS[which];
+        let mut labels = BTreeMap::from([("sidekick.key".to_string(), "/services/web/w".to_string())]);
+        labels.insert(label.to_string(), v.clone());
+        let c = Labelled {
+            id: "0123456789ab".into(),
+            name: "web-01".into(),
+            labels,
+            published_tcp: published.iter().map(|p| PortSpec::parse(&p.to_string()).unwrap()).collect(),
+        };
+        let cli = Cli::try_parse_from(["sidekick", "host", "--host", "h"]).unwrap();
+        let Command::Host(h) = cli.command else { unreachable!() };
+        let host = HostConfig::from_args(&h, &|_| None).unwrap();
+        if let Err(e) = container_config(&host.defaults, host.resync, &c) {
+            let msg = e.to_string();
+            prop_assert!(msg.starts_with("container \"web-01\": label sidekick."), "{msg}");
+            prop_assert!(e.label == label || e.label == "sidekick.port", "{label}={v:?}: {msg}");
         }
     }
 

@@ -3,7 +3,8 @@
 //! on, and every `sidekick ...` command line in them, with fleet's specifiers and `${VAR}`
 //! expanded, is accepted by the real binary: `run` lines go through `sidekick check` with the same
 //! flags (exit 1 for an absent container, exit 0 with the expected keys for a real one),
-//! `lbsync` lines through `sidekick lbsync ... --dry-run` (no usage error).
+//! `lbsync` lines through `sidekick lbsync ... --dry-run` (no usage error), the `host` line as
+//! an agent against a real etcd and a labelled container.
 
 mod unit;
 
@@ -15,13 +16,14 @@ use testkit::docker::{unique_name, Container, ContainerOpts};
 use testkit::process::{output_with_deadline, RunError};
 use unit::{exec_argv, instance_name, unit_env, units_dir, Unit};
 
-const UNITS: [&str; 6] = [
+const UNITS: [&str; 7] = [
     "web@.service",
     "monweb@.service",
     "db.service",
     "mondb.service",
     "lbsync.service",
     "lbsync-nginx.service",
+    "sidekick-host.service",
 ];
 const PASS_SHA1: &str = "19d549807218f4fc3f2129757445f977e4b81408";
 const FAIL_SHA1: &str = "dbe72348d4e3aa87958f421e4a9592a82839f3d8";
@@ -131,6 +133,23 @@ fn units_have_the_sections_and_keys_the_demo_relies_on() {
     }
     let monweb_exec = monweb.one("Service", "ExecStart");
     assert!(monweb_exec.contains(&format!("--health-digest {PASS_SHA1}")));
+
+    let host = Unit::load("sidekick-host.service");
+    assert_eq!(host.one("X-Fleet", "Global"), "true", "one per machine");
+    assert_eq!(host.one("Unit", "Requires"), "docker.service");
+    assert_eq!(host.one("Unit", "After"), "docker.service");
+    assert_eq!(host.one("Service", "Restart"), "always");
+    assert_eq!(host.one("Service", "KillSignal"), "SIGTERM");
+    assert_eq!(host.one("Service", "RestartPreventExitStatus"), "2");
+    assert!(
+        host.all("Service", "ExecStop").is_empty(),
+        "SIGTERM removes the keys"
+    );
+    assert_eq!(host.all("Install", "WantedBy"), ["multi-user.target"]);
+    assert!(host.environment().contains(&(
+        "SIDEKICK_ETCD_ENDPOINTS".into(),
+        "http://127.0.0.1:2379".into()
+    )));
 
     let db = Unit::load("db.service");
     assert!(db
@@ -349,6 +368,57 @@ fn mondb_unit_writes_the_2014_db_key_under_its_lease() {
     assert!(
         access.get_prefix_blocking("/services/db/").is_empty(),
         "the lease revoke removes the key"
+    );
+}
+
+/// The sidekick-host unit's ExecStart as written (specifiers and environment files substituted,
+/// etcd pointed at a test etcd, and, because tests share this Docker Engine, narrowed to this
+/// test's containers with `--require-label`): a labelled container is registered with the
+/// host's name from `%H` and the public IP from /etc/environment; an unlabelled one is not;
+/// SIGTERM removes the keys.
+#[test]
+fn the_host_unit_registers_labelled_containers() {
+    let etcd = testkit::etcd::Etcd::start();
+    let case = unique_name("unit-host");
+    let labelled = Container::run(
+        ContainerOpts::web()
+            .label("sidekick-test.case", &case)
+            .label("sidekick.key", "/services/web/web01")
+            .label("sidekick.health.digest", PASS_SHA1),
+    );
+    let _plain = Container::run(ContainerOpts::web().label("sidekick-test.case", &case));
+    let (mut args, env) = sidekick_command("sidekick-host.service", "127.0.0.1", "10.0.0.7");
+    assert_eq!(args[0], "host");
+    args.extend([
+        "--require-label".into(),
+        format!("sidekick-test.case={case}"),
+    ]);
+    let mut env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k != "SIDEKICK_ETCD_ENDPOINTS")
+        .collect();
+    env.push(("SIDEKICK_ETCD_ENDPOINTS".into(), etcd.endpoint_arg()));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut agent = testkit::agent::AgentProcess::spawn(&argv, &env);
+    let access = etcd.access();
+    let mut last = Default::default();
+    let written = testkit::wait::poll_until(DEADLINE, || {
+        last = access.get_prefix_blocking("/services/");
+        last.len() == 5
+    });
+    assert!(written, "{}", agent.context(&format!("keys: {last:?}")));
+    let value = |k: &str| last[&format!("/services/web/web01/{k}")].0.clone();
+    assert_eq!(value("host"), "core01");
+    assert_eq!(value("public_ipv4_addr"), "127.0.0.1");
+    assert_eq!(value("private_ipv4_addr"), "10.0.0.7");
+    assert_eq!(value("unit"), labelled.name());
+    assert_eq!(value("port"), labelled.host_port(80).to_string());
+    agent.sigterm();
+    assert!(agent.wait_exit(DEADLINE).is_some_and(|s| s.success()));
+    assert!(
+        access.get_prefix_blocking("/").is_empty(),
+        "SIGTERM removes every key"
     );
 }
 

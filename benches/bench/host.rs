@@ -1,0 +1,365 @@
+//! Figure 6: `sidekick host`, one agent for every labelled container of the host, next to the
+//! 50 `sidekick run` agents of figure 4. With N labelled containers already running: how long the
+//! agent takes to register all of them from its start, its idle RSS and CPU, then bursts of
+//! `docker run`s at once (each container's `start` event → the receipt of its port key), and
+//! SIGTERM (signal → the receipt of the last DELETE).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::dockerapi::Events;
+use super::footprint::{measure_process, Window};
+use super::logs::{parse, Line};
+use super::stats::{summarize, Summary};
+use super::sys::Anchor;
+use super::Plan;
+use testkit::agent::AgentProcess;
+use testkit::docker::{unique_name, Container, ContainerOpts};
+use testkit::etcd::{Etcd, Watcher};
+
+const PREFIX: &str = "/services/hostbench/";
+const CASE_LABEL: &str = "sidekick-bench.case";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostResults {
+    /// Labelled containers running when the agent starts (and during the idle window).
+    pub n: usize,
+    pub containers_started_s: f64,
+    /// Agent spawned → the last of the N port keys received.
+    pub all_registered_ms: f64,
+    pub window: Window,
+    /// Containers per burst and the bursts run.
+    pub burst_size: usize,
+    pub bursts: usize,
+    /// Per container of every burst: its `start` event → its port key received.
+    pub burst_ms: Vec<f64>,
+    /// Per container of every burst, from the agent's log: ms after the `start` event when it
+    /// saw the container running (inspect), when the passing probe began and ended, and when
+    /// etcd acknowledged the transaction.
+    pub burst_steps: Vec<BurstSteps>,
+    /// Per burst: the first `docker run` issued → the last `start` event.
+    pub burst_spread_ms: Vec<f64>,
+    /// SIGTERM → the last DELETE received, with N registered.
+    pub sigterm_ms: f64,
+    /// SIGTERM → the process exited.
+    pub exit_ms: f64,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BurstSteps {
+    pub running_seen: Option<f64>,
+    pub passing_probe_began: Option<f64>,
+    pub probe_passed: Option<f64>,
+    pub registered: Option<f64>,
+}
+
+impl BurstSteps {
+    pub const NAMES: [&'static str; 4] = [
+        "agent saw it running (inspect after the event)",
+        "passing probe began (log time − elapsed_ms)",
+        "probe passed",
+        "etcd txn acknowledged (\"registered\")",
+    ];
+
+    pub fn values(&self) -> [Option<f64>; 4] {
+        [
+            self.running_seen,
+            self.passing_probe_began,
+            self.probe_passed,
+            self.registered,
+        ]
+    }
+
+    /// From the agent's log lines (`container{name=N key=K}: ...`).
+    fn from_log(log: &[Line], name: &str, key: &str, start_ns: i64) -> BurstSteps {
+        let from = start_ns - 1_000_000;
+        let span = format!("name={name} ");
+        let find =
+            |after: i64, f: &dyn Fn(&str) -> bool| log.iter().find(|l| l.ns >= after && f(&l.text));
+        let ms = |ns: i64| (ns - start_ns) as f64 / 1e6;
+        let running = find(from, &|t| {
+            t.contains(&span) && t.contains("waiting for the first passing health probe")
+        });
+        let passed = find(from, &|t| {
+            t.contains(&span) && t.contains("health check passed")
+        });
+        let registered = find(from, &|t| t.contains(&format!("registered key={key} ")));
+        BurstSteps {
+            running_seen: running.map(|l| ms(l.ns)),
+            passing_probe_began: passed.and_then(|l| {
+                let elapsed = field_u64(&l.text, "elapsed_ms")?;
+                Some(ms(l.ns) - elapsed as f64)
+            }),
+            probe_passed: passed.map(|l| ms(l.ns)),
+            registered: registered.map(|l| ms(l.ns)),
+        }
+    }
+}
+
+fn field_u64(text: &str, name: &str) -> Option<u64> {
+    let i = text.find(&format!("{name}="))? + name.len() + 1;
+    text[i..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+impl HostResults {
+    pub fn burst(&self) -> Option<Summary> {
+        summarize(&self.burst_ms)
+    }
+}
+
+fn opts(case: &str, i: usize) -> ContainerOpts {
+    ContainerOpts::web()
+        .label(CASE_LABEL, case)
+        .label("sidekick.key", &format!("{PREFIX}h{i:03}"))
+}
+
+/// `docker run` of every `opts` at once, `threads` at a time.
+fn run_at_once(opts: Vec<ContainerOpts>, threads: usize) -> Vec<Container> {
+    let queue = Mutex::new(opts);
+    let made = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let next = queue.lock().unwrap().pop();
+                let Some(o) = next else { break };
+                let c = Container::run(o);
+                made.lock().unwrap().push(c);
+            });
+        }
+    });
+    made.into_inner().unwrap()
+}
+
+fn remove_all(containers: Vec<Container>) {
+    let q = Mutex::new(containers);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| loop {
+                let c = q.lock().unwrap().pop();
+                match c {
+                    Some(c) => drop(c),
+                    None => break,
+                }
+            });
+        }
+    });
+}
+
+/// The first receipt of each port key under the prefix, since watcher mark `mark`.
+fn port_puts(w: &Watcher, mark: usize) -> BTreeMap<String, Instant> {
+    let mut out = BTreeMap::new();
+    for e in w.events_since(mark) {
+        if e.is_put() && e.key.ends_with("/port") {
+            out.entry(e.key.clone()).or_insert(e.at);
+        }
+    }
+    out
+}
+
+fn wait(deadline: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    f()
+}
+
+pub fn run(plan: &Plan) -> Result<HostResults, String> {
+    let n = plan.many_n;
+    let etcd = Etcd::start();
+    let case = unique_name("host");
+    let watcher = Watcher::start(&etcd.endpoints(), PREFIX);
+    let t0 = Instant::now();
+    let standing = run_at_once((0..n).map(|i| opts(&case, i)).collect(), 4);
+    let containers_started_s = t0.elapsed().as_secs_f64();
+    let mut args: Vec<String> = [
+        "host",
+        "--host",
+        "core01",
+        "--require-label",
+        &format!("{CASE_LABEL}={case}"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(etcd.sidekick_args());
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mark = watcher.len();
+    let spawned = Instant::now();
+    let mut agent = super::sys::spawn_sidekick(&argv, &[]);
+    if !wait(Duration::from_secs(60), || {
+        port_puts(&watcher, mark).len() >= n
+    }) {
+        let got = port_puts(&watcher, mark).len();
+        remove_all(standing);
+        return Err(agent.context(&format!(
+            "only {got} of {n} containers registered within 60 s"
+        )));
+    }
+    let last = port_puts(&watcher, mark)
+        .values()
+        .max()
+        .copied()
+        .unwrap_or(spawned);
+    let all_registered_ms = last.duration_since(spawned).as_secs_f64() * 1e3;
+    std::thread::sleep(plan.settle);
+    let window = match measure_process(agent.pid(), plan.idle) {
+        Ok(w) => w,
+        Err(e) => {
+            remove_all(standing);
+            return Err(e);
+        }
+    };
+    let mut out = HostResults {
+        n,
+        containers_started_s,
+        all_registered_ms,
+        window,
+        burst_size: if plan.quick { 10 } else { 20 },
+        bursts: if plan.quick { 1 } else { 3 },
+        burst_ms: Vec::new(),
+        burst_steps: Vec::new(),
+        burst_spread_ms: Vec::new(),
+        sigterm_ms: 0.0,
+        exit_ms: 0.0,
+        errors: Vec::new(),
+    };
+    for b in 0..out.bursts {
+        if let Err(e) = burst(
+            &case,
+            n + b * out.burst_size,
+            out.burst_size,
+            (&watcher, &agent),
+            &mut out,
+        ) {
+            out.errors.push(format!("burst {b}: {e}"));
+        }
+    }
+    let (sigterm_ms, exit_ms) = sigterm(&mut agent, &watcher, n)?;
+    out.sigterm_ms = sigterm_ms;
+    out.exit_ms = exit_ms;
+    remove_all(standing);
+    Ok(out)
+}
+
+/// `size` `docker run`s at once; per container, its `start` event → its port key received.
+fn burst(
+    case: &str,
+    first: usize,
+    size: usize,
+    (watcher, agent): (&Watcher, &AgentProcess),
+    out: &mut HostResults,
+) -> Result<(), String> {
+    let events = Events::follow_filter(&format!("label={CASE_LABEL}={case}"));
+    std::thread::sleep(Duration::from_millis(300)); // the events child subscribes
+    let mark = watcher.len();
+    let anchor = Anchor::now();
+    let issued = super::sys::wall_ns();
+    let made = run_at_once((first..first + size).map(|i| opts(case, i)).collect(), size);
+    let result = (|| {
+        let want: BTreeSet<String> = (first..first + size)
+            .map(|i| format!("{PREFIX}h{i:03}/port"))
+            .collect();
+        let all = || {
+            let got = port_puts(watcher, mark);
+            want.iter().all(|k| got.contains_key(k))
+        };
+        if !wait(Duration::from_secs(30), all) {
+            return Err(format!(
+                "only {} of {size} burst containers registered within 30 s",
+                port_puts(watcher, mark).len()
+            ));
+        }
+        let puts = port_puts(watcher, mark);
+        let starts: BTreeMap<String, i64> = events
+            .all()
+            .into_iter()
+            .filter(|e| e.action == "start")
+            .map(|e| (e.id, e.time_nano))
+            .collect();
+        let mut last_start = issued;
+        let log = parse(&agent.logs());
+        for c in &made {
+            let key = c.inspect("{{index .Config.Labels \"sidekick.key\"}}");
+            let start = *starts
+                .get(c.id())
+                .ok_or_else(|| format!("no start event for {}", c.name()))?;
+            let put = puts
+                .get(&format!("{key}/port"))
+                .ok_or_else(|| format!("no port key for {key}"))?;
+            last_start = last_start.max(start);
+            out.burst_ms
+                .push((anchor.wall_of(*put) - start) as f64 / 1e6);
+            out.burst_steps
+                .push(BurstSteps::from_log(&log, c.name(), &key, start));
+        }
+        out.burst_spread_ms.push((last_start - issued) as f64 / 1e6);
+        Ok(())
+    })();
+    remove_all(made);
+    // Wait for the removed containers' keys to go before the next burst.
+    let _ = wait(Duration::from_secs(20), || {
+        let now = watcher.events();
+        let gone: BTreeSet<&str> = now
+            .iter()
+            .filter(|e| e.is_delete() && e.key.ends_with("/port"))
+            .map(|e| e.key.as_str())
+            .collect();
+        (first..first + size).all(|i| gone.contains(format!("{PREFIX}h{i:03}/port").as_str()))
+    });
+    result
+}
+
+/// SIGTERM with `n` registered: the signal → the last DELETE received, and → the exit.
+fn sigterm(agent: &mut AgentProcess, watcher: &Watcher, n: usize) -> Result<(f64, f64), String> {
+    let registered = |w: &Watcher| -> BTreeSet<String> {
+        let mut present = BTreeSet::new();
+        for e in w.events() {
+            if e.key.ends_with("/port") {
+                if e.is_put() {
+                    present.insert(e.key.clone());
+                } else {
+                    present.remove(&e.key);
+                }
+            }
+        }
+        present
+    };
+    let before = registered(watcher).len();
+    if before < n {
+        return Err(format!("only {before} of {n} registered before SIGTERM"));
+    }
+    let mark = watcher.len();
+    let t = Instant::now();
+    agent.sigterm();
+    let exited = agent.wait_exit(Duration::from_secs(10));
+    let exit_ms = t.elapsed().as_secs_f64() * 1e3;
+    if exited.is_none() {
+        return Err(agent.context("did not exit within 10 s of SIGTERM"));
+    }
+    if !wait(Duration::from_secs(10), || registered(watcher).is_empty()) {
+        return Err(format!(
+            "{} keys left after SIGTERM",
+            registered(watcher).len()
+        ));
+    }
+    let last = watcher
+        .events_since(mark)
+        .iter()
+        .filter(|e| e.is_delete())
+        .map(|e| e.at)
+        .max()
+        .ok_or("no DELETE after SIGTERM")?;
+    Ok((last.duration_since(t).as_secs_f64() * 1e3, exit_ms))
+}

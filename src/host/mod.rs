@@ -1,0 +1,189 @@
+//! `sidekick host`: one process for every container of this host labelled `sidekick.key`. One
+//! Docker event stream (`docker::follow_all`), one look (inspect) per container at a time, and
+//! per managed container the same pipeline `run` uses (`agent::run_container`), configured from
+//! its labels over the host-level flags. The bookkeeping is pure (`state`); this module carries
+//! out its actions and owns the shutdown sequence: SIGTERM/SIGINT stops every agent, then the
+//! lease goes (see `etcd`), and the process exits 0.
+
+mod etcd;
+pub mod state;
+
+pub use etcd::{spawn_writer, HostEtcd};
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tracing::{error, info, info_span, warn, Instrument};
+
+use crate::agent::{new_owner, run_container, writer, AgentError};
+use crate::config::{container_config, HostConfig};
+use crate::docker::follow::DockerUpdate;
+use crate::docker::follow_all::follow_all;
+use crate::docker::{self, ContainerView, Labelled};
+use state::{Action, Found, Input, Inspection, Supervisor};
+
+/// How long shutdown waits for the agents (each revoking or releasing) before it gives up.
+const STOP_DEADLINE: Duration = Duration::from_secs(writer::REVOKE_DEADLINE.as_secs() + 2);
+
+/// Updates queued per agent; the agent drains them at once, so this is rarely more than one.
+const AGENT_QUEUE: usize = 32;
+
+/// Runs until `shutdown` resolves; then stops every agent, lets the lease go and returns.
+pub async fn run(cfg: HostConfig, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+    let docker = docker::connect(&cfg.defaults.docker_host)?;
+    let labels = cfg.label_filters();
+    info!(labels = ?labels, host = %cfg.defaults.host, etcd = ?cfg.defaults.etcd.endpoints, "sidekick host starting");
+    let cfg = Arc::new(cfg);
+    let etcd = HostEtcd::start(&cfg.defaults);
+    let (events_tx, mut events) = mpsc::channel(256);
+    let follower = tokio::spawn(follow_all(docker.clone(), labels, events_tx));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut io = Io {
+        cfg,
+        docker,
+        etcd,
+        stop: stop_rx,
+        agents: HashMap::new(),
+        tasks: JoinSet::new(),
+        task_ids: HashMap::new(),
+        inspects: JoinSet::new(),
+    };
+    let mut state = Supervisor::new();
+    tokio::pin!(shutdown);
+    loop {
+        let input = tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            Some(ev) = events.recv() => Input::Docker(ev),
+            Some(done) = io.tasks.join_next_with_id() => {
+                let task = match &done { Ok((task, _)) => *task, Err(e) => e.id() };
+                match io.task_ids.remove(&task) {
+                    Some(id) => Input::Finished { id },
+                    None => continue,
+                }
+            }
+            Some(Ok((id, found))) = io.inspects.join_next() => Input::Inspected { id, found },
+        };
+        for action in state.step(input) {
+            io.apply(action).await;
+        }
+    }
+    info!(
+        containers = state.managed(),
+        "shutting down: stopping every container's agent and revoking the lease"
+    );
+    follower.abort();
+    io.inspects.abort_all();
+    // The agents' update channels stay open: a closed one would mean "this container is gone"
+    // (release its keys one by one), while shutdown leaves them all to the lease.
+    let _ = stop_tx.send(true);
+    let all_stopped = tokio::time::timeout(STOP_DEADLINE, async {
+        while io.tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if all_stopped.is_err() {
+        warn!("some agents did not stop in time; their keys expire with the lease");
+    }
+    io.etcd.shutdown().await;
+    Ok(())
+}
+
+/// The I/O side of the supervisor.
+struct Io {
+    cfg: Arc<HostConfig>,
+    docker: bollard::Docker,
+    etcd: HostEtcd,
+    stop: watch::Receiver<bool>,
+    /// Each managed container's updates.
+    agents: HashMap<String, mpsc::Sender<DockerUpdate>>,
+    tasks: JoinSet<()>,
+    task_ids: HashMap<tokio::task::Id, String>,
+    inspects: JoinSet<(String, Inspection)>,
+}
+
+impl Io {
+    async fn apply(&mut self, action: Action) {
+        match action {
+            Action::Inspect { id, after } => {
+                let (docker, cfg) = (self.docker.clone(), self.cfg.clone());
+                self.inspects.spawn(async move {
+                    if !after.is_zero() {
+                        tokio::time::sleep(after).await;
+                    }
+                    let found = docker::inspect_raw(&docker, &id)
+                        .await
+                        .map(|c| c.map(|c| Box::new(found(&cfg, &c))))
+                        .map_err(|e| e.to_string());
+                    (id, found)
+                });
+            }
+            Action::Start { id, config, first } => {
+                let (tx, rx) = mpsc::channel(AGENT_QUEUE.max(first.len()));
+                for u in first {
+                    let _ = tx.try_send(u);
+                }
+                info!(container = %config.container, id = %short(&id), key = %config.layout.prefix, port = %config.port, mode = %config.health.mode, "managing container");
+                let span =
+                    info_span!("container", name = %config.container, key = %config.layout.prefix);
+                let writer =
+                    span.in_scope(|| spawn_writer(&self.etcd, &config, new_owner(&config)));
+                let mut stop = self.stop.clone();
+                let task = self.tasks.spawn(
+                    async move {
+                        let shutdown = async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        };
+                        run_container(&config, rx, writer, shutdown, || {}).await;
+                    }
+                    .instrument(span),
+                );
+                self.task_ids.insert(task.id(), id.clone());
+                self.agents.insert(id, tx);
+            }
+            Action::Send { id, update } => {
+                if let Some(tx) = self.agents.get(&id) {
+                    let _ = tx.send(update).await;
+                }
+            }
+            Action::Finish { id } => {
+                if self.agents.remove(&id).is_some() {
+                    info!(id = %short(&id), "container removed; releasing its keys");
+                }
+            }
+            Action::Unmanaged { id, error } => {
+                error!(id = %short(&id), error = %error, "not managing this container: a sidekick label does not parse");
+            }
+            Action::Waiting {
+                id,
+                name,
+                key,
+                holder,
+            } => {
+                error!(container = %name, id = %short(&id), key = %key, holder = %holder, "another container on this host has an agent on this sidekick.key; waiting until it is removed");
+            }
+        }
+    }
+}
+
+/// What `host` needs from one inspect answer.
+fn found(cfg: &HostConfig, c: &bollard::models::ContainerInspectResponse) -> Found {
+    let labelled = Labelled::from_inspect(c);
+    let config = container_config(&cfg.defaults, cfg.resync, &labelled).map(|o| o.map(Box::new));
+    let view = match &config {
+        Ok(Some(a)) => Some(ContainerView::from_inspect(c, a.port)),
+        _ => None,
+    };
+    Found {
+        name: labelled.name,
+        config,
+        view,
+    }
+}
+
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
