@@ -180,5 +180,4 @@ pub(crate) fn parse_access(body: &[u8], region: &str) -> Result<Access, Error> {
 }
 
 #[cfg(test)]
-#[path = "auth_tests.rs"]
 mod tests;

@@ -261,5 +261,4 @@ pub(crate) fn classify_identity(
 }
 
 #[cfg(test)]
-#[path = "error_tests.rs"]
 mod tests;
