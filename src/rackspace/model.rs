@@ -1,16 +1,29 @@
 //! The Cloud Load Balancers JSON shapes the client reads and writes: load balancers, nodes, their
-//! conditions and statuses (unknown values are kept, never rejected) and the account's limits.
+//! conditions and statuses and the account's limits. Statuses and conditions are read whatever
+//! their spelling (`PENDING_UPDATE`, `PENDING-UPDATE`, `pending update`); a value this client does
+//! not know (or a non-string) is kept as `Other`, never a decoding error.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+/// The canonical spelling of a status or condition: upper case, `-` and spaces as `_`.
+pub(crate) fn normalize(text: &str) -> String {
+    text.trim()
+        .chars()
+        .map(|c| match c {
+            '-' | ' ' => '_',
+            c => c.to_ascii_uppercase(),
+        })
+        .collect()
+}
 
 /// Defines a string-valued API enum that keeps values it does not know in `Other`.
 macro_rules! api_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(from = "String", into = "String")]
+        #[serde(from = "serde_json::Value", into = "String")]
         pub enum $name {
             $($variant,)+
             /// A value this client does not know, kept verbatim.
@@ -29,9 +42,18 @@ macro_rules! api_enum {
 
         impl From<String> for $name {
             fn from(s: String) -> Self {
-                match s.to_ascii_uppercase().as_str() {
+                match normalize(&s).as_str() {
                     $($text => Self::$variant,)+
                     _ => Self::Other(s),
+                }
+            }
+        }
+
+        impl From<serde_json::Value> for $name {
+            fn from(v: serde_json::Value) -> Self {
+                match v {
+                    serde_json::Value::String(s) => Self::from(s),
+                    other => Self::Other(other.to_string()),
                 }
             }
         }
@@ -81,6 +103,28 @@ api_enum!(
         Deleted => "DELETED",
     }
 );
+
+impl LbStatus {
+    /// Only ACTIVE accepts changes.
+    pub fn accepts_changes(&self) -> bool {
+        *self == LbStatus::Active
+    }
+
+    /// A transitional status that ends by itself (PENDING_UPDATE, BUILD, PENDING_CREATE): wait
+    /// for ACTIVE.
+    pub fn is_pending(&self) -> bool {
+        matches!(
+            self,
+            LbStatus::PendingUpdate | LbStatus::Build | LbStatus::PendingCreate
+        )
+    }
+
+    /// A status this client does not know (`Other`): not mutable now; log it once and try again
+    /// on the normal schedule.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, LbStatus::Other(_))
+    }
+}
 
 /// One node of a load balancer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +212,24 @@ impl Default for Limits {
             batch_delete_limit: Self::DEFAULT_BATCH_DELETE_LIMIT,
         }
     }
+}
+
+/// Where [`Limits`] came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitsSource {
+    /// `GET /loadbalancers/absolutelimits` (names it did not list take the defaults).
+    Api,
+    /// The server does not serve the limits (404, 405, 501, 403, or a body that is not the
+    /// limits document): the documented defaults are used. `reason` is one short line for the
+    /// caller's single warning.
+    Defaults { reason: String },
+}
+
+/// The account's limits and where they came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountLimits {
+    pub limits: Limits,
+    pub source: LimitsSource,
 }
 
 /// Response envelopes (wire only).

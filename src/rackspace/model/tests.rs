@@ -61,3 +61,40 @@ fn new_node_serializes_like_the_api() {
         r#"{"nodes":[{"address":"10.0.0.7","port":18001,"condition":"ENABLED"}]}"#
     );
 }
+
+#[test]
+fn status_spellings_are_one_status() {
+    for text in [
+        "PENDING_UPDATE",
+        "PENDING-UPDATE",
+        "pending_update",
+        "Pending-Update",
+        " pending update ",
+    ] {
+        let st: LbStatus = serde_json::from_value(serde_json::json!(text)).unwrap();
+        assert_eq!(st, LbStatus::PendingUpdate, "{text}");
+        assert!(st.is_pending() && !st.accepts_changes());
+    }
+    let st: LbStatus = serde_json::from_str(r#""PENDING-DELETE""#).unwrap();
+    assert_eq!(st, LbStatus::PendingDelete);
+    let c: NodeCondition = serde_json::from_str(r#""draining""#).unwrap();
+    assert_eq!(c, NodeCondition::Draining);
+    assert!(LbStatus::Active.accepts_changes());
+}
+
+#[test]
+fn unknown_or_odd_statuses_never_fail_decoding() {
+    let body = r#"{"loadBalancer":{"id":7,"name":"web","status":"MIGRATING",
+        "nodes":[{"id":1,"address":"10.0.0.1","port":80,"condition":"QUIESCING","status":42}]}}"#;
+    let lb: LoadBalancerBody = serde_json::from_str(body).unwrap();
+    let lb = lb.load_balancer;
+    assert_eq!(lb.status, LbStatus::Other("MIGRATING".into()));
+    assert!(lb.status.is_unknown() && !lb.status.accepts_changes() && !lb.status.is_pending());
+    assert_eq!(
+        lb.nodes[0].condition,
+        NodeCondition::Other("QUIESCING".into())
+    );
+    assert_eq!(lb.nodes[0].status, Some(NodeStatus::Other("42".into())));
+    let st: LbStatus = serde_json::from_str("null").unwrap();
+    assert!(st.is_unknown());
+}
