@@ -115,6 +115,8 @@ fn malformed_flags_exit_two_naming_the_flag() {
         ["--fail-rate", "2"],
         ["--pending-update", "5"],
         ["--user", "nokey"],
+        ["--fault", "bogus"],
+        ["--node-page-size", "0"],
     ] {
         let (code, stderr) = run_bounded(&args);
         assert_eq!(code, Some(2), "{args:?}");
