@@ -6,6 +6,7 @@ mod fake;
 
 mod auth;
 mod calls;
+mod emulator;
 mod secrets;
 
 use std::io::Write;
