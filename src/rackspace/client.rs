@@ -31,7 +31,6 @@ use super::auth::{self, Token};
 use super::credentials::Credentials;
 use super::error::{classify, classify_identity, Error, Reply};
 use super::pending::PendingWindows;
-use super::stats::{CallStats, Counters};
 use crate::backoff::Backoff;
 
 /// Rackspace's public Identity v2.0 endpoint.
@@ -119,7 +118,6 @@ struct Inner {
     credentials_retry: CredentialsRetry,
     /// Spacing of Identity requests after failures.
     identity_gate: std::sync::Mutex<IdentityGate>,
-    counters: Counters,
     pacer: super::pace::Pacer,
     windows: std::sync::Mutex<PendingWindows>,
 }
@@ -131,8 +129,8 @@ struct IdentityGate {
     not_before: Option<tokio::time::Instant>,
 }
 
-/// Rackspace Identity + Cloud Load Balancers client. Cheap to clone; clones share the token and
-/// the call counters.
+/// Rackspace Identity + Cloud Load Balancers client. Cheap to clone; clones share the token, the
+/// pacing budget and the learned PENDING window.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -220,7 +218,6 @@ impl Client {
                     backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
                     not_before: None,
                 }),
-                counters: Counters::default(),
                 pacer: super::pace::Pacer::default(),
                 windows: std::sync::Mutex::new(PendingWindows::default()),
             }),
@@ -231,16 +228,6 @@ impl Client {
     /// fail early on bad credentials or an unknown region.
     pub async fn authenticate(&self) -> Result<(), Error> {
         self.session(None).await.map(|_| ())
-    }
-
-    /// Requests sent so far.
-    pub fn stats(&self) -> CallStats {
-        self.inner.counters.snapshot()
-    }
-
-    /// Sets every request counter back to zero.
-    pub fn reset_stats(&self) {
-        self.inner.counters.reset()
     }
 
     /// The cached session, authenticating first when there is none, it is due for refresh, or it
@@ -341,7 +328,6 @@ impl Client {
     async fn authenticate_now(&self) -> Result<Session, Error> {
         let inner = &self.inner;
         let body = auth::request_body(&inner.credentials);
-        inner.counters.count_identity();
         let started = Instant::now();
         let request = inner
             .http
@@ -455,7 +441,6 @@ impl Client {
             .build()
             .map_err(|e| Error::Config(format!("invalid request URL {url:?}: {e}")))?;
         let query_text = request.url().query().unwrap_or("").to_string();
-        inner.counters.count(method);
         let started = Instant::now();
         let response = inner.http.execute(request).await.map_err(transport);
         let response = match response {

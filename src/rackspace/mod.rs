@@ -5,7 +5,7 @@
 //! - `client`: `Client` / `ClientConfig`, the token cache and the "401 → re-auth once" request path.
 //! - `clb`: the load balancer and node calls.
 //! - `model`: the JSON types; `error`: `Error` and the classification of error responses;
-//!   `retry_after`: rate-limit wait parsing; `stats`: request counters; `pace`: the GET budget
+//!   `retry_after`: rate-limit wait parsing; `pace`: the GET budget
 //!   (3/s sustained, 5 in any second) and staying under the documented rate limits; `pending`:
 //!   learning the PENDING_UPDATE window for `Client::suggested_poll_delay`.
 //!
@@ -20,7 +20,6 @@ mod model;
 mod pace;
 mod pending;
 mod retry_after;
-mod stats;
 
 pub use auth::LB_SERVICE_TYPE;
 pub use client::{
@@ -33,4 +32,3 @@ pub use model::{
     Node, NodeCondition, NodeStatus,
 };
 pub use retry_after::parse_retry_after;
-pub use stats::CallStats;
