@@ -198,3 +198,29 @@ async fn list_resolve_and_limits() {
     let limits = client.absolute_limits().await.unwrap();
     assert_eq!((limits.node_limit, limits.batch_delete_limit), (50, 10));
 }
+
+#[tokio::test]
+async fn a_retry_after_holds_the_next_get_back() {
+    let fake = Fake::start().await;
+    let client = key_client(&fake);
+    client.get_load_balancer(1).await.unwrap();
+    let mut reply = Reply::new(
+        413,
+        r#"{"overLimit":{"code":413,"message":"OverLimit Retry..."}}"#,
+    );
+    reply.headers.push(("retry-after", "1".into()));
+    fake.script(reply);
+    let e = client.get_load_balancer(1).await.unwrap_err();
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(1)));
+    let started = Instant::now();
+    client.get_load_balancer(1).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "the next GET went out after {:?}",
+        started.elapsed()
+    );
+    // Other methods are not held.
+    let started = Instant::now();
+    client.delete_nodes(1, &[5], 10).await.unwrap();
+    assert!(started.elapsed() < Duration::from_millis(500));
+}

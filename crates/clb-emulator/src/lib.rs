@@ -10,8 +10,10 @@
 //! - Tokens live `token_ttl`; every authentication issues a new one; a missing, unknown, expired or
 //!   other tenant's token gets a CLB 401 with an empty body.
 //! - `GET /loadbalancers` (`name`, `nodeaddress`, `status` filters), `GET/DELETE /loadbalancers/{id}`
-//!   (the detail lists the first `node_page_size` nodes), node lists paged by `limit`/`marker`
-//!   (page size and maximum `node_page_size`, default 100; `marker` is the last id already seen),
+//!   (the detail lists the first `node_page_size` nodes: the reference does not say whether the
+//!   real detail truncates, so clients are made to cope), node lists paged by `limit`/`marker`
+//!   (page size and maximum `node_page_size`, default 100 as for the reference's load balancer
+//!   list; `marker` is the last id already seen),
 //!   `POST /loadbalancers`, `GET /loadbalancers/absolutelimits`, node list/get/add/update/delete and
 //!   bulk delete, with the reference's status codes and texts (see `fault`, `validate`).
 //! - Statuses: every accepted mutation answers 202 and puts the LB in PENDING_UPDATE for
