@@ -146,7 +146,11 @@ pub async fn run(
                     Ok(Some(actual)) => {
                         backoff.reset();
                         log.succeeded();
-                        if let Some(old) = stale_lease.take().filter(|_| sh.own_lease) {
+                        // Only once the keys were rewritten under our lease: undecided, they
+                        // still live on the predecessor's.
+                        let decided = !matches!(want, Desired::Undecided);
+                        if let Some(old) = stale_lease.take_if(|_| decided).filter(|_| sh.own_lease)
+                        {
                             ops::revoke_stale(&m.client, old).await;
                             debug!(
                                 lease = format_args!("{old:x}"),
