@@ -327,7 +327,7 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
         read_log.succeeded();
         if let Some(tx) = dirty_tx.take() {
             tokio::spawn(watch::watch_prefix(
-                pool.client(),
+                pool.clone(),
                 cfg.prefix.clone(),
                 snap.revision + 1,
                 tx,
