@@ -73,7 +73,10 @@ pub fn run(plan: &Plan) -> Result<IdleResults, String> {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    lb_args.extend(["--upstream-file".to_string(), upstream.display().to_string()]);
+    lb_args.extend([
+        "--upstream-file".to_string(),
+        upstream.display().to_string(),
+    ]);
     lb_args.extend(etcd_args.iter().cloned());
     let lbsync = spawn(&lb_args);
     let port = format!(":{}", web.host_port(80));

@@ -70,7 +70,13 @@ impl Plan {
 }
 
 const PARTS: [&str; 7] = [
-    "sidekick", "shell", "footprint", "many", "host", "lbsync", "idle",
+    "sidekick",
+    "shell",
+    "footprint",
+    "many",
+    "host",
+    "lbsync",
+    "idle",
 ];
 
 struct Args {

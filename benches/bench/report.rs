@@ -333,8 +333,20 @@ fn idle_rows(t: &mut Table, r: &Results) {
         "raft proposals while idle {} s: one `sidekick run` + one `sidekick lbsync` (raft_index {} → {})",
         i.window_s, i.raft_index_before, i.raft_index_after
     );
-    let ok = if i.proposals() == 0 { "met" } else { "**MISSED**" };
-    t.row(["7", &what, "1 window", &i.proposals().to_string(), "—", "0", ok]);
+    let ok = if i.proposals() == 0 {
+        "met"
+    } else {
+        "**MISSED**"
+    };
+    t.row([
+        "7",
+        &what,
+        "1 window",
+        &i.proposals().to_string(),
+        "—",
+        "0",
+        ok,
+    ]);
 }
 
 /// Figure 6, right after the many `run` agents it replaces.

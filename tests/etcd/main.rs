@@ -2,12 +2,14 @@
 //! child processes: least-privilege users (a refused permission is a configuration error,
 //! exit 2, naming the key and the prefixes the role needs), a 3-member cluster with a member
 //! down (the work stays on the members that answer, the log stays quiet), no raft proposals
-//! while idle, and the minority-partition drill (members in network namespaces; needs root).
+//! while idle, `host`'s one shared lease, and the minority-partition drill (members in network
+//! namespaces; needs root).
 
 mod idle;
 mod members;
 mod partition;
 mod permissions;
+mod shared_lease;
 
 use std::collections::BTreeMap;
 use std::path::Path;
