@@ -71,7 +71,7 @@ async fn read_actual_within(
 }
 
 /// Claims the owner key under `lease` (create if absent; take over from a dead predecessor of
-/// this unit).
+/// this unit). Reads before it writes: a key someone else holds costs no write.
 pub async fn acquire(
     c: &Calls<'_>,
     layout: &Layout,
@@ -87,22 +87,36 @@ pub async fn acquire(
             Some(PutOptions::new().with_lease(lease)),
         )
     };
-    let txn = Txn::new()
-        .when([Compare::version(key.as_str(), CompareOp::Equal, 0)])
-        .and_then([put()])
-        .or_else([TxnOp::get(key.as_str(), None)]);
-    let resp = timed_within(c.deadline, c.client.clone().txn(txn))
+    // Read first: a held key is answered by a read, so an agent waiting for another one's
+    // key makes no raft proposals; only a vacant key is claimed by a transaction.
+    let current = timed_within(c.deadline, c.client.clone().get(key.as_str(), None))
         .await
-        .map_err(|e| c.named(e, "writing", &key))?;
-    if resp.succeeded() {
-        return Ok(Ownership::Mine { stale_lease: None });
-    }
-    let Some(kv) = resp.op_responses().into_iter().find_map(|r| match r {
-        TxnOpResponse::Get(g) => g.kvs().first().cloned(),
-        _ => None,
-    }) else {
-        // Deleted between the compare and the get: try again next round.
-        return Ok(Ownership::Held(None));
+        .map_err(|e| c.named(e, "reading", &key))?
+        .kvs()
+        .first()
+        .cloned();
+    let kv = match current {
+        Some(kv) => kv,
+        None => {
+            let txn = Txn::new()
+                .when([Compare::version(key.as_str(), CompareOp::Equal, 0)])
+                .and_then([put()])
+                .or_else([TxnOp::get(key.as_str(), None)]);
+            let resp = timed_within(c.deadline, c.client.clone().txn(txn))
+                .await
+                .map_err(|e| c.named(e, "writing", &key))?;
+            if resp.succeeded() {
+                return Ok(Ownership::Mine { stale_lease: None });
+            }
+            let Some(kv) = resp.op_responses().into_iter().find_map(|r| match r {
+                TxnOpResponse::Get(g) => g.kvs().first().cloned(),
+                _ => None,
+            }) else {
+                // Deleted between the compare and the get: try again next round.
+                return Ok(Ownership::Held(None));
+            };
+            kv
+        }
     };
     if kv.lease() == lease {
         return Ok(Ownership::Mine { stale_lease: None });
