@@ -82,6 +82,8 @@ pub struct NetnsCluster {
     tag: String,
     net: String,
     members: Vec<Member>,
+    /// Every namespace made so far (deleted by Drop, even if construction stopped half-way).
+    namespaces: Vec<String>,
     access: EtcdAccess,
     _dir: TempDir,
 }
@@ -103,11 +105,13 @@ impl NetnsCluster {
             tag: tag.clone(),
             net: net.clone(),
             members: Vec::new(),
+            namespaces: Vec::new(),
             access: EtcdAccess::plain(&[]),
             _dir: dir,
         };
         // From here on, Drop cleans whatever was made.
         let sw = c.switch_ns();
+        c.namespaces.push(sw.clone());
         sh("ip", &["netns", "add", &sw]);
         sh("ip", &["-n", &sw, "link", "set", "lo", "up"]);
         sh("ip", &["-n", &sw, "link", "add", "br0", "type", "bridge"]);
@@ -132,6 +136,7 @@ impl NetnsCluster {
         for i in 0..n {
             let ns = c.member_ns(i);
             let (a, b) = (format!("{tag}m{i}a"), format!("{tag}m{i}b"));
+            c.namespaces.push(ns.clone());
             sh("ip", &["netns", "add", &ns]);
             sh("ip", &["-n", &ns, "link", "set", "lo", "up"]);
             sh(
@@ -317,10 +322,9 @@ impl Drop for NetnsCluster {
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             );
         }
-        for i in 0..self.members.len() {
-            sh_quiet("ip", &["netns", "del", &self.member_ns(i)]);
+        for ns in self.namespaces.iter().rev() {
+            sh_quiet("ip", &["netns", "del", ns]);
         }
-        sh_quiet("ip", &["netns", "del", &self.switch_ns()]);
         sh_quiet("ip", &["link", "del", &format!("{}h", self.tag)]);
     }
 }
