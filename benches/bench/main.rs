@@ -2,12 +2,12 @@
 //! this machine, written as a markdown report. Registration and deregistration latency of
 //! `sidekick run` and of the 2014 shell sidekick, the footprint of one and of many idle agents,
 //! `sidekick host` beside as many labelled containers, and lbsync's latency and API calls against
-//! the CLB emulator. A benchmark, not a test: missed
+//! the CLB emulator, and the cost of `--metrics-addr`. A benchmark, not a test: missed
 //! targets are reported, not failed; the exit code is non-zero only when a part could not run.
 //!
 //! Options: `--quick` (fewer repetitions, shorter windows), `--report PATH` (markdown),
 //! `--raw PATH` (every sample as JSON), `--only LIST` (comma-separated parts: sidekick, shell,
-//! footprint, many, host, lbsync). Progress goes to stderr. `BENCH_LBSYNC_LOG=PREFIX` keeps lbsync's
+//! footprint, many, host, lbsync, metrics). Progress goes to stderr. `BENCH_LBSYNC_LOG=PREFIX` keeps lbsync's
 //! debug log as `PREFIX-<pending>ms.log`.
 
 mod cycle;
@@ -17,6 +17,7 @@ mod footprint;
 mod host;
 mod lbsync;
 mod logs;
+mod metrics;
 mod registration;
 mod report;
 mod shell;
@@ -68,7 +69,15 @@ impl Plan {
     }
 }
 
-const PARTS: [&str; 6] = ["sidekick", "shell", "footprint", "many", "host", "lbsync"];
+const PARTS: [&str; 7] = [
+    "sidekick",
+    "shell",
+    "footprint",
+    "many",
+    "host",
+    "lbsync",
+    "metrics",
+];
 
 struct Args {
     quick: bool,
@@ -202,6 +211,9 @@ fn main() -> ExitCode {
             &mut errors,
             || host::run(&plan),
         );
+    }
+    if on("metrics") {
+        r.metrics = part("metrics on vs off", &mut errors, || metrics::run(&plan));
     }
     if on("lbsync") {
         for pending in [Duration::ZERO, Duration::from_millis(300)] {
