@@ -114,3 +114,6 @@ impl Drop for Pulse {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

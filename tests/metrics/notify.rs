@@ -171,3 +171,26 @@ fn without_a_watchdog_there_are_no_pings() {
     assert!(agent.wait_exit(SOON).is_some_and(|s| s.success()));
     notify.wait_for("STOPPING=1", "stopping on SIGTERM", &agent);
 }
+
+#[test]
+fn host_is_ready_after_its_first_look_at_the_containers() {
+    let etcd = Etcd::start();
+    let notify = NotifySocket::bind();
+    let label = format!(
+        "sidekick-test.only={}",
+        testkit::docker::unique_name("none")
+    );
+    let mut args: Vec<String> = ["host", "--require-label", &label]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(etcd.sidekick_args());
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut host = AgentProcess::spawn(&argv, &[("NOTIFY_SOCKET", notify.path())]);
+    // No container carries the label: the first listing is empty, and that is a decision.
+    notify.wait_for("READY=1", "host ready", &host);
+    notify.wait_for("STATUS=0 of 0 keys registered", "host status", &host);
+    host.sigterm();
+    assert!(host.wait_exit(SOON).is_some_and(|s| s.success()));
+    notify.wait_for("STOPPING=1", "stopping on SIGTERM", &host);
+}
