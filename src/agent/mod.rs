@@ -178,6 +178,9 @@ pub async fn run_container(
         on_shutdown();
     }
     writer.stop(mode).await;
+    if mode == StopMode::Release {
+        crate::telemetry::forget(&cfg.layout.prefix);
+    }
     mode
 }
 

@@ -179,6 +179,19 @@ pub fn registered(key: &str, on: bool) {
     });
 }
 
+/// The agent of `key` is gone for good (`host`: its container was removed): its series goes, so
+/// no alert waits on a container that no longer exists.
+pub fn forget(key: &str) {
+    let Some(t) = get() else { return };
+    if let Some(m) = &t.metrics {
+        let _ = m.registered.remove_label_values(&[key]);
+    }
+    t.update(|s| {
+        s.summary.registered.remove(key);
+        s.pending.remove(key);
+    });
+}
+
 /// Docker just reported the container of `key` (an event or a re-inspect): the start of the
 /// registration latency when the key is not registered yet.
 pub fn docker_event(key: &str) {
