@@ -341,6 +341,13 @@ fn metrics_rows(t: &mut Table, r: &Results, plan: &Plan) {
     let ok = if extra <= 512.0 { "met" } else { "**MISSED**" };
     let target = format!("off + ≤ 0.5 MiB (p95 +{})", mib(extra));
     t.summary("7", &what, Some(m.on.rss_kb), mib, &target, ok);
+    let what = "… anonymous RSS at the end of the window, off → on (the file-backed rest is the shared executable)";
+    let cell = format!(
+        "{} → {}",
+        mib(m.off.last.anon as f64),
+        mib(m.on.last.anon as f64)
+    );
+    t.row(["7", what, "1", &cell, "—", "", ""]);
     let what = format!("metrics off, idle {idle} s: CPU");
     let cell = cpu_cell(m.off.cpu_pct, m.off.cpu_pct_ns);
     t.row(["7", &what, "1 window", &cell, "—", "baseline", ""]);
