@@ -2,12 +2,12 @@
 //! this machine, written as a markdown report. Registration and deregistration latency of
 //! `sidekick run` and of the 2014 shell sidekick, the footprint of one and of many idle agents,
 //! `sidekick host` beside as many labelled containers, and lbsync's latency and API calls against
-//! the CLB emulator. A benchmark, not a test: missed
+//! the CLB emulator, and the cost of `--metrics-addr`. A benchmark, not a test: missed
 //! targets are reported, not failed; the exit code is non-zero only when a part could not run.
 //!
 //! Options: `--quick` (fewer repetitions, shorter windows), `--report PATH` (markdown),
 //! `--raw PATH` (every sample as JSON), `--only LIST` (comma-separated parts: sidekick, shell,
-//! footprint, many, host, lbsync, idle). Progress goes to stderr. `BENCH_LBSYNC_LOG=PREFIX` keeps lbsync's
+//! footprint, many, host, lbsync, idle, metrics). Progress goes to stderr. `BENCH_LBSYNC_LOG=PREFIX` keeps lbsync's
 //! debug log as `PREFIX-<pending>ms.log`.
 
 mod cycle;
@@ -18,6 +18,7 @@ mod host;
 mod idle;
 mod lbsync;
 mod logs;
+mod metrics;
 mod registration;
 mod report;
 mod shell;
@@ -69,7 +70,7 @@ impl Plan {
     }
 }
 
-const PARTS: [&str; 7] = [
+const PARTS: [&str; 8] = [
     "sidekick",
     "shell",
     "footprint",
@@ -77,6 +78,7 @@ const PARTS: [&str; 7] = [
     "host",
     "lbsync",
     "idle",
+    "metrics",
 ];
 
 struct Args {
@@ -211,6 +213,9 @@ fn main() -> ExitCode {
             &mut errors,
             || host::run(&plan),
         );
+    }
+    if on("metrics") {
+        r.metrics = part("metrics on vs off", &mut errors, || metrics::run(&plan));
     }
     if on("lbsync") {
         for pending in [Duration::ZERO, Duration::from_millis(300)] {

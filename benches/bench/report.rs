@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::footprint::{Many, ShellWindow, Window};
 use super::host::HostResults;
 use super::lbsync::LbResults;
+use super::metrics::MetricsFigure;
 use super::registration::{Cycles, SidekickResults};
 use super::stats::{fmt_num, summarize, Summary};
 use super::sys::HostInfo;
@@ -24,6 +25,7 @@ pub struct Results {
     pub shell_footprint: Option<ShellWindow>,
     pub many: Option<Many>,
     pub host_mode: Option<HostResults>,
+    pub metrics: Option<MetricsFigure>,
     pub lbsync: Vec<LbResults>,
     pub idle: Option<super::idle::IdleResults>,
     pub errors: Vec<String>,
@@ -185,6 +187,7 @@ fn main_table(r: &Results, plan: &Plan) -> String {
     footprint_rows(&mut t, r, plan);
     host_rows(&mut t, r, plan);
     idle_rows(&mut t, r);
+    metrics_rows(&mut t, r, plan);
     for lb in &r.lbsync {
         let bound = 100.0 + lb.pending_ms as f64;
         for (what, s) in lb.summaries() {
@@ -347,6 +350,36 @@ fn idle_rows(t: &mut Table, r: &Results) {
         "0",
         ok,
     ]);
+}
+
+/// Figure 8: one agent with `--metrics-addr` (scraped every 15 s) beside one without.
+fn metrics_rows(t: &mut Table, r: &Results, plan: &Plan) {
+    let Some(m) = &r.metrics else { return };
+    let idle = plan.idle.as_secs();
+    let what = format!("metrics off, idle {idle} s: RSS (VmRSS, 1 Hz)");
+    t.summary("8", &what, Some(m.off.rss_kb), mib, "baseline", "");
+    let what = format!(
+        "metrics on, idle {idle} s, {} scrapes of {} B: RSS",
+        m.scrapes, m.scrape_bytes
+    );
+    let extra = m.on.rss_kb.p95 - m.off.rss_kb.p95;
+    let ok = if extra <= 512.0 { "met" } else { "**MISSED**" };
+    let target = format!("off + ≤ 0.5 MiB (p95 +{})", mib(extra));
+    t.summary("8", &what, Some(m.on.rss_kb), mib, &target, ok);
+    let what = "… anonymous RSS at the end of the window, off → on (the file-backed rest is the shared executable)";
+    let cell = format!(
+        "{} → {}",
+        mib(m.off.last.anon as f64),
+        mib(m.on.last.anon as f64)
+    );
+    t.row(["8", what, "1", &cell, "—", "", ""]);
+    let what = format!("metrics off, idle {idle} s: CPU");
+    let cell = cpu_cell(m.off.cpu_pct, m.off.cpu_pct_ns);
+    t.row(["8", &what, "1 window", &cell, "—", "baseline", ""]);
+    let what = format!("metrics on, idle {idle} s: CPU");
+    let cell = cpu_cell(m.on.cpu_pct, m.on.cpu_pct_ns);
+    let ok = cpu_verdict(m.on.cpu_pct, m.on.cpu_pct_ns, 0.05);
+    t.row(["8", &what, "1 window", &cell, "—", "≤ 0.05 % (as off)", ok]);
 }
 
 /// Figure 6, right after the many `run` agents it replaces.

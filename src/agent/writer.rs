@@ -144,6 +144,13 @@ pub async fn run(
                 };
                 match outcome {
                     Ok(Some(actual)) => {
+                        match &want {
+                            Desired::Present(_) => {
+                                crate::telemetry::registered(&layout.prefix, true)
+                            }
+                            Desired::Absent => crate::telemetry::registered(&layout.prefix, false),
+                            Desired::Undecided => {}
+                        }
                         backoff.reset();
                         log.succeeded();
                         // Only once the keys were rewritten under our lease: undecided, they
@@ -160,6 +167,7 @@ pub async fn run(
                         Event::Reconciled(Reconciled::Done(actual))
                     }
                     Ok(None) => {
+                        crate::telemetry::registered(&layout.prefix, false);
                         warn!(key = %layout.prefix, "lost ownership of the key to another agent");
                         Event::Reconciled(Reconciled::Lost)
                     }
