@@ -132,6 +132,15 @@ pub struct HostLevelArgs {
     pub docker_host: Option<String>,
 }
 
+/// `--metrics-addr`, for the modes that keep running (`run`, `host`, `lbsync`; not `check`).
+#[derive(Debug, Clone, Args)]
+pub struct MetricsArgs {
+    /// Serve GET /metrics (Prometheus text format) and GET /healthz on this address, e.g.
+    /// 127.0.0.1:9464 [default: off].
+    #[arg(long, env = "SIDEKICK_METRICS_ADDR", value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
+}
+
 /// Flags shared by `run` and `check`: the host-level ones and the container's own.
 #[derive(Debug, Clone, Args)]
 pub struct AgentArgs {
@@ -181,6 +190,8 @@ pub struct RunArgs {
           value_parser = limits::RESYNC_INTERVAL.parser(), default_value = limits::RESYNC_INTERVAL.default,
           help = limits::RESYNC_INTERVAL.help("How often the keys in etcd are re-read and repaired if someone changed them"))]
     pub resync_interval: Duration,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -211,6 +222,8 @@ pub struct HostArgs {
         value_delimiter = ','
     )]
     pub require_label: Vec<String>,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -325,4 +338,6 @@ pub struct LbsyncArgs {
         default_value = crate::nginx::DEFAULT_RELOAD_CMD
     )]
     pub reload_cmd: String,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }

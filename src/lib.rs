@@ -22,3 +22,4 @@ pub mod nginx;
 pub mod rackspace;
 pub mod registry;
 pub mod signals;
+pub mod telemetry;

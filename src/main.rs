@@ -2,6 +2,7 @@
 //! to an exit code (0 ok, 1 failure / not registrable, 2 bad usage or input).
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -15,8 +16,10 @@ use sidekick::check::FromLabels;
 use sidekick::cli::AgentArgs;
 use sidekick::cli::{Cli, Command, LogFormat};
 use sidekick::config::{
-    container_reference, AgentConfig, ConfigError, HostConfig, HostDefaults, LbsyncConfig,
+    container_reference, metrics_addr, AgentConfig, ConfigError, HostConfig, HostDefaults,
+    LbsyncConfig,
 };
+use sidekick::telemetry::{self, Mode};
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::builder()
@@ -85,10 +88,12 @@ fn main() -> ExitCode {
     };
     init_logging(cli.log_format);
     let result = match cli.command {
-        Command::Run(args) => match AgentConfig::from_args(&args.agent, args.resync_interval, &env)
-        {
-            Ok(cfg) => run(cfg),
-            Err(e) => return usage_error(e),
+        Command::Run(args) => match (
+            AgentConfig::from_args(&args.agent, args.resync_interval, &env),
+            metrics_addr(args.metrics.metrics_addr.as_deref()),
+        ) {
+            (Ok(cfg), Ok(addr)) => run(cfg, addr),
+            (Err(e), _) | (_, Err(e)) => return usage_error(e),
         },
         Command::Check(args) if args.agent.key.is_none() => {
             match labelled_check_args(&args.agent) {
@@ -106,13 +111,19 @@ fn main() -> ExitCode {
                 Err(e) => return usage_error(e),
             }
         }
-        Command::Host(args) => match HostConfig::from_args(&args, &env) {
-            Ok(cfg) => host(cfg),
-            Err(e) => return usage_error(e),
+        Command::Host(args) => match (
+            HostConfig::from_args(&args, &env),
+            metrics_addr(args.metrics.metrics_addr.as_deref()),
+        ) {
+            (Ok(cfg), Ok(addr)) => host(cfg, addr),
+            (Err(e), _) | (_, Err(e)) => return usage_error(e),
         },
-        Command::Lbsync(args) => match LbsyncConfig::from_args(&args, &env) {
-            Ok(cfg) => lbsync(cfg),
-            Err(e) => return usage_error(e),
+        Command::Lbsync(args) => match (
+            LbsyncConfig::from_args(&args, &env),
+            metrics_addr(args.metrics.metrics_addr.as_deref()),
+        ) {
+            (Ok(cfg), Ok(addr)) => lbsync(cfg, addr),
+            (Err(e), _) | (_, Err(e)) => return usage_error(e),
         },
     };
     // Everything the user can get wrong was refused above by `config`: what fails now is 1.
@@ -125,13 +136,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cfg: AgentConfig) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(sidekick::agent::run(cfg, sidekick::signals::terminate()))?;
+/// The signal that ends a mode, telling systemd `STOPPING=1` when it comes.
+fn shutdown() -> impl std::future::Future<Output = ()> {
+    telemetry::stopping_on(sidekick::signals::terminate())
+}
+
+fn run(cfg: AgentConfig, metrics: Option<SocketAddr>) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        telemetry::start(Mode::Run, metrics).await?;
+        sidekick::agent::run(cfg, shutdown()).await?;
+        anyhow::Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn host(cfg: HostConfig) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(sidekick::host::run(cfg, sidekick::signals::terminate()))?;
+fn host(cfg: HostConfig, metrics: Option<SocketAddr>) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        telemetry::start(Mode::Host, metrics).await?;
+        sidekick::host::run(cfg, shutdown()).await?;
+        anyhow::Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -176,9 +200,13 @@ fn check_labelled(defaults: HostDefaults, container: &str, json: bool) -> anyhow
     }
 }
 
-fn lbsync(cfg: LbsyncConfig) -> anyhow::Result<ExitCode> {
+fn lbsync(cfg: LbsyncConfig, metrics: Option<SocketAddr>) -> anyhow::Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    runtime()?.block_on(sidekick::lbsync::run(cfg, sidekick::signals::terminate()))?;
+    runtime()?.block_on(async {
+        telemetry::start(Mode::Lbsync, metrics).await?;
+        sidekick::lbsync::run(cfg, shutdown()).await?;
+        anyhow::Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

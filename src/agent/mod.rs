@@ -158,6 +158,7 @@ pub async fn run_container(
     );
 
     let mut brain = Brain::new(cfg);
+    let mut pulse = crate::telemetry::Pulse::start("agent", Duration::ZERO);
     tokio::pin!(shutdown);
     let mode = loop {
         tokio::select! {
@@ -168,6 +169,7 @@ pub async fn run_container(
                 None => break StopMode::Release,
             },
             Some(r) = report_rx.recv() => brain.on_report(r),
+            _ = pulse.tick() => continue,
         }
         brain.step(&target_tx, &writer.desired);
     };
@@ -217,6 +219,7 @@ impl<'a> Brain<'a> {
                 self.docker_down = false;
                 self.docker_seen = true;
                 self.view = v;
+                crate::telemetry::docker_event(&self.cfg.layout.prefix);
             }
             DockerUpdate::Kill {
                 container_id,
@@ -299,6 +302,7 @@ impl<'a> Brain<'a> {
         let desired = Desired::from_decision(record, &reason);
         if self.reason.as_ref() != Some(&reason) {
             info!(state = %reason, "container state");
+            crate::telemetry::agent_state(&reason);
             self.reason = Some(reason);
         }
         if desired != self.desired {

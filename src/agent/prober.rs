@@ -83,6 +83,7 @@ pub async fn run<F, Fut>(
                 o = probe(target.probe.clone()) => o,
                 r = targets.changed() => { if r.is_err() { return; } break; }
             };
+            crate::telemetry::probe_observed(&outcome);
             let transition = damper.record(outcome.pass);
             let pass = outcome.pass;
             let report = Report {

@@ -208,6 +208,7 @@ pub async fn run(
                 match outcome {
                     None => {}
                     Some(Ok(true)) => {
+                        crate::telemetry::registered(&layout.prefix, want != Desired::Absent);
                         backoff.reset();
                         log.succeeded();
                         if let Some(old) = stale_lease.take() {

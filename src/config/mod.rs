@@ -8,6 +8,7 @@
 //! - `host`: `host` ([`HostConfig`]) and one container's [`AgentConfig`] from its labels.
 //! - `lbsync`: `lbsync` ([`LbsyncConfig`]).
 //! - `limits`: the bounds, defaults and `--help` ranges of the duration flags.
+//! - `metrics`: `--metrics-addr` ([`metrics_addr`]).
 //! - `files`: reading secret and TLS files (regular files only, size-limited).
 //! - here: the error type, the environment lookup, and the etcd flags ([`etcd_config`]).
 
@@ -16,6 +17,7 @@ mod files;
 pub mod host;
 mod lbsync;
 pub mod limits;
+mod metrics;
 
 pub use agent::{container_reference, AgentConfig, ContainerParts, HealthConfig, HostDefaults};
 pub use files::{
@@ -23,6 +25,7 @@ pub use files::{
 };
 pub use host::{check_config_from_labels, container_config, HostConfig, LabelError};
 pub use lbsync::{BackendConfig, LbsyncConfig, RackspaceTarget, Recheck};
+pub use metrics::metrics_addr;
 
 use std::path::Path;
 

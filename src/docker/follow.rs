@@ -199,6 +199,7 @@ pub async fn follow(
             }
         }
         if !resubscribe {
+            crate::telemetry::docker_reconnect();
             if tx
                 .send(DockerUpdate::Disconnected("event stream ended".into()))
                 .await

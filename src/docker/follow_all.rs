@@ -140,6 +140,7 @@ pub async fn follow_all(docker: Docker, labels: Vec<String>, tx: mpsc::Sender<Ho
                 }
             }
         }
+        crate::telemetry::docker_reconnect();
         if tx
             .send(HostEvent::Disconnected("event stream ended".into()))
             .await

@@ -238,6 +238,7 @@ async fn session(
         }
         match tokio::time::timeout(answer_deadline, stream.message()).await {
             Ok(Ok(Some(resp))) if resp.ttl() > 0 => {
+                crate::telemetry::lease_keepalive(sent.elapsed());
                 confirm(
                     tx,
                     crate::duration::after(sent, Duration::from_secs(resp.ttl() as u64)),

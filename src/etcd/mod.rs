@@ -176,10 +176,10 @@ pub async fn connect_retrying(
 pub async fn timed<T>(
     f: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
 ) -> Result<T, EtcdError> {
-    match tokio::time::timeout(REQUEST_TIMEOUT, f).await {
-        Ok(r) => Ok(r?),
+    crate::telemetry::etcd_counted(match tokio::time::timeout(REQUEST_TIMEOUT, f).await {
+        Ok(r) => r.map_err(EtcdError::from),
         Err(_) => Err(EtcdError::Timeout(REQUEST_TIMEOUT)),
-    }
+    })
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use tracing::{error, info, info_span, warn, Instrument};
 use crate::agent::{new_owner, run_container, writer, AgentError};
 use crate::config::{container_config, HostConfig};
 use crate::docker::follow::DockerUpdate;
-use crate::docker::follow_all::follow_all;
+use crate::docker::follow_all::{follow_all, HostEvent};
 use crate::docker::{self, ContainerView, Labelled};
 use state::{Action, Found, Input, Inspection, Supervisor};
 
@@ -53,6 +53,7 @@ pub async fn run(cfg: HostConfig, shutdown: impl Future<Output = ()>) -> Result<
         inspects: JoinSet::new(),
     };
     let mut state = Supervisor::new();
+    let mut pulse = crate::telemetry::Pulse::start("host", Duration::ZERO);
     tokio::pin!(shutdown);
     loop {
         let input = tokio::select! {
@@ -67,10 +68,13 @@ pub async fn run(cfg: HostConfig, shutdown: impl Future<Output = ()>) -> Result<
                 }
             }
             Some(Ok((id, found))) = io.inspects.join_next() => Input::Inspected { id, found },
+            _ = pulse.tick() => continue,
         };
+        let listed = matches!(input, Input::Docker(HostEvent::Listed(_)));
         for action in state.step(input) {
             io.apply(action).await;
         }
+        crate::telemetry::host_pass(listed, io.inspects.len());
     }
     info!(
         containers = state.managed(),

@@ -162,6 +162,7 @@ async fn step(
         }
         Exec::Nginx(ng) => {
             let present = ng.current().unwrap_or_default();
+            crate::telemetry::lbsync_actual(present.len());
             let mut want = match &cfg.recheck {
                 Some(r) => recheck(r, prober, desired, &present).await,
                 None => desired.clone(),
@@ -177,7 +178,10 @@ async fn step(
             }
             match ng.apply(&want, &cfg.statics).await {
                 Ok(Applied::Unchanged) => Step::Converged,
-                Ok(Applied::Reloaded { .. }) => Step::Converged,
+                Ok(Applied::Reloaded { .. }) => {
+                    crate::telemetry::lbsync_actual(want.len() + cfg.statics.len());
+                    Step::Converged
+                }
                 Err(e) => {
                     error!(error = %e, kind = e.metric_label(), "nginx was not updated; retrying at the resync interval");
                     Step::Resync
@@ -271,6 +275,7 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
     info!(prefix = %cfg.prefix, election_key = %cfg.election_key, id = %me, "sidekick lbsync starting");
     let election = Election::spawn(client.clone(), cfg.election_key.clone(), me, cfg.ttl);
     let mut role = election.subscribe();
+    crate::telemetry::follow_role(election.subscribe());
     let (dirty_tx, mut dirty) = tokio::sync::watch::channel(Instant::now());
     let mut dirty_tx = Some(dirty_tx);
     let prober = Prober::new(
@@ -283,10 +288,13 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
     let mut read_log = RetryLog::new("reading the registry prefix");
     let mut next_pass = Instant::now();
     let mut hold_until = Instant::now();
+    // A pass may wait up to two minutes for the load balancer to become ACTIVE.
+    let mut pulse = crate::telemetry::Pulse::start("lbsync", Duration::from_secs(180));
     loop {
         tokio::select! {
             biased;
             _ = &mut shutdown => break,
+            _ = pulse.tick() => continue,
             r = role.changed() => { if r.is_err() { break; } next_pass = Instant::now(); }
             r = dirty.changed() => {
                 if r.is_err() { break; }
@@ -325,6 +333,7 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
         };
         etcd_backoff.reset();
         read_log.succeeded();
+        crate::telemetry::lbsync_desired(snap.desired.len());
         if let Some(tx) = dirty_tx.take() {
             tokio::spawn(watch::watch_prefix(
                 client.clone(),
@@ -334,7 +343,10 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
             ));
         }
         let is_leader = || election.is_leader_now();
-        match step(&mut exec, &cfg, &prober, &snap.desired, &is_leader).await {
+        let started = Instant::now();
+        let outcome = step(&mut exec, &cfg, &prober, &snap.desired, &is_leader).await;
+        crate::telemetry::reconcile_done(started.elapsed(), outcome == Step::Converged);
+        match outcome {
             Step::Progress => next_pass = Instant::now(),
             Step::Converged | Step::Resync => {
                 next_pass = crate::duration::after(Instant::now(), cfg.resync)

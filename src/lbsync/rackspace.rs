@@ -251,6 +251,7 @@ impl RackspaceExec {
             Err(e) => return self.on_error(e).await,
         };
         self.report(&p, lb.id);
+        crate::telemetry::lbsync_actual(lb.nodes.len());
         if p.is_converged() {
             self.backoff.reset();
             self.duplicates_in_a_row = 0;

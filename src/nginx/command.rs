@@ -62,6 +62,7 @@ pub async fn run(cmd: &str, timeout: Duration) -> Result<(), CommandFailure> {
     let mut child = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(cmd)
+        .env_remove("NOTIFY_SOCKET")
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))

@@ -320,11 +320,13 @@ impl Client {
         let response = match response {
             Ok(r) => r,
             Err(e) => {
+                crate::telemetry::lbsync_api_request(method.as_str(), None);
                 debug!(method = %method, path, query = %query_text, error = %e, "rackspace request failed");
                 return Err(e);
             }
         };
         let status = response.status().as_u16();
+        crate::telemetry::lbsync_api_request(method.as_str(), Some(status));
         let retry_after = header_text(&response);
         let bytes = response.bytes().await.map_err(transport)?;
         debug!(

@@ -113,6 +113,14 @@ fn units_keep_secrets_out_of_the_environment_and_drop_root() {
             "{file}: getifaddrs needs netlink"
         );
     }
+    // Metrics on loopback only (issue 11), for the two long-lived per-host services.
+    for file in ["lbsync.service", "sidekick-host.service"] {
+        let exec = Unit::load(file).one("Service", "ExecStart").to_string();
+        assert!(
+            exec.contains("--metrics-addr 127.0.0.1:"),
+            "{file}: metrics on loopback: {exec}"
+        );
+    }
     let lbsync = Unit::load("lbsync.service");
     assert_eq!(
         lbsync.one("Service", "LoadCredential"),

@@ -135,7 +135,8 @@ cp /bin/busybox "$work/web/busybox"
 printf '\n\nPASS' >"$work/web/www/health.php"
 printf 'FROM scratch\nCOPY busybox /bin/busybox\nCOPY www /www\nCMD ["/bin/busybox","httpd","-f","-p","80","-h","/www"]\n' \
   >"$work/web/Dockerfile"
-DOCKER_BUILDKIT=0 docker build -q -t sidekick-test-live-web:1 "$work/web" >/dev/null
+DOCKER_BUILDKIT=0 docker build -q -t sidekick-test-live-web:1 "$work/web" >/dev/null 2>"$work/build.err" ||
+  fail "docker build of the web image: $(cat "$work/build.err")"
 web="web-$run_id"
 docker run -d --name "$web" --label "sidekick-test.pid=$$" --label "sidekick-live=$run_id" \
   --label sidekick.key=/services/web/hostlive \
@@ -175,6 +176,14 @@ sx() { docker exec "$name" sh -c "$*"; }
 # --- 4. install the binary and the units as written -------------------------------------------
 docker cp "$bin" "$name:/usr/bin/sidekick" >/dev/null
 for f in "$units"/*.service; do docker cp "$f" "$name:/etc/systemd/system/" >/dev/null; done
+# The one change to the units as written: their loopback metrics ports (the container shares this
+# host's network, where those ports may be taken) become free ones.
+lbsync_metrics=$(free_port)
+host_metrics=$(free_port)
+docker exec "$name" sed -i "s/--metrics-addr 127.0.0.1:[0-9]*/--metrics-addr 127.0.0.1:$lbsync_metrics/" \
+  /etc/systemd/system/lbsync.service
+docker exec "$name" sed -i "s/--metrics-addr 127.0.0.1:[0-9]*/--metrics-addr 127.0.0.1:$host_metrics/" \
+  /etc/systemd/system/sidekick-host.service
 sock_gid=$(stat -c %g /var/run/docker.sock)
 nginx_port=$(free_port)
 sx "getent group docker >/dev/null || groupadd -g $sock_gid docker"
@@ -207,8 +216,9 @@ dropin lbsync-nginx.service "${notify}"
 sx "systemctl daemon-reload && systemctl restart nginx"
 
 # --- 5. start them and check ---------------------------------------------------------------
-sx "systemctl start sidekick-host.service monweb@$run_id.service lbsync.service lbsync-nginx.service" ||
-  fail "systemctl start"
+# With Type=notify, start returns once each unit has sent READY=1.
+sx "timeout 60 systemctl start sidekick-host.service monweb@$run_id.service lbsync.service lbsync-nginx.service" ||
+  fail "systemctl start (Type=$(sx 'systemctl show -P Type lbsync.service'))"
 
 # check_proc UNIT UID_KIND CAPEFF: the main process's user, capabilities and environment.
 check_proc() {
@@ -244,6 +254,18 @@ upstream_ok() { sx "grep -q 'server 127.0.0.1:$web_port;' /etc/nginx/conf.d/side
 wait_for 30 "lbsync-nginx.service writes the upstream" upstream_ok
 wait_for 15 "nginx (reloaded) proxies to the instance" sh -c "curl -fsS http://127.0.0.1:$nginx_port/health.php | grep -q PASS"
 check_proc lbsync-nginx.service root 0000000000000002
+
+if [ -z "$notify" ]; then
+  for u in sidekick-host.service "monweb@$run_id.service" lbsync.service lbsync-nginx.service; do
+    [ "$(sx "systemctl show -P WatchdogUSec $u")" = 30s ] || fail "$u: no 30s watchdog"
+    log "ok: $u ready (Type=notify), watchdog 30s, status: $(sx "systemctl show -P StatusText $u")"
+  done
+fi
+for m in "$lbsync_metrics" "$host_metrics"; do
+  curl -fsS "http://127.0.0.1:$m/healthz" >/dev/null || fail "GET /healthz on :$m"
+  curl -fsS "http://127.0.0.1:$m/metrics" | grep -q '^sidekick_build_info' || fail "GET /metrics on :$m"
+done
+log "ok: /metrics and /healthz answer from inside the sandboxes"
 
 sx "systemctl stop sidekick-host.service monweb@$run_id.service"
 [ -z "$(keys /services/web/)" ] || fail "keys left after systemctl stop: $(keys /services/web/)"

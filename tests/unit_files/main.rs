@@ -45,6 +45,15 @@ fn sidekick_command(
     (argv[1..].to_vec(), env.into_iter().collect())
 }
 
+/// Points `--metrics-addr`, when the unit sets it, at a free port: tests share this machine, and
+/// the units' fixed loopback ports may be taken.
+fn any_metrics_port(args: &mut [String]) {
+    if args.iter().any(|a| a == "--metrics-addr") {
+        let addr = format!("127.0.0.1:{}", testkit::ports::free_port());
+        set_flag(args, "--metrics-addr", &addr);
+    }
+}
+
 /// Replaces the value of `--flag` (which must be present) in `args`.
 fn set_flag(args: &mut [String], flag: &str, value: &str) {
     let i = args
@@ -329,6 +338,7 @@ fn the_host_unit_registers_labelled_containers() {
     let _plain = Container::run(ContainerOpts::web().label("sidekick-test.case", &case));
     let (mut args, env) = sidekick_command("sidekick-host.service", "127.0.0.1", "10.0.0.7");
     assert_eq!(args[0], "host");
+    any_metrics_port(&mut args);
     args.extend([
         "--require-label".into(),
         format!("sidekick-test.case={case}"),
@@ -382,6 +392,7 @@ fn lbsync_lines_are_valid_sidekick_flags() {
             let creds_dir = creds_dir.clone();
             let (mut args, mut env) = sidekick_command(file, "203.0.113.7", "10.0.0.7");
             assert_eq!(args[0], "lbsync", "{file}");
+            any_metrics_port(&mut args);
             if args.iter().any(|a| a == "--upstream-file") {
                 set_flag(&mut args, "--upstream-file", &upstream);
             }
