@@ -132,7 +132,7 @@ fn units_keep_secrets_out_of_the_environment_and_drop_root() {
     let nginx = Unit::load("lbsync-nginx.service");
     assert_eq!(
         nginx.one("Service", "CapabilityBoundingSet"),
-        "CAP_DAC_OVERRIDE"
+        "CAP_DAC_OVERRIDE CAP_NET_BIND_SERVICE"
     );
     let exec = nginx.one("Service", "ExecStart");
     let upstream = exec

@@ -9,7 +9,8 @@
 #   lbsync.service         adds the registered instances to a load balancer of clb-emulator,
 #                          with the API key from LoadCredential= (not in /proc/PID/environ)
 #   lbsync-nginx.service   writes nginx's upstream, `nginx -t` and reload pass (root with
-#                          CAP_DAC_OVERRIDE only) and nginx proxies to the instance
+#                          CAP_DAC_OVERRIDE and CAP_NET_BIND_SERVICE only; nginx listens on a
+#                          port below 1024) and nginx proxies to the instance
 #   stop                   SIGTERM from systemd removes the keys
 # mondb.service is not started: it needs a container named "db" on a Docker Engine shared with
 # other tests; it has the same sandbox as monweb@.
@@ -70,10 +71,11 @@ wait_for() {
   done
 }
 
+# free_port [LOW SPAN]: a port in LOW..LOW+SPAN-1 nobody listens on (default 20000..39999).
 free_port() {
-  local p
+  local p low=${1:-20000} span=${2:-20000}
   for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 20000))
+    p=$((low + RANDOM % span))
     if ! ss -Htln "sport = :$p" | grep -q .; then
       echo "$p"
       return 0
@@ -185,7 +187,13 @@ docker exec "$name" sed -i "s/--metrics-addr 127.0.0.1:[0-9]*/--metrics-addr 127
 docker exec "$name" sed -i "s/--metrics-addr 127.0.0.1:[0-9]*/--metrics-addr 127.0.0.1:$host_metrics/" \
   /etc/systemd/system/sidekick-host.service
 sock_gid=$(stat -c %g /var/run/docker.sock)
-nginx_port=$(free_port)
+# A privileged port, as nginx's 80/443 would be: `nginx -t` binds the listen ports too (it only
+# tolerates EADDRINUSE), so lbsync-nginx needs CAP_NET_BIND_SERVICE. Meaningful when
+# ip_unprivileged_port_start is above it (1024 by default).
+nginx_port=$(free_port 800 200)
+if [ "$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start 2>/dev/null || echo 1024)" -le "$nginx_port" ]; then
+  log "NOTE: ip_unprivileged_port_start allows port $nginx_port to anyone: CAP_NET_BIND_SERVICE goes untested"
+fi
 sx "getent group docker >/dev/null || groupadd -g $sock_gid docker"
 sx "mkdir -p /etc/sidekick
 printf 'COREOS_PUBLIC_IPV4=127.0.0.1\nCOREOS_PRIVATE_IPV4=127.0.0.1\n' >/etc/environment
@@ -253,7 +261,7 @@ mode=$(sx "stat -c %a /run/credentials/lbsync.service/api-key")
 upstream_ok() { sx "grep -q 'server 127.0.0.1:$web_port;' /etc/nginx/conf.d/sidekick-upstream.conf"; }
 wait_for 30 "lbsync-nginx.service writes the upstream" upstream_ok
 wait_for 15 "nginx (reloaded) proxies to the instance" sh -c "curl -fsS http://127.0.0.1:$nginx_port/health.php | grep -q PASS"
-check_proc lbsync-nginx.service root 0000000000000002
+check_proc lbsync-nginx.service root 0000000000000402
 
 if [ -z "$notify" ]; then
   for u in sidekick-host.service "monweb@$run_id.service" lbsync.service lbsync-nginx.service; do
