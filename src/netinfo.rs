@@ -57,9 +57,11 @@ pub fn interface_ipv4(iface: &str) -> Option<Ipv4Addr> {
     }
 }
 
-/// The address of the default-route interface, if this host has a default route.
+/// The address of the default-route interface, if this host has a default route. Read from
+/// `/proc/self/net/route` (the same table as `/proc/net/route`, which is a symlink to it), which
+/// stays visible under systemd's `ProcSubset=pid`.
 pub fn default_route_ip() -> Option<IpAddr> {
-    let table = std::fs::read_to_string("/proc/net/route").ok()?;
+    let table = std::fs::read_to_string("/proc/self/net/route").ok()?;
     interface_ipv4(&default_route_interface(&table)?).map(IpAddr::V4)
 }
 

@@ -148,21 +148,45 @@ fn sidekick_image_runs_version_and_check_through_the_docker_socket() {
 
     let version = docker_ok(&["run", "--rm", &image.0, "--version"]);
     assert_eq!(version, format!("sidekick {}", env!("CARGO_PKG_VERSION")));
+    // Not root by default; the agent gets the socket's group with --group-add, as the README
+    // shows, and nothing else.
+    let user = docker_ok(&["image", "inspect", "-f", "{{.Config.User}}", &image.0]);
+    assert_eq!(user, "65532:65532");
 
     let web = Container::run(ContainerOpts::web());
     web.wait_http_ready(SOON);
     let socket = docker_socket();
     let mount = format!("{socket}:/var/run/docker.sock");
+    let group = std::os::unix::fs::MetadataExt::gid(
+        &std::fs::metadata(&socket).expect("the Docker socket"),
+    )
+    .to_string();
     let name = unique_name("sidekick-check");
     let pid_label = format!("{PID_LABEL}={}", std::process::id());
     #[rustfmt::skip]
     let args = [
         "run", "--rm", "--name", &name, "--label", "sidekick-test=1", "--label", &pid_label,
-        "-v", &mount, "--network", "host", &image.0,
+        "-v", &mount, "--group-add", &group, "--network", "host", &image.0,
         "check", "--container", web.name(), "--container-port", "80/tcp",
         "--key", "/services/web/web01", "--health-digest", PASS_SHA1,
         "--etcd-endpoints", "http://127.0.0.1:1", "--json",
     ];
+    // Without the socket's group the non-root agent is refused, and says what to do about it.
+    let denied_name = unique_name("sidekick-denied");
+    #[rustfmt::skip]
+    let denied_args = [
+        "run", "--rm", "--name", &denied_name, "--label", "sidekick-test=1", "--label", &pid_label,
+        "-v", &mount, "--network", "host", &image.0,
+        "check", "--container", web.name(), "--etcd-endpoints", "http://127.0.0.1:1",
+    ];
+    let denied = docker_with(&denied_args, None, Duration::from_secs(60));
+    let _ = docker(&["rm", "-f", &denied_name]);
+    let text = String::from_utf8_lossy(&denied.stdout);
+    assert!(
+        text.contains("Permission denied") && text.contains("--group-add"),
+        "no hint about the socket's group: {text}"
+    );
+
     let out = docker_with(&args, None, Duration::from_secs(60));
     let _ = docker(&["rm", "-f", &name]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -200,7 +224,7 @@ fn sidekick_image_runs_version_and_check_through_the_docker_socket() {
     #[rustfmt::skip]
     let args = [
         "run", "-d", "--name", &name, "--label", "sidekick-test=1", "--label", &pid_label,
-        "-v", &mount, "--network", "host", &image.0,
+        "-v", &mount, "--group-add", &group, "--network", "host", &image.0,
         "host", "--host", "core01", "--require-label", &require, "--etcd-endpoints", &endpoints,
     ];
     docker_ok(&args);

@@ -30,7 +30,7 @@ pub enum DockerError {
     #[error("invalid docker host {host:?}: {reason}")]
     BadHost { host: String, reason: String },
     /// Not a `source`: the message already holds bollard's, and `{:#}` would print it twice.
-    #[error("docker: {0}")]
+    #[error("docker: {}", api_message(.0))]
     Api(bollard::errors::Error),
     #[error("docker: no answer within {0:?}")]
     Timeout(Duration),
@@ -44,6 +44,33 @@ impl DockerError {
             DockerError::Timeout(_) => "timeout",
         }
     }
+}
+
+/// bollard's message and the causes it hides ("client error (Connect)" says nothing; the
+/// io::Error below it says "Permission denied"), with a hint when the socket refused us.
+fn api_message(e: &bollard::errors::Error) -> String {
+    let mut msg = e.to_string();
+    let mut denied = false;
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        denied |= c
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied);
+        cause = c.source();
+    }
+    if denied {
+        msg.push_str(
+            " (this user may not use the Docker socket: add it to the socket's group, e.g. \
+             SupplementaryGroups=docker in the unit or docker run --group-add \
+             \"$(stat -c %g /var/run/docker.sock)\")",
+        );
+    }
+    msg
 }
 
 impl From<bollard::errors::Error> for DockerError {

@@ -163,7 +163,7 @@ impl Client {
             .connect_timeout(config.request_timeout)
             .user_agent(concat!("sidekick/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| Error::Config(http_client_error(&e)))?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -328,4 +328,20 @@ fn is_lb_url(path: &str) -> bool {
 fn header_text(response: &reqwest::Response, name: HeaderName) -> Option<String> {
     let value = response.headers().get(name)?;
     value.to_str().ok().map(str::to_string)
+}
+
+/// Why the HTTP client could not be built. reqwest says only "builder error"; the cause is in its
+/// source chain, and in practice it is a missing CA bundle (rustls loads the system's roots).
+fn http_client_error(e: &reqwest::Error) -> String {
+    let mut msg = format!("cannot build the HTTP client: {e}");
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        msg.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    msg.push_str(
+        " (is a CA bundle installed? HTTPS to Rackspace needs the system's root certificates, \
+         e.g. /etc/ssl/certs/ca-certificates.crt from the Debian package ca-certificates)",
+    );
+    msg
 }

@@ -107,6 +107,11 @@ pub fn instance_name(file: &str) -> String {
     file.replace("@.", "@01.")
 }
 
+/// What `%d` expands to for `unit`: the directory systemd fills from `LoadCredential=`.
+pub fn credentials_dir(unit: &str) -> String {
+    format!("/run/credentials/{unit}")
+}
+
 /// Expands the specifiers these units use, as for instance `01` on host `core01`; any other
 /// specifier is an error (it would be a typo or a specifier fleet does not know).
 pub fn expand_specifiers(s: &str, unit: &str) -> Result<String, String> {
@@ -127,6 +132,8 @@ pub fn expand_specifiers(s: &str, unit: &str) -> Result<String, String> {
             Some('n') => out.push_str(unit),
             Some('p') => out.push_str(prefix),
             Some('H') => out.push_str("core01"),
+            // $CREDENTIALS_DIRECTORY, where systemd puts the unit's LoadCredential= files.
+            Some('d') => out.push_str(&credentials_dir(unit)),
             Some('%') => out.push('%'),
             other => return Err(format!("unknown specifier %{other:?} in {s:?}")),
         }
@@ -164,7 +171,6 @@ pub fn fake_env_file(path: &str, public: &str, private: &str) -> Vec<(String, St
         ],
         "/etc/sidekick/lbsync.env" => &[
             ("OS_USERNAME", "demo-user"),
-            ("OS_API_KEY", "0123456789abcdef0123456789abcdef"),
             ("OS_REGION_NAME", "IAD"),
             ("LB_NAME", "demo-lb"),
         ],
@@ -256,8 +262,8 @@ mod tests {
             "line without ="
         );
         assert_eq!(
-            expand_specifiers("web-%i %n %H 100%%", "web@07.service").unwrap(),
-            "web-07 web@07.service core01 100%"
+            expand_specifiers("web-%i %n %H 100%% %d/k", "web@07.service").unwrap(),
+            "web-07 web@07.service core01 100% /run/credentials/web@07.service/k"
         );
         assert!(expand_specifiers("%Z", "x.service").is_err());
         let env = BTreeMap::from([("A".to_string(), "1.2.3.4".to_string())]);
