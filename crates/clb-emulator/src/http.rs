@@ -174,12 +174,4 @@ pub(crate) async fn serve(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tenant_is_the_second_segment() {
-        assert_eq!(tenant_of("/v1.0/123456/loadbalancers"), "123456");
-        assert_eq!(tenant_of("/v1.0"), "");
-    }
-}
+mod tests;
