@@ -44,16 +44,23 @@ impl Backoff {
     }
 }
 
-/// How often a still-failing retry loop repeats its warning.
-pub const RETRY_LOG_EVERY: Duration = Duration::from_secs(30);
+/// How often a failing or flapping retry loop says so.
+pub const RETRY_LOG_EVERY: Duration = Duration::from_secs(60);
 
-/// The log side of a retry loop: warns on the first failure, then at most every
-/// [`RETRY_LOG_EVERY`] with the count so far, and says once when the loop recovers.
+/// The log side of a retry loop: warns on the first failure and says once when the loop
+/// recovers; after that, a loop that keeps failing or flapping (fail, recover, fail...) writes at
+/// most one WARN and one INFO per [`RETRY_LOG_EVERY`], with the counts since the last line,
+/// instead of a pair per failure.
 #[derive(Debug)]
 pub struct RetryLog {
     what: &'static str,
+    /// Failures since the last success.
     failures: u64,
+    /// Failures and recoveries not yet reported.
+    unreported_failures: u64,
+    unreported_recoveries: u64,
     last_warn: Option<Instant>,
+    last_recovered: Option<Instant>,
 }
 
 impl RetryLog {
@@ -61,13 +68,17 @@ impl RetryLog {
         RetryLog {
             what,
             failures: 0,
+            unreported_failures: 0,
+            unreported_recoveries: 0,
             last_warn: None,
+            last_recovered: None,
         }
     }
 
     /// Records a failure; returns whether it was logged.
     pub fn failed(&mut self, error: &dyn Display) -> bool {
         self.failures += 1;
+        self.unreported_failures += 1;
         if self
             .last_warn
             .is_some_and(|t| t.elapsed() < RETRY_LOG_EVERY)
@@ -75,17 +86,33 @@ impl RetryLog {
             return false;
         }
         self.last_warn = Some(Instant::now());
-        warn!(what = self.what, error = %error, failures = self.failures, "failing; retrying with backoff");
+        if self.unreported_failures > 1 || self.unreported_recoveries > 0 {
+            warn!(what = self.what, error = %error, failures = self.failures, failures_since_last_line = self.unreported_failures, recoveries_since_last_line = self.unreported_recoveries, "still failing on and off; retrying with backoff");
+        } else {
+            warn!(what = self.what, error = %error, failures = self.failures, "failing; retrying with backoff");
+        }
+        self.unreported_failures = 0;
+        self.unreported_recoveries = 0;
         true
     }
 
-    /// Records a success; logs the recovery if there were failures.
-    pub fn succeeded(&mut self) {
-        if self.failures > 0 {
-            info!(what = self.what, failures = self.failures, "recovered");
+    /// Records a success; logs the recovery unless one was logged less than a period ago.
+    pub fn succeeded(&mut self) -> bool {
+        if self.failures == 0 {
+            return false;
         }
-        self.failures = 0;
-        self.last_warn = None;
+        let failures = std::mem::take(&mut self.failures);
+        self.unreported_recoveries += 1;
+        if self
+            .last_recovered
+            .is_some_and(|t| t.elapsed() < RETRY_LOG_EVERY)
+        {
+            return false;
+        }
+        self.last_recovered = Some(Instant::now());
+        info!(what = self.what, failures, "recovered");
+        self.unreported_recoveries = 0;
+        true
     }
 
     pub fn failures(&self) -> u64 {
@@ -103,9 +130,25 @@ mod tests {
         assert!(r.failed(&"refused"));
         assert!(!r.failed(&"refused"), "throttled");
         assert_eq!(r.failures(), 2);
-        r.succeeded();
+        assert!(r.succeeded(), "the first recovery is said");
         assert_eq!(r.failures(), 0);
-        assert!(r.failed(&"refused"), "a new outage warns at once");
+        assert!(!r.succeeded(), "nothing to recover from");
+    }
+
+    #[test]
+    fn a_flapping_operation_logs_one_pair_per_period_not_per_failure() {
+        let mut r = RetryLog::new("reaching etcd");
+        let mut lines = 0;
+        for _ in 0..20 {
+            lines += usize::from(r.failed(&"refused"));
+            lines += usize::from(r.succeeded());
+        }
+        assert_eq!(
+            lines, 2,
+            "one WARN and one INFO for 20 flaps within a period"
+        );
+        assert_eq!(r.unreported_failures, 19);
+        assert_eq!(r.unreported_recoveries, 19);
     }
 
     #[test]

@@ -115,13 +115,32 @@ fn main() -> ExitCode {
             Err(e) => return usage_error(e),
         },
     };
-    // Everything the user can get wrong was refused above by `config`: what fails now is 1.
+    // What the user can get wrong in the flags was refused above by `config`; what fails now is
+    // 1, except what etcd refuses at startup (credentials, permissions): that is configuration
+    // too, 2.
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("sidekick: {e:#}");
-            ExitCode::from(1)
+            ExitCode::from(exit_code_of(&e))
         }
+    }
+}
+
+/// The exit code of a failed mode, from the kind of its error: 2 for configuration errors found
+/// at startup (etcd refused the credentials or a permission the mode needs), else 1.
+fn exit_code_of(e: &anyhow::Error) -> u8 {
+    let config = e
+        .downcast_ref::<sidekick::agent::AgentError>()
+        .is_some_and(|e| e.is_config())
+        || matches!(
+            e.downcast_ref::<sidekick::lbsync::LbsyncError>(),
+            Some(sidekick::lbsync::LbsyncError::Etcd(e)) if e.is_config()
+        );
+    if config {
+        2
+    } else {
+        1
     }
 }
 

@@ -7,7 +7,7 @@
 //!
 //! Options: `--quick` (fewer repetitions, shorter windows), `--report PATH` (markdown),
 //! `--raw PATH` (every sample as JSON), `--only LIST` (comma-separated parts: sidekick, shell,
-//! footprint, many, host, lbsync). Progress goes to stderr. `BENCH_LBSYNC_LOG=PREFIX` keeps lbsync's
+//! footprint, many, host, lbsync, idle). Progress goes to stderr. `BENCH_LBSYNC_LOG=PREFIX` keeps lbsync's
 //! debug log as `PREFIX-<pending>ms.log`.
 
 mod cycle;
@@ -15,6 +15,7 @@ mod detail;
 mod dockerapi;
 mod footprint;
 mod host;
+mod idle;
 mod lbsync;
 mod logs;
 mod registration;
@@ -68,7 +69,15 @@ impl Plan {
     }
 }
 
-const PARTS: [&str; 6] = ["sidekick", "shell", "footprint", "many", "host", "lbsync"];
+const PARTS: [&str; 7] = [
+    "sidekick",
+    "shell",
+    "footprint",
+    "many",
+    "host",
+    "lbsync",
+    "idle",
+];
 
 struct Args {
     quick: bool,
@@ -210,6 +219,9 @@ fn main() -> ExitCode {
                 r.lbsync.push(x);
             }
         }
+    }
+    if on("idle") {
+        r.idle = part("idle: raft proposals", &mut errors, || idle::run(&plan));
     }
     r.errors = errors;
     r.run_secs = started.elapsed().as_secs_f64();

@@ -25,6 +25,7 @@ pub struct Results {
     pub many: Option<Many>,
     pub host_mode: Option<HostResults>,
     pub lbsync: Vec<LbResults>,
+    pub idle: Option<super::idle::IdleResults>,
     pub errors: Vec<String>,
     pub run_secs: f64,
     pub loadavg_end: String,
@@ -183,6 +184,7 @@ fn main_table(r: &Results, plan: &Plan) -> String {
     ]);
     footprint_rows(&mut t, r, plan);
     host_rows(&mut t, r, plan);
+    idle_rows(&mut t, r);
     for lb in &r.lbsync {
         let bound = 100.0 + lb.pending_ms as f64;
         for (what, s) in lb.summaries() {
@@ -322,6 +324,29 @@ fn footprint_rows(t: &mut Table, r: &Results, plan: &Plan) {
             &verdict_le(&per, 0.05),
         );
     }
+}
+
+/// Figure 7: raft proposals while idle.
+fn idle_rows(t: &mut Table, r: &Results) {
+    let Some(i) = &r.idle else { return };
+    let what = format!(
+        "raft proposals while idle {} s: one `sidekick run` + one `sidekick lbsync` (raft_index {} → {})",
+        i.window_s, i.raft_index_before, i.raft_index_after
+    );
+    let ok = if i.proposals() == 0 {
+        "met"
+    } else {
+        "**MISSED**"
+    };
+    t.row([
+        "7",
+        &what,
+        "1 window",
+        &i.proposals().to_string(),
+        "—",
+        "0",
+        ok,
+    ]);
 }
 
 /// Figure 6, right after the many `run` agents it replaces.

@@ -16,6 +16,9 @@ use tracing::{debug, info, warn, Instrument};
 use crate::config::AgentConfig;
 use crate::docker::follow::{follow, DockerUpdate};
 use crate::docker::{self, ContainerView, DockerError};
+use crate::etcd::access::{self, Need, AGENT_NEEDS};
+use crate::etcd::lease::LeaseKeeper;
+use crate::etcd::{EtcdError, Pool};
 use crate::health::{Probe, Prober, Transition};
 use crate::registry::Owner;
 use decide::{decide, probe_target, Desired, HealthState, Kill, Reason};
@@ -24,6 +27,16 @@ use decide::{decide, probe_target, Desired, HealthState, Kill, Reason};
 pub enum AgentError {
     #[error(transparent)]
     Docker(#[from] DockerError),
+    #[error(transparent)]
+    Etcd(#[from] EtcdError),
+}
+
+impl AgentError {
+    /// True for errors the user must fix in the configuration (exit 2): etcd refused the
+    /// credentials or a permission the agent needs.
+    pub fn is_config(&self) -> bool {
+        matches!(self, AgentError::Etcd(e) if e.is_config())
+    }
 }
 
 /// A fresh random identity for this agent process.
@@ -61,45 +74,81 @@ pub enum StopMode {
     Release,
 }
 
-/// One container's etcd writer, whichever way it is wired: `run` starts today's writer with its
-/// own connection and lease ([`WriterHandle::own_lease`]); `host` wires each container's writer
-/// in one place (`host::spawn_writer`).
+/// One container's etcd writer, whichever way it is wired: `run` gives it its own lease
+/// ([`WriterHandle::own_lease`]); `host` gives every container's writer the one lease of the
+/// host ([`WriterHandle::shared`]).
 pub struct WriterHandle {
     desired: watch::Sender<Desired>,
-    stop: oneshot::Sender<()>,
+    stop: oneshot::Sender<StopMode>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl WriterHandle {
-    /// Wraps a writer task fed by `desired` and stopped by `stop`.
-    pub fn new(
-        desired: watch::Sender<Desired>,
-        stop: oneshot::Sender<()>,
-        task: tokio::task::JoinHandle<()>,
-    ) -> WriterHandle {
+    /// A writer on a lease someone else keeps (and revokes): on [`StopMode::Release`] it deletes
+    /// its own keys, on [`StopMode::Shutdown`] it leaves them to the lease.
+    pub fn shared(cfg: writer::WriterConfig, shared: writer::Shared) -> WriterHandle {
+        let (desired_tx, desired_rx) = watch::channel(Desired::Undecided);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let task = tokio::spawn(
+            async move {
+                writer::run(cfg, shared, desired_rx, stop_rx).await;
+            }
+            .in_current_span(),
+        );
         WriterHandle {
-            desired,
-            stop,
+            desired: desired_tx,
+            stop: stop_tx,
             task,
         }
     }
 
-    /// Today's writer: it connects on its own, keeps its own lease and revokes it when stopped
-    /// (in either [`StopMode`]: the lease holds this container's keys only).
-    pub fn own_lease(cfg: writer::WriterConfig) -> WriterHandle {
+    /// `run`'s writer: it keeps its own lease through `pool` and revokes it when stopped (in
+    /// either [`StopMode`]: the lease holds this container's keys only).
+    pub fn own_lease(pool: Pool, cfg: writer::WriterConfig) -> WriterHandle {
         let (desired_tx, desired_rx) = watch::channel(Desired::Undecided);
         let (stop_tx, stop_rx) = oneshot::channel();
+        let keeper = LeaseKeeper::spawn(pool.clone(), cfg.ttl);
+        let shared = writer::Shared {
+            pool,
+            lease: keeper.subscribe(),
+            own_lease: true,
+        };
         // In the caller's span: `host` runs each container's agent in one naming it.
-        let task = tokio::spawn(writer::run(cfg, desired_rx, stop_rx).in_current_span());
-        WriterHandle::new(desired_tx, stop_tx, task)
+        let task = tokio::spawn(
+            async move {
+                writer::run(cfg, shared, desired_rx, stop_rx).await;
+                keeper.revoke(writer::REVOKE_DEADLINE).await;
+            }
+            .in_current_span(),
+        );
+        WriterHandle {
+            desired: desired_tx,
+            stop: stop_tx,
+            task,
+        }
     }
 
     /// Stops the writer and waits for it, at most the revoke deadline and a second.
-    pub async fn stop(self, _mode: StopMode) {
-        let _ = self.stop.send(());
+    pub async fn stop(self, mode: StopMode) {
+        let _ = self.stop.send(mode);
         let _ =
             tokio::time::timeout(writer::REVOKE_DEADLINE + Duration::from_secs(1), self.task).await;
     }
+}
+
+/// Connects to etcd (retrying until a member answers or `stop` resolves: `Ok(None)`) and checks
+/// that the user's role covers `needs`: a refused permission or password is a configuration
+/// error, returned at once.
+pub async fn connect_checked(
+    etcd: &crate::etcd::EtcdConfig,
+    needs: &[Need],
+    stop: impl Future<Output = ()>,
+) -> Result<Option<Pool>, EtcdError> {
+    let Some(pool) = crate::etcd::connect_retrying(etcd, stop).await? else {
+        return Ok(None);
+    };
+    access::check(&pool, needs, AGENT_NEEDS).await?;
+    Ok(Some(pool))
 }
 
 /// Runs the agent until `shutdown` resolves; then revokes the lease and returns.
@@ -107,15 +156,25 @@ pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> Result
     let docker = docker::connect(&cfg.docker_host)?;
     info!(container = %cfg.container, port = %cfg.port, key = %cfg.layout.prefix, mode = ?cfg.health.mode, etcd = ?cfg.etcd.endpoints, "sidekick run starting");
 
+    tokio::pin!(shutdown);
+    let needs = [
+        Need::ReadWrite(cfg.layout.owner_key()),
+        Need::ReadWrite(cfg.layout.prefix.clone()),
+    ];
+    let Some(pool) = connect_checked(&cfg.etcd, &needs, &mut shutdown).await? else {
+        return Ok(());
+    };
     let (docker_tx, docker_rx) = mpsc::channel(64);
     let follower = tokio::spawn(follow(docker, cfg.container.clone(), cfg.port, docker_tx));
-    let writer = WriterHandle::own_lease(writer::WriterConfig {
-        etcd: cfg.etcd.clone(),
-        layout: cfg.layout.clone(),
-        me: new_owner(&cfg),
-        ttl: cfg.ttl,
-        resync: cfg.resync,
-    });
+    let writer = WriterHandle::own_lease(
+        pool,
+        writer::WriterConfig {
+            layout: cfg.layout.clone(),
+            me: new_owner(&cfg),
+            ttl: cfg.ttl,
+            resync: cfg.resync,
+        },
+    );
     let ended = run_container(&cfg, docker_rx, writer, shutdown, || {
         info!("shutting down: revoking the lease")
     })

@@ -1,181 +1,111 @@
-//! The agent's etcd side: connect (retrying), keep one lease, own the prefix through an owner key
-//! bound to that lease, and make the keys equal to the wanted record in one transaction guarded
-//! by ownership, writing only what differs. Repairs after lease loss, lost ownership and drift.
+//! The agent's etcd writer: own the prefix through an owner key bound to a lease, and make the
+//! keys equal to the wanted record in one transaction guarded by ownership, writing only what
+//! differs (an idle writer re-reads on resync and writes nothing: no raft proposals). Its states
+//! and transitions are pure (`state`); [`run`] drives them with the calls in `ops`. The caller
+//! hands it an endpoint pool and a lease: its own ([`WriterHandle::own_lease`] for `run`) or
+//! one shared by every container of a host (`host`).
+//!
+//! [`WriterHandle::own_lease`]: crate::agent::WriterHandle::own_lease
 
-use std::collections::BTreeMap;
+mod ops;
+pub mod state;
+
+pub use ops::read_actual;
+
 use std::time::Duration;
 
-use etcd_client::{Client, Compare, CompareOp, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use super::decide::Desired;
+use super::StopMode;
 use crate::backoff::{Backoff, RetryLog};
-use crate::etcd::lease::{LeaseKeeper, LeaseState};
-use crate::etcd::{timed, EtcdConfig, EtcdError};
-use crate::registry::{claim, plan, Actual, Claim, Layout, Owner, Record};
+use crate::etcd::lease::{call_deadline, LeaseState};
+use crate::etcd::{EtcdError, Member, Pool};
+use crate::registry::{Layout, Owner};
+use ops::{Calls, Ownership};
+use state::{next, step, Claim, Event, Next, Reconciled, State, Wait};
 
-/// How long shutdown waits for etcd to revoke the lease.
+/// How long shutdown waits for etcd to revoke the lease (or release the keys).
 pub const REVOKE_DEADLINE: Duration = Duration::from_secs(2);
 
+/// How often a held owner key is logged about.
+const HELD_LOG_EVERY: Duration = Duration::from_secs(60);
+
 pub struct WriterConfig {
-    pub etcd: EtcdConfig,
     pub layout: Layout,
     pub me: Owner,
     pub ttl: Duration,
     pub resync: Duration,
 }
 
-enum Ownership {
-    Mine { stale_lease: Option<i64> },
-    Held(Option<Owner>),
+/// What the caller gives the writer: the pool its calls go through and the lease its keys are
+/// bound to.
+pub struct Shared {
+    pub pool: Pool,
+    pub lease: watch::Receiver<LeaseState>,
+    /// The lease is this writer's alone: a predecessor's stale lease may be revoked. A lease
+    /// shared by a host's containers is never revoked by one of them.
+    pub own_lease: bool,
 }
 
-/// Reads every managed key (both formats) in one range request.
-pub async fn read_actual(client: &Client, layout: &Layout) -> Result<Actual, EtcdError> {
-    // [prefix, prefix + "0") covers the prefix itself and everything under "prefix/".
-    let end = format!("{}0", layout.prefix);
-    let resp = timed(client.clone().get(
-        layout.prefix.as_str(),
-        Some(GetOptions::new().with_range(end)),
-    ))
-    .await?;
-    let managed = layout.managed_keys();
-    Ok(resp
-        .kvs()
-        .iter()
-        .filter_map(|kv| {
-            let k = kv.key_str().ok()?.to_string();
-            managed.contains(&k).then(|| {
-                (
-                    k,
-                    (String::from_utf8_lossy(kv.value()).into_owned(), kv.lease()),
-                )
-            })
-        })
-        .collect())
-}
-
-async fn acquire(
-    client: &Client,
-    layout: &Layout,
-    me: &Owner,
-    lease: i64,
-) -> Result<Ownership, EtcdError> {
-    let key = layout.owner_key();
-    let me_json = serde_json::to_string(me).unwrap_or_default();
-    let put = || {
-        TxnOp::put(
-            key.as_str(),
-            me_json.as_str(),
-            Some(PutOptions::new().with_lease(lease)),
-        )
-    };
-    let txn = Txn::new()
-        .when([Compare::version(key.as_str(), CompareOp::Equal, 0)])
-        .and_then([put()])
-        .or_else([TxnOp::get(key.as_str(), None)]);
-    let resp = timed(client.clone().txn(txn)).await?;
-    if resp.succeeded() {
-        return Ok(Ownership::Mine { stale_lease: None });
-    }
-    let Some(kv) = resp.op_responses().into_iter().find_map(|r| match r {
-        TxnOpResponse::Get(g) => g.kvs().first().cloned(),
-        _ => None,
-    }) else {
-        // Deleted between the compare and the get: try again next round.
-        return Ok(Ownership::Held(None));
-    };
-    if kv.lease() == lease {
-        return Ok(Ownership::Mine { stale_lease: None });
-    }
-    let holder: Option<Owner> = serde_json::from_slice(kv.value()).ok();
-    let alive = holder
-        .as_ref()
-        .is_none_or(|h| h.host != me.host || crate::netinfo::pid_alive(h.pid));
-    let take = kv.lease() == 0 || claim(me, holder.as_ref(), alive) == Claim::TakeOver;
-    if !take {
-        return Ok(Ownership::Held(holder));
-    }
-    let txn = Txn::new()
-        .when([Compare::mod_revision(
-            key.as_str(),
-            CompareOp::Equal,
-            kv.mod_revision(),
-        )])
-        .and_then([put()]);
-    if timed(client.clone().txn(txn)).await?.succeeded() {
-        info!(owner_key = %key, previous = ?holder, "took over the prefix from a previous agent of this unit");
-        Ok(Ownership::Mine {
-            stale_lease: Some(kv.lease()).filter(|l| *l != 0),
-        })
-    } else {
-        Ok(Ownership::Held(holder))
+fn live(s: &LeaseState) -> Option<state::Lease> {
+    match *s {
+        LeaseState::Live { id, generation, .. } => Some(state::Lease { id, generation }),
+        LeaseState::Pending => None,
     }
 }
 
-/// Applies `p` guarded by ownership; `Ok(false)` when ownership was lost.
-async fn apply(
-    client: &Client,
-    layout: &Layout,
-    lease: i64,
-    p: &crate::registry::Plan,
-) -> Result<bool, EtcdError> {
-    let mut ops: Vec<TxnOp> = p
-        .puts
-        .iter()
-        .map(|(k, v)| {
-            TxnOp::put(
-                k.as_str(),
-                v.as_str(),
-                Some(PutOptions::new().with_lease(lease)),
-            )
-        })
-        .collect();
-    ops.extend(p.deletes.iter().map(|k| TxnOp::delete(k.as_str(), None)));
-    let txn = Txn::new()
-        .when([Compare::lease(layout.owner_key(), CompareOp::Equal, lease)])
-        .and_then(ops);
-    Ok(timed(client.clone().txn(txn)).await?.succeeded())
+/// Logs a failed call and moves the pool off the member when the member is at fault.
+fn failed(pool: &Pool, m: &Member, e: &EtcdError, log: &mut RetryLog) {
+    if e.is_member_fault() {
+        pool.suspect(m.index, e);
+    }
+    log.failed(e);
 }
 
-/// Runs until `stop` fires, then revokes the lease (its keys vanish at once).
+/// Runs until `stop` says how to stop (or the caller goes away). With [`StopMode::Release`] on
+/// a shared lease the keys and the owner key are deleted here; otherwise whoever holds the
+/// lease revokes it. Returns the mode.
 pub async fn run(
     cfg: WriterConfig,
+    sh: Shared,
     mut desired: watch::Receiver<Desired>,
-    mut stop: oneshot::Receiver<()>,
-) {
-    let stopped = async {
-        let _ = (&mut stop).await;
-    };
-    let Some(client) = crate::etcd::connect_retrying(&cfg.etcd, stopped).await else {
-        return;
-    };
-    let keeper = LeaseKeeper::spawn(client.clone(), cfg.ttl);
-    let mut lease_rx = keeper.subscribe();
+    mut stop: oneshot::Receiver<StopMode>,
+) -> StopMode {
     let layout = &cfg.layout;
-    let mut owned_gen: Option<u64> = None;
-    let mut cache: Option<Actual> = None;
-    let mut stale_lease: Option<i64> = None;
+    let user = sh.pool.config().user().map(str::to_string);
+    let deadline = call_deadline(cfg.ttl);
+    let mut lease_rx = sh.lease;
     let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
     let mut log = RetryLog::new("updating the keys in etcd");
+    let mut stale_lease: Option<i64> = None;
+    let mut held_logged: Option<Instant> = None;
     let mut next_resync = Instant::now() + cfg.resync;
-    let mut last_held_log: Option<Instant> = None;
-    loop {
-        let lease = *lease_rx.borrow_and_update();
-        let mut retry_in: Option<Duration> = None;
-        if let LeaseState::Live { id, generation, .. } = lease {
-            if owned_gen != Some(generation) {
-                cache = None;
-                match acquire(&client, layout, &cfg.me, id).await {
+    let mut state = State::NoLease;
+    let mut event = Event::Lease(live(&lease_rx.borrow_and_update()));
+    let mode = loop {
+        state = step(state, event);
+        event = match next(&state) {
+            Next::Claim(lease) => {
+                let m = sh.pool.member();
+                let calls = Calls {
+                    client: &m.client,
+                    deadline,
+                    user: user.as_deref(),
+                };
+                match ops::acquire(&calls, layout, &cfg.me, lease.id).await {
                     Ok(Ownership::Mine { stale_lease: s }) => {
-                        owned_gen = Some(generation);
                         stale_lease = s.or(stale_lease);
                         backoff.reset();
+                        if held_logged.take().is_some() {
+                            info!(key = %layout.prefix, "the previous owner is gone; this agent now owns the key");
+                        }
+                        Event::Claimed(Claim::Mine)
                     }
                     Ok(Ownership::Held(holder)) => {
-                        if last_held_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                        if held_logged.is_none_or(|t| t.elapsed() >= HELD_LOG_EVERY) {
                             error!(
                                 key = %layout.prefix,
                                 holder_host = holder.as_ref().map(|h| h.host.as_str()).unwrap_or("?"),
@@ -183,101 +113,112 @@ pub async fn run(
                                 holder_pid = holder.as_ref().map(|h| h.pid).unwrap_or(0),
                                 "another sidekick owns this --key; not writing until its lease ends (check the unit files: two agents share one key)"
                             );
-                            last_held_log = Some(Instant::now());
+                            held_logged = Some(Instant::now());
                         }
-                        retry_in = Some((cfg.ttl / 3).min(Duration::from_secs(2)));
+                        Event::Claimed(Claim::Held)
                     }
                     Err(e) => {
-                        log.failed(&e);
-                        retry_in = Some(backoff.next_delay());
+                        failed(&sh.pool, &m, &e, &mut log);
+                        Event::Claimed(Claim::Failed)
                     }
                 }
             }
-            if owned_gen == Some(generation) {
-                if last_held_log.take().is_some() {
-                    info!(key = %layout.prefix, "the previous owner is gone; this agent now owns the key");
-                }
+            Next::Reconcile { lease, cache } => {
+                let m = sh.pool.member();
+                let calls = Calls {
+                    client: &m.client,
+                    deadline,
+                    user: user.as_deref(),
+                };
                 let want = desired.borrow_and_update().clone();
                 let outcome = match &want {
-                    Desired::Undecided => None,
-                    Desired::Absent => Some(reconcile(&client, layout, id, None, &mut cache).await),
+                    // Not known yet: leave the keys as they are (only learn what etcd holds).
+                    Desired::Undecided => match cache {
+                        Some(c) => Ok(Some(c)),
+                        None => ops::read_actual(&m.client, layout).await.map(Some),
+                    },
+                    Desired::Absent => ops::reconcile(&calls, layout, lease.id, None, cache).await,
                     Desired::Present(r) => {
-                        Some(reconcile(&client, layout, id, Some(r), &mut cache).await)
+                        ops::reconcile(&calls, layout, lease.id, Some(r), cache).await
                     }
                 };
                 match outcome {
-                    None => {}
-                    Some(Ok(true)) => {
+                    Ok(Some(actual)) => {
                         backoff.reset();
                         log.succeeded();
-                        if let Some(old) = stale_lease.take() {
-                            let _ = timed(client.clone().lease_revoke(old)).await;
+                        // Only once the keys were rewritten under our lease: undecided, they
+                        // still live on the predecessor's.
+                        let decided = !matches!(want, Desired::Undecided);
+                        if let Some(old) = stale_lease.take_if(|_| decided).filter(|_| sh.own_lease)
+                        {
+                            ops::revoke_stale(&m.client, old).await;
                             debug!(
                                 lease = format_args!("{old:x}"),
                                 "revoked the previous agent's lease"
                             );
                         }
+                        Event::Reconciled(Reconciled::Done(actual))
                     }
-                    Some(Ok(false)) => {
+                    Ok(None) => {
                         warn!(key = %layout.prefix, "lost ownership of the key to another agent");
-                        owned_gen = None;
-                        retry_in = Some(Duration::from_millis(100));
+                        Event::Reconciled(Reconciled::Lost)
                     }
-                    Some(Err(e)) => {
-                        cache = None;
-                        log.failed(&e);
-                        retry_in = Some(backoff.next_delay());
+                    Err(e) => {
+                        failed(&sh.pool, &m, &e, &mut log);
+                        Event::Reconciled(Reconciled::Failed)
                     }
                 }
             }
-        }
-        let wait = retry_in
-            .map(|d| Instant::now() + d)
-            .unwrap_or(next_resync)
-            .min(next_resync);
-        tokio::select! {
-            _ = &mut stop => break,
-            r = desired.changed() => if r.is_err() { break },
-            r = lease_rx.changed() => if r.is_err() { break },
-            _ = tokio::time::sleep_until(wait) => {
-                if Instant::now() >= next_resync {
-                    cache = None;
-                    next_resync = Instant::now() + cfg.resync;
+            Next::Wait(wait) => {
+                let until = match wait {
+                    Wait::Event => None,
+                    Wait::Backoff => Some(Instant::now() + backoff.next_delay()),
+                    Wait::Held => Some(Instant::now() + (cfg.ttl / 3).min(Duration::from_secs(2))),
+                    Wait::Resync => Some(next_resync),
+                };
+                let timer = async {
+                    match until {
+                        Some(t) => tokio::time::sleep_until(t).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    m = &mut stop => break m.unwrap_or(StopMode::Shutdown),
+                    r = desired.changed() => match r {
+                        Ok(()) => Event::DesiredChanged,
+                        Err(_) => break StopMode::Shutdown,
+                    },
+                    r = lease_rx.changed() => match r {
+                        Ok(()) => Event::Lease(live(&lease_rx.borrow_and_update())),
+                        Err(_) => break StopMode::Shutdown,
+                    },
+                    _ = timer => if wait == Wait::Resync {
+                        next_resync = Instant::now() + cfg.resync;
+                        Event::Resync
+                    } else {
+                        Event::Timer
+                    },
                 }
             }
-        }
-    }
-    keeper.revoke(REVOKE_DEADLINE).await;
-}
-
-/// Makes etcd hold exactly `want`; `Ok(false)` when ownership was lost.
-async fn reconcile(
-    client: &Client,
-    layout: &Layout,
-    lease: i64,
-    want: Option<&Record>,
-    cache: &mut Option<Actual>,
-) -> Result<bool, EtcdError> {
-    let desired: BTreeMap<String, String> = want.map(|r| layout.render(r)).unwrap_or_default();
-    let actual = match cache.take() {
-        Some(a) => a,
-        None => read_actual(client, layout).await?,
+        };
     };
-    let p = plan(&desired, &actual, lease);
-    if p.is_empty() {
-        *cache = Some(actual);
-        return Ok(true);
+    if mode == StopMode::Release && !sh.own_lease {
+        if let State::Owned { lease, .. } = state {
+            let calls = Calls {
+                client: &sh.pool.client(),
+                deadline: REVOKE_DEADLINE,
+                user: user.as_deref(),
+            };
+            match ops::release(&calls, layout, lease.id).await {
+                Ok(true) => info!(key = %layout.prefix, "deregistered: the container is gone"),
+                Ok(false) => {
+                    debug!(key = %layout.prefix, "not the owner any more; nothing to release")
+                }
+                Err(e) => {
+                    warn!(key = %layout.prefix, error = %e, "could not delete the keys; they go with the lease")
+                }
+            }
+        }
     }
-    if !apply(client, layout, lease, &p).await? {
-        return Ok(false);
-    }
-    match want {
-        Some(r) => info!(
-            key = %layout.prefix, written = p.puts.len(), deleted = p.deletes.len(), lease = format_args!("{lease:x}"),
-            ip = %r.public_ipv4_addr, port = r.port, "registered"
-        ),
-        None => info!(key = %layout.prefix, deleted = p.deletes.len(), "deregistered"),
-    }
-    *cache = Some(desired.into_iter().map(|(k, v)| (k, (v, lease))).collect());
-    Ok(true)
+    mode
 }

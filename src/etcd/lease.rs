@@ -1,16 +1,24 @@
 //! One etcd lease kept alive by hand (etcd-client never renews on its own and its streams do not
-//! heal): grant, keepalive about every TTL/3, re-open the stream on any error through whichever
-//! member answers, grant a new lease when the old one is gone, revoke on shutdown.
+//! heal): grant, keepalive about every TTL/4, grant a new lease when the old one is gone, revoke
+//! on shutdown. Every call has a deadline well inside the TTL ([`call_deadline`]); a call that
+//! fails or misses it marks its member suspect in the [`Pool`] and the next attempt goes to
+//! another member at once, so a member cut off from its peers (which still accepts the
+//! connection but can no longer renew anything) costs one deadline, not the lease.
 
 use std::time::Duration;
 
-use etcd_client::Client;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::timed;
+use super::{timed_within, Pool};
 use crate::backoff::{Backoff, RetryLog};
+
+/// The deadline of every call the lease depends on: a quarter of the TTL (between 300 ms and
+/// 5 s), so a keepalive that misses it still leaves time to renew through another member.
+pub fn call_deadline(ttl: Duration) -> Duration {
+    (ttl / 4).clamp(Duration::from_millis(300), Duration::from_secs(5))
+}
 
 /// The lease as its users see it. `generation` grows each time a new lease replaces a lost one,
 /// so users know to re-acquire what they held under the old one.
@@ -49,11 +57,11 @@ pub struct LeaseKeeper {
 }
 
 impl LeaseKeeper {
-    /// Starts keeping a lease of `ttl` alive on `client`.
-    pub fn spawn(client: Client, ttl: Duration) -> LeaseKeeper {
+    /// Starts keeping a lease of `ttl` alive through `pool`.
+    pub fn spawn(pool: Pool, ttl: Duration) -> LeaseKeeper {
         let (tx, rx) = watch::channel(LeaseState::Pending);
         let (stop_tx, stop_rx) = oneshot::channel();
-        let task = tokio::spawn(keep(client, ttl, tx, stop_rx));
+        let task = tokio::spawn(keep(pool, ttl, tx, stop_rx));
         LeaseKeeper {
             state: rx,
             stop: Some(stop_tx),
@@ -99,13 +107,13 @@ enum Ended {
 }
 
 async fn keep(
-    client: Client,
+    client: Pool,
     ttl: Duration,
     tx: watch::Sender<LeaseState>,
     mut stop: oneshot::Receiver<Duration>,
 ) {
     let ttl_secs = ttl.as_secs().max(1) as i64;
-    let period = (ttl / 3).max(Duration::from_millis(300));
+    let period = (ttl / 4).max(Duration::from_millis(300));
     let mut generation = 0u64;
     let mut backoff = Backoff::new(
         Duration::from_millis(100),
@@ -114,14 +122,18 @@ async fn keep(
     let mut log = RetryLog::new("keeping the etcd lease alive");
     'grant: loop {
         let sent = Instant::now();
-        let mut c = client.clone();
+        let m = client.member();
+        let mut c = m.client.clone();
         let granted = tokio::select! {
-            r = timed(c.lease_grant(ttl_secs, None)) => r,
+            r = timed_within(call_deadline(ttl), c.lease_grant(ttl_secs, None)) => r,
             d = &mut stop => { finish(&client, None, d.unwrap_or(Duration::ZERO)).await; return; }
         };
         let id = match granted {
             Ok(resp) => resp.id(),
             Err(e) => {
+                if e.is_member_fault() {
+                    client.suspect(m.index, &e);
+                }
                 log.failed(&e);
                 tokio::select! {
                     _ = tokio::time::sleep(backoff.next_delay()) => continue 'grant,
@@ -169,7 +181,12 @@ async fn keep(
                 }
                 Ended::Broken(why) => {
                     log.failed(&why);
-                    let delay = backoff.next_delay();
+                    // Another member is tried at once; backing off only once they all failed.
+                    let delay = if backoff.attempts() < 2 {
+                        backoff.next_delay().min(Duration::from_millis(50))
+                    } else {
+                        backoff.next_delay()
+                    };
                     debug!(
                         lease = format_args!("{id:x}"),
                         retry_in_ms = delay.as_millis() as u64,
@@ -201,7 +218,7 @@ fn confirm(tx: &watch::Sender<LeaseState>, until: Instant) {
 /// One keepalive stream: open it (noting the recovery in `retry`), renew every `period`, return
 /// when it breaks.
 async fn session(
-    client: &Client,
+    client: &Pool,
     id: i64,
     ttl: Duration,
     period: Duration,
@@ -209,9 +226,14 @@ async fn session(
     stop: &mut oneshot::Receiver<Duration>,
     retry: (&mut RetryLog, &mut Backoff),
 ) -> Ended {
-    let answer_deadline = period.min(Duration::from_secs(5));
+    let answer_deadline = call_deadline(ttl);
     let sent = Instant::now();
-    let mut c = client.clone();
+    let m = client.member();
+    let mut c = m.client.clone();
+    let broken = |why: String| {
+        client.suspect(m.index, &why);
+        Ended::Broken(format!("{}: {why}", m.endpoint))
+    };
     let opened = tokio::select! {
         r = tokio::time::timeout(answer_deadline, c.lease_keep_alive(id)) => r,
         d = &mut *stop => return Ended::Stop(d.unwrap_or(Duration::ZERO)),
@@ -221,8 +243,8 @@ async fn session(
         Ok(Err(etcd_client::Error::LeaseKeepAliveError(msg))) if msg.contains("not found") => {
             return Ended::Lost
         }
-        Ok(Err(e)) => return Ended::Broken(format!("keepalive through any member: {e}")),
-        Err(_) => return Ended::Broken(format!("keepalive: no answer within {answer_deadline:?}")),
+        Ok(Err(e)) => return broken(format!("keepalive: {e}")),
+        Err(_) => return broken(format!("keepalive: no answer within {answer_deadline:?}")),
     };
     confirm(tx, crate::duration::after(sent, ttl));
     retry.0.succeeded();
@@ -234,7 +256,7 @@ async fn session(
         }
         let sent = Instant::now();
         if keeper.keep_alive().await.is_err() {
-            return Ended::Broken("keepalive stream closed".into());
+            return broken("keepalive stream closed".into());
         }
         match tokio::time::timeout(answer_deadline, stream.message()).await {
             Ok(Ok(Some(resp))) if resp.ttl() > 0 => {
@@ -244,16 +266,16 @@ async fn session(
                 );
             }
             Ok(Ok(Some(_))) => return Ended::Lost,
-            Ok(Ok(None)) | Ok(Err(_)) | Err(_) => {
-                return Ended::Broken("keepalive stream broke".into())
-            }
+            Ok(Ok(None)) => return broken("keepalive stream ended".into()),
+            Ok(Err(e)) => return broken(format!("keepalive stream broke: {e}")),
+            Err(_) => return broken(format!("keepalive: no answer within {answer_deadline:?}")),
         }
     }
 }
 
-async fn finish(client: &Client, id: Option<i64>, deadline: Duration) {
+async fn finish(client: &Pool, id: Option<i64>, deadline: Duration) {
     let Some(id) = id else { return };
-    match tokio::time::timeout(deadline, client.clone().lease_revoke(id)).await {
+    match tokio::time::timeout(deadline, client.client().lease_revoke(id)).await {
         Ok(Ok(_)) => info!(
             lease = format_args!("{id:x}"),
             "etcd lease revoked; its keys are gone"

@@ -1,7 +1,13 @@
-//! etcd: the connection settings (endpoints, TLS, user/password; validated by `config`) and the
-//! client built from them. Lease upkeep lives in `lease`.
+//! etcd: the connection settings (endpoints, TLS, user/password; validated by `config`), the
+//! endpoint pool built from them (`pool`: one client per member, calls on a member that
+//! answers), errors that name the operation and the key, and the startup permission check
+//! (`access`). Lease upkeep lives in `lease`.
 
+pub mod access;
 pub mod lease;
+pub mod pool;
+
+pub use pool::{Member, Pool};
 
 use std::time::Duration;
 
@@ -20,6 +26,29 @@ pub enum EtcdError {
     Client(#[from] etcd_client::Error),
     #[error("etcd: request timed out after {0:?}")]
     Timeout(Duration),
+    /// etcd refused an operation for the user's role.
+    #[error("permission denied {op} {key} (etcd user {user:?}); the role needs {needs}")]
+    Denied {
+        op: &'static str,
+        key: String,
+        user: String,
+        needs: String,
+    },
+    /// etcd refused the user and password.
+    #[error("etcd refused the credentials of user {user:?}: {message}")]
+    AuthFailed { user: String, message: String },
+    #[error("no etcd member answered: {0}")]
+    Unreachable(String),
+}
+
+/// etcd's own words for a refused permission or credentials (its gRPC status messages).
+fn is_permission_denied(e: &etcd_client::Error) -> bool {
+    e.to_string().contains("permission denied")
+}
+
+fn is_auth_failure(e: &etcd_client::Error) -> bool {
+    let s = e.to_string();
+    s.contains("authentication failed") || s.contains("user name is empty")
 }
 
 impl EtcdError {
@@ -28,12 +57,41 @@ impl EtcdError {
             EtcdError::BadEndpoint { .. } => "config",
             EtcdError::Client(_) => "client",
             EtcdError::Timeout(_) => "timeout",
+            EtcdError::Denied { .. } | EtcdError::AuthFailed { .. } => "denied",
+            EtcdError::Unreachable(_) => "unreachable",
+        }
+    }
+
+    /// Names the operation and the key of a failed call: a permission error becomes
+    /// [`EtcdError::Denied`] saying what the role needs; others are returned as they are.
+    pub fn named(self, op: &'static str, key: &str, needs: &str, user: Option<&str>) -> EtcdError {
+        match self {
+            EtcdError::Client(e) if is_permission_denied(&e) => EtcdError::Denied {
+                op,
+                key: key.to_string(),
+                user: user.unwrap_or("(none)").to_string(),
+                needs: needs.to_string(),
+            },
+            other => other,
         }
     }
 
     /// True for errors of configuration the user must fix (exit 2), false for transient ones.
     pub fn is_config(&self) -> bool {
-        self.metric_label() == "config"
+        matches!(
+            self,
+            EtcdError::BadEndpoint { .. } | EtcdError::Denied { .. } | EtcdError::AuthFailed { .. }
+        )
+    }
+
+    /// True when the error says the member could not serve the call (down, partitioned, slow),
+    /// so the call should move to another member.
+    pub fn is_member_fault(&self) -> bool {
+        match self {
+            EtcdError::Timeout(_) | EtcdError::Unreachable(_) => true,
+            EtcdError::Client(e) => !is_permission_denied(e),
+            _ => false,
+        }
     }
 }
 
@@ -108,11 +166,14 @@ pub fn validate_endpoint(endpoint: &str, tls: bool) -> Result<String, EtcdError>
 }
 
 impl EtcdConfig {
-    fn options(&self) -> ConnectOptions {
+    fn options(&self, connect_timeout: Duration) -> ConnectOptions {
+        // `require_leader`: a member without a raft leader (a minority partition) refuses calls
+        // and ends streams at once instead of holding them, so they move to another member.
         let mut o = ConnectOptions::new()
-            .with_connect_timeout(Duration::from_secs(2))
+            .with_connect_timeout(connect_timeout)
             .with_timeout(REQUEST_TIMEOUT)
-            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(3));
+            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(3))
+            .with_require_leader(true);
         if let Some(tls) = &self.tls {
             let mut t = TlsOptions::new();
             if let Some(ca) = &tls.ca {
@@ -131,44 +192,87 @@ impl EtcdConfig {
         o
     }
 
-    /// Connects. Without auth nothing is sent yet; with auth a token is fetched, so this fails
-    /// while etcd is unreachable (callers retry).
+    /// A client of one member. Without auth nothing is sent yet; with auth a token is fetched,
+    /// so this fails while the member is unreachable, and with [`EtcdError::AuthFailed`] when
+    /// etcd refuses the user.
+    pub async fn connect_one(
+        &self,
+        endpoint: &str,
+        deadline: Duration,
+    ) -> Result<Client, EtcdError> {
+        let opts = self.options(deadline);
+        match tokio::time::timeout(deadline, Client::connect([endpoint], Some(opts))).await {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) if is_auth_failure(&e) => Err(EtcdError::AuthFailed {
+                user: self.user().unwrap_or_default().to_string(),
+                message: e.to_string(),
+            }),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(EtcdError::Timeout(deadline)),
+        }
+    }
+
+    /// One client balancing over every endpoint, for one-shot commands (`check`); the
+    /// long-running modes use a [`Pool`].
     pub async fn connect(&self) -> Result<Client, EtcdError> {
+        let opts = self.options(Duration::from_secs(2));
         match tokio::time::timeout(
             REQUEST_TIMEOUT,
-            Client::connect(&self.endpoints, Some(self.options())),
+            Client::connect(&self.endpoints, Some(opts)),
         )
         .await
         {
-            Ok(r) => Ok(r?),
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) if is_auth_failure(&e) => Err(EtcdError::AuthFailed {
+                user: self.user().unwrap_or_default().to_string(),
+                message: e.to_string(),
+            }),
+            Ok(Err(e)) => Err(e.into()),
             Err(_) => Err(EtcdError::Timeout(REQUEST_TIMEOUT)),
         }
     }
+
+    pub fn user(&self) -> Option<&str> {
+        self.auth.as_ref().map(|(u, _)| u.as_str())
+    }
 }
 
-/// Connects, retrying with backoff (and a throttled log) until it works or `stop` resolves.
+/// Connects the pool, retrying with backoff (and a throttled log) until a member answers or
+/// `stop` resolves (`Ok(None)`). A configuration error (credentials refused) is returned at once.
 pub async fn connect_retrying(
     etcd: &EtcdConfig,
     stop: impl std::future::Future<Output = ()>,
-) -> Option<Client> {
+) -> Result<Option<Pool>, EtcdError> {
     tokio::pin!(stop);
     let mut backoff =
         crate::backoff::Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     let mut log = crate::backoff::RetryLog::new("connecting to etcd");
     loop {
-        match etcd.connect().await {
-            Ok(c) => {
+        match Pool::connect(etcd).await {
+            Ok(p) => {
                 log.succeeded();
-                return Some(c);
+                return Ok(Some(p));
             }
+            Err(e) if e.is_config() => return Err(e),
             Err(e) => {
                 log.failed(&e);
                 tokio::select! {
                     _ = tokio::time::sleep(backoff.next_delay()) => {}
-                    _ = &mut stop => return None,
+                    _ = &mut stop => return Ok(None),
                 }
             }
         }
+    }
+}
+
+/// Runs one etcd call under `deadline`.
+pub async fn timed_within<T>(
+    deadline: Duration,
+    f: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, EtcdError> {
+    match tokio::time::timeout(deadline, f).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(EtcdError::Timeout(deadline)),
     }
 }
 
@@ -183,43 +287,4 @@ pub async fn timed<T>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoints_are_normalised_or_refused_by_name() {
-        assert_eq!(
-            validate_endpoint("http://127.0.0.1:2379", false).unwrap(),
-            "http://127.0.0.1:2379"
-        );
-        assert_eq!(
-            validate_endpoint("127.0.0.1:2379", false).unwrap(),
-            "http://127.0.0.1:2379"
-        );
-        assert_eq!(
-            validate_endpoint("127.0.0.1:2379", true).unwrap(),
-            "https://127.0.0.1:2379"
-        );
-        assert_eq!(
-            validate_endpoint("https://[::1]:2379/", true).unwrap(),
-            "https://[::1]:2379"
-        );
-        for bad in [
-            "",
-            "ftp://a:1",
-            "http://",
-            "http://host",
-            "http://host:port",
-            "http://a:1/x",
-            "a:99999",
-            "::::",
-        ] {
-            let e = validate_endpoint(bad, false).unwrap_err().to_string();
-            assert!(e.contains(&format!("{bad:?}")), "{e}");
-        }
-        let e = validate_endpoint("http://127.0.0.1:2379", true)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("https"), "{e}");
-    }
-}
+mod tests;

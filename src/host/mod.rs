@@ -37,8 +37,11 @@ pub async fn run(cfg: HostConfig, shutdown: impl Future<Output = ()>) -> Result<
     let docker = docker::connect(&cfg.defaults.docker_host)?;
     let labels = cfg.label_filters();
     info!(labels = ?labels, host = %cfg.defaults.host, etcd = ?cfg.defaults.etcd.endpoints, "sidekick host starting");
+    tokio::pin!(shutdown);
     let cfg = Arc::new(cfg);
-    let etcd = HostEtcd::start(&cfg.defaults);
+    let Some(etcd) = HostEtcd::start(&cfg.defaults, &mut shutdown).await? else {
+        return Ok(());
+    };
     let (events_tx, mut events) = mpsc::channel(256);
     let follower = tokio::spawn(follow_all(docker.clone(), labels, events_tx));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -53,7 +56,6 @@ pub async fn run(cfg: HostConfig, shutdown: impl Future<Output = ()>) -> Result<
         inspects: JoinSet::new(),
     };
     let mut state = Supervisor::new();
-    tokio::pin!(shutdown);
     loop {
         let input = tokio::select! {
             biased;

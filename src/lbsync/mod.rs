@@ -255,12 +255,12 @@ async fn dry_run(exec: &mut Exec, cfg: &LbsyncConfig, snap: &Snapshot) -> Result
 pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Result<(), LbsyncError> {
     tokio::pin!(shutdown);
     let mut exec = build_exec(&cfg)?;
-    let Some(client) = crate::etcd::connect_retrying(&cfg.etcd, &mut shutdown).await else {
+    let Some(pool) = election::connect_checked(&cfg, &mut shutdown).await? else {
         return Ok(());
     };
     let mut warned = Warned::default();
     if cfg.dry_run {
-        let snap = read_prefix(&client, &cfg, &mut warned).await?;
+        let snap = read_prefix(&pool.client(), &cfg, &mut warned).await?;
         return dry_run(&mut exec, &cfg, &snap).await;
     }
     let me = format!(
@@ -269,7 +269,7 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
         std::process::id()
     );
     info!(prefix = %cfg.prefix, election_key = %cfg.election_key, id = %me, "sidekick lbsync starting");
-    let election = Election::spawn(client.clone(), cfg.election_key.clone(), me, cfg.ttl);
+    let election = Election::spawn(pool.clone(), cfg.election_key.clone(), me, cfg.ttl);
     let mut role = election.subscribe();
     let (dirty_tx, mut dirty) = tokio::sync::watch::channel(Instant::now());
     let mut dirty_tx = Some(dirty_tx);
@@ -315,7 +315,7 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
             next_pass = crate::duration::after(Instant::now(), cfg.resync);
             continue;
         }
-        let snap = match read_prefix(&client, &cfg, &mut warned).await {
+        let snap = match read_prefix(&pool.client(), &cfg, &mut warned).await {
             Ok(s) => s,
             Err(e) => {
                 read_log.failed(&e);
@@ -327,7 +327,7 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
         read_log.succeeded();
         if let Some(tx) = dirty_tx.take() {
             tokio::spawn(watch::watch_prefix(
-                client.clone(),
+                pool.clone(),
                 cfg.prefix.clone(),
                 snap.revision + 1,
                 tx,

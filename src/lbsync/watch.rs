@@ -30,9 +30,10 @@ async fn current_revision(client: &Client, prefix: &str) -> Option<i64> {
         .map(|h| h.revision())
 }
 
-/// Runs until `dirty` has no receivers. `from_rev` is the snapshot's revision + 1.
+/// Runs until `dirty` has no receivers. `from_rev` is the snapshot's revision + 1. Each
+/// (re)open goes to the pool's current member; a broken stream marks its member suspect.
 pub async fn watch_prefix(
-    client: Client,
+    pool: crate::etcd::Pool,
     prefix: String,
     mut from_rev: i64,
     dirty: watch::Sender<Instant>,
@@ -41,12 +42,15 @@ pub async fn watch_prefix(
     let bump = |d: &watch::Sender<Instant>| d.send_replace(Instant::now());
     let mut log = RetryLog::new("watching the registry prefix");
     while !dirty.is_closed() {
+        let member = pool.member();
+        let client = member.client.clone();
         let opts = WatchOptions::new()
             .with_prefix()
             .with_start_revision(from_rev);
         let mut stream = match timed(client.clone().watch(prefix.as_str(), Some(opts))).await {
             Ok(s) => s,
             Err(e) => {
+                pool.suspect(member.index, &e);
                 log.failed(&e);
                 tokio::time::sleep(backoff.next_delay()).await;
                 continue;
@@ -71,6 +75,7 @@ pub async fn watch_prefix(
                     awaiting_progress = true;
                 }
                 Err(_) => {
+                    pool.suspect(member.index, &"the watch went silent");
                     log.failed(&"the watch went silent");
                     break;
                 }
@@ -108,6 +113,7 @@ pub async fn watch_prefix(
                     }
                 }
                 Ok(Ok(None)) | Ok(Err(_)) => {
+                    pool.suspect(member.index, &"the watch stream broke");
                     log.failed(&format_args!(
                         "the watch stream broke at revision {from_rev}"
                     ));

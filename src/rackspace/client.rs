@@ -1,23 +1,41 @@
 //! The HTTP side of the client: configuration, the reqwest client (rustls with the ring provider),
 //! the cached token (one refresh at a time, refreshed before expiry), and sending one Cloud Load
 //! Balancers request with "401 → re-authenticate once → retry once". The calls live in `clb.rs`.
+//!
+//! Rejected credentials (Identity answering 401, 403 or 400):
+//! - at the first authentication of this client: [`Error::CredentialsRejected`] with
+//!   `revoked: false` at once, after that one Identity request (lbsync exits 2: a person must fix
+//!   the credentials; systemd's `RestartPreventExitStatus=2` stops the restart loop);
+//! - after credentials had worked (a refresh, or the re-authentication after a CLB 401): a few
+//!   retries spread over about a minute ([`CredentialsRetry`]: 4 retries with the project's
+//!   jittered backoff from 6 s to 24 s, so at most 5 Identity requests), then the same error with
+//!   `revoked: true` (lbsync exits 1; a restart tries again).
+//!
+//! Identity is never hammered: after any failed Identity request the next one waits a growing,
+//! jittered delay (1 s up to 30 s), however often callers ask.
 
 use std::error::Error as _;
 use std::fmt;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use reqwest::header::{ACCEPT, RETRY_AFTER};
+use reqwest::header::{HeaderName, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::Method;
 use serde_json::Value;
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
-use super::auth::{self, Token};
 use super::credentials::Credentials;
-use super::error::{classify, classify_identity, Error};
-use super::stats::{CallStats, Counters};
+use super::error::{classify, Error, Reply};
+use super::pending::PendingWindows;
+
+mod session;
+
+use crate::backoff::Backoff;
+pub use session::CredentialsRetry;
+use session::{IdentityGate, Session};
 
 /// Rackspace's public Identity v2.0 endpoint.
 pub const DEFAULT_IDENTITY_URL: &str = "https://identity.api.rackspacecloud.com/v2.0";
@@ -34,6 +52,8 @@ pub struct ClientConfig {
     pub credentials: Credentials,
     /// Deadline for each whole HTTP request.
     pub request_timeout: Duration,
+    /// Retries when Identity refuses credentials that had worked (see the module doc).
+    pub credentials_retry: CredentialsRetry,
 }
 
 impl ClientConfig {
@@ -48,23 +68,8 @@ impl ClientConfig {
             region: region.into(),
             credentials,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            credentials_retry: CredentialsRetry::default(),
         }
-    }
-}
-
-/// A cached authentication.
-#[derive(Clone)]
-struct Session {
-    token: Token,
-    endpoint: String,
-    /// When to authenticate again; `None` when the token looked expired on arrival (clock skew):
-    /// it is used until the API rejects it.
-    refresh_at: Option<Instant>,
-}
-
-impl Session {
-    fn due(&self, now: Instant) -> bool {
-        self.refresh_at.is_some_and(|at| now >= at)
     }
 }
 
@@ -74,12 +79,17 @@ struct Inner {
     region: String,
     credentials: Credentials,
     session: Mutex<Option<Session>>,
-    counters: Counters,
+    /// Identity accepted the credentials at least once.
+    worked: AtomicBool,
+    credentials_retry: CredentialsRetry,
+    /// Spacing of Identity requests after failures.
+    identity_gate: std::sync::Mutex<IdentityGate>,
     pacer: super::pace::Pacer,
+    windows: std::sync::Mutex<PendingWindows>,
 }
 
-/// Rackspace Identity + Cloud Load Balancers client. Cheap to clone; clones share the token and
-/// the call counters.
+/// Rackspace Identity + Cloud Load Balancers client. Cheap to clone; clones share the token, the
+/// pacing budget and the learned PENDING window.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -161,96 +171,15 @@ impl Client {
                 region: config.region,
                 credentials: config.credentials,
                 session: Mutex::new(None),
-                counters: Counters::default(),
+                worked: AtomicBool::new(false),
+                credentials_retry: config.credentials_retry,
+                identity_gate: std::sync::Mutex::new(IdentityGate {
+                    backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
+                    not_before: None,
+                }),
                 pacer: super::pace::Pacer::default(),
+                windows: std::sync::Mutex::new(PendingWindows::default()),
             }),
-        })
-    }
-
-    /// Makes sure a valid token is cached: authenticates now unless one is. Useful at startup to
-    /// fail early on bad credentials or an unknown region.
-    pub async fn authenticate(&self) -> Result<(), Error> {
-        self.session(None).await.map(|_| ())
-    }
-
-    /// Requests sent so far.
-    pub fn stats(&self) -> CallStats {
-        self.inner.counters.snapshot()
-    }
-
-    /// Sets every request counter back to zero.
-    pub fn reset_stats(&self) {
-        self.inner.counters.reset()
-    }
-
-    /// The cached session, authenticating first when there is none, it is due for refresh, or it
-    /// still holds `rejected` (the token the API just refused). One caller authenticates at a
-    /// time; the others wait and reuse its result.
-    async fn session(&self, rejected: Option<&Token>) -> Result<Session, Error> {
-        let mut guard = self.inner.session.lock().await;
-        if let Some(s) = guard.as_ref() {
-            let refused = rejected.is_some_and(|t| *t == s.token);
-            if !refused && !s.due(Instant::now()) {
-                return Ok(s.clone());
-            }
-        }
-        let fresh = self.authenticate_now().await?;
-        *guard = Some(fresh.clone());
-        Ok(fresh)
-    }
-
-    async fn authenticate_now(&self) -> Result<Session, Error> {
-        let inner = &self.inner;
-        let body = auth::request_body(&inner.credentials);
-        inner.counters.count_identity();
-        let started = Instant::now();
-        let request = inner
-            .http
-            .post(&inner.tokens_url)
-            .header(ACCEPT, "application/json");
-        let result = request.json(&body).send().await;
-        let response = result.map_err(transport)?;
-        let status = response.status().as_u16();
-        let retry_after = header_text(&response);
-        let bytes = response.bytes().await.map_err(transport)?;
-        debug!(
-            url = %inner.tokens_url,
-            status,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "identity request"
-        );
-        if !(200..300).contains(&status) {
-            let now = SystemTime::now();
-            let tokens_url = &inner.tokens_url;
-            return Err(classify_identity(
-                status,
-                retry_after.as_deref(),
-                &bytes,
-                now,
-                tokens_url,
-            ));
-        }
-        let access = auth::parse_access(&bytes, &inner.region)?;
-        let lifetime = (access.expires - chrono::Utc::now()).to_std().ok();
-        let refresh_at = lifetime.map(|l| started + auth::refresh_after(l));
-        match lifetime {
-            Some(l) => info!(
-                region = %access.region,
-                tenant = access.tenant_id.as_deref().unwrap_or(""),
-                expires = %access.expires.to_rfc3339(),
-                refresh_in_s = auth::refresh_after(l).as_secs(),
-                "authenticated with Rackspace Identity"
-            ),
-            None => warn!(
-                expires = %access.expires.to_rfc3339(),
-                "identity returned a token that is already expired by the local clock; \
-                 using it until the API rejects it (check the clock)"
-            ),
-        }
-        Ok(Session {
-            token: access.token,
-            endpoint: access.endpoint,
-            refresh_at,
         })
     }
 
@@ -314,7 +243,6 @@ impl Client {
             .build()
             .map_err(|e| Error::Config(format!("invalid request URL {url:?}: {e}")))?;
         let query_text = request.url().query().unwrap_or("").to_string();
-        inner.counters.count(method);
         let started = Instant::now();
         let response = inner.http.execute(request).await.map_err(transport);
         let response = match response {
@@ -325,7 +253,8 @@ impl Client {
             }
         };
         let status = response.status().as_u16();
-        let retry_after = header_text(&response);
+        let retry_after = header_text(&response, RETRY_AFTER);
+        let content_type = header_text(&response, CONTENT_TYPE);
         let bytes = response.bytes().await.map_err(transport)?;
         debug!(
             method = %method,
@@ -338,17 +267,63 @@ impl Client {
         match status {
             200..=299 => Ok(Some(bytes)),
             401 => Ok(None),
-            _ => Err(classify(
-                status,
-                retry_after.as_deref(),
-                &bytes,
-                SystemTime::now(),
-            )),
+            _ => {
+                let reply = Reply {
+                    status,
+                    path,
+                    lb_url: is_lb_url(path),
+                    content_type: content_type.as_deref(),
+                    retry_after: retry_after.as_deref(),
+                    body: &bytes,
+                };
+                let e = classify(reply, SystemTime::now());
+                if let Some(wait) = e.retry_after() {
+                    inner.pacer.hold(method.as_str(), wait);
+                }
+                Err(e)
+            }
         }
+    }
+
+    /// Records an accepted mutation of load balancer `lb` (the start of a PENDING window).
+    pub(crate) fn note_mutation(&self, lb: u64) {
+        self.windows().mutated(lb, tokio::time::Instant::now());
+    }
+
+    /// Records the status `lb` was just read with.
+    pub(crate) fn note_status(&self, lb: u64, accepts_changes: bool) {
+        self.windows()
+            .observed(lb, accepts_changes, tokio::time::Instant::now());
+    }
+
+    fn windows(&self) -> std::sync::MutexGuard<'_, PendingWindows> {
+        self.inner.windows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How long to wait before looking at load balancer `lb` again while waiting for it to
+    /// accept changes (ACTIVE): zero when no mutation of ours is in flight on it; else until just
+    /// after the PENDING window this client learned from earlier mutations (the time from a 202
+    /// to the first ACTIVE read), and past that (or before anything was learned) half the time
+    /// since the mutation, at least 100 ms, at most 10 s. Every GET also passes the client's GET
+    /// budget (3/s sustained, 5 in any second), so polling faster than suggested only queues.
+    pub fn suggested_poll_delay(&self, lb: u64) -> Duration {
+        self.windows()
+            .suggested_delay(lb, tokio::time::Instant::now())
+    }
+
+    /// The PENDING window length learned so far (see [`Client::suggested_poll_delay`]).
+    pub fn learned_pending_window(&self) -> Option<Duration> {
+        self.windows().learned()
     }
 }
 
-fn header_text(response: &reqwest::Response) -> Option<String> {
-    let value = response.headers().get(RETRY_AFTER)?;
+/// `/loadbalancers/{id}`: the load balancer's own URL.
+fn is_lb_url(path: &str) -> bool {
+    path.strip_prefix("/loadbalancers/")
+        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn header_text(response: &reqwest::Response, name: HeaderName) -> Option<String> {
+    let value = response.headers().get(name)?;
     value.to_str().ok().map(str::to_string)
 }

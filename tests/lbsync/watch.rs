@@ -13,12 +13,19 @@ fn a_watch_from_a_compacted_revision_relists_and_keeps_watching() {
     }
     let ok = testkit::rt::block_on(async move {
         let mut c = access.client().await;
+        let pool = sidekick::etcd::Pool::connect(&sidekick::etcd::EtcdConfig {
+            endpoints: access.endpoints.clone(),
+            tls: None,
+            auth: None,
+        })
+        .await
+        .unwrap();
         let rev = c.get("/", None).await.unwrap().header().unwrap().revision();
         c.compact(rev, None).await.unwrap();
         let (tx, mut rx) = tokio::sync::watch::channel(tokio::time::Instant::now());
         // Start watching from revision 2, long compacted away.
         let task = tokio::spawn(sidekick::lbsync::watch::watch_prefix(
-            c.clone(),
+            pool,
             "/services/web/".into(),
             2,
             tx,

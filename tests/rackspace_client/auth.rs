@@ -65,12 +65,19 @@ async fn bad_credentials_are_rejected_not_transient() {
     let client = Client::new(config(&fake, "ORD", creds)).unwrap();
     let e = client.get_load_balancer(1).await.unwrap_err();
     assert!(
-        matches!(e, Error::AuthRejected { status: 401, .. }),
+        matches!(
+            e,
+            Error::CredentialsRejected {
+                status: 401,
+                revoked: false,
+                ..
+            }
+        ),
         "{e:?}"
     );
     assert!(!e.is_transient());
     assert_no_secret("AuthRejected", &format!("{e} {e:?}"));
-    assert_eq!(client.stats().identity, 1);
+    assert_eq!(fake.identity_calls(), 1);
     assert!(fake.seen().is_empty());
 }
 
@@ -92,8 +99,7 @@ async fn a_401_re_authenticates_once_and_retries() {
     client.authenticate().await.unwrap();
     fake.lock().reject_next = 1;
     client.get_load_balancer(1).await.unwrap();
-    let stats = client.stats();
-    assert_eq!((stats.identity, stats.get), (2, 2));
+    assert_eq!((fake.identity_calls(), fake.calls("GET")), (2, 2));
     let seen = fake.seen();
     assert_ne!(seen[0].token, seen[1].token, "the retry uses the new token");
 }
@@ -105,21 +111,21 @@ async fn two_401s_give_unauthorized_after_exactly_two_identity_calls() {
     fake.lock().reject_next = 2;
     let e = client.get_load_balancer(1).await.unwrap_err();
     assert_eq!(e, Error::Unauthorized);
-    assert_eq!(client.stats().identity, 2);
-    assert_eq!(client.stats().get, 2);
+    assert_eq!(fake.identity_calls(), 2);
+    assert_eq!(fake.calls("GET"), 2);
 }
 
 #[tokio::test]
 async fn token_is_refreshed_shortly_before_it_expires() {
     let fake = Fake::start().await;
-    fake.lock().token_lifetime = Some(Duration::from_secs(2));
+    fake.lock().token_lifetime = Some(Duration::from_secs(4));
     let client = key_client(&fake);
     client.get_load_balancer(1).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while client.stats().identity < 2 {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while fake.identity_calls() < 2 {
         assert!(Instant::now() < deadline, "token was never refreshed");
-        // Under the API's 10 GET/s, so the client's pacing never holds a request back.
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        // Under the client's GET budget (3/s), so pacing never holds a request back.
+        tokio::time::sleep(Duration::from_millis(340)).await;
         client.get_load_balancer(1).await.unwrap();
     }
     let st = fake.lock();
@@ -129,7 +135,7 @@ async fn token_is_refreshed_shortly_before_it_expires() {
     );
     let gap = st.identity_times[1] - st.identity_times[0];
     assert!(
-        gap >= Duration::from_millis(1500) && gap < Duration::from_secs(2),
+        gap >= Duration::from_millis(3500) && gap < Duration::from_secs(4),
         "refreshed after {gap:?}"
     );
 }
@@ -145,8 +151,8 @@ async fn concurrent_callers_share_one_authentication() {
     for r in futures_util::future::join_all(calls).await {
         r.unwrap();
     }
-    assert_eq!(client.stats().identity, 1);
-    assert_eq!(client.stats().get, 8);
+    assert_eq!(fake.identity_calls(), 1);
+    assert_eq!(fake.calls("GET"), 8);
 }
 
 #[tokio::test]

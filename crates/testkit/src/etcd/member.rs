@@ -20,6 +20,12 @@ impl Member {
     }
 
     pub fn spawn(&mut self) {
+        self.spawn_program("etcd");
+    }
+
+    /// Spawns `program` with the member's arguments (`ip` for a member in a network namespace:
+    /// `ip netns exec NS etcd ...`, which execs etcd under the same pid).
+    pub fn spawn_program(&mut self, program: &str) {
         assert!(
             !self.is_running(),
             "etcd member {} already running",
@@ -33,7 +39,7 @@ impl Member {
             .append(true)
             .open(self.log_path())
             .expect("open etcd log file");
-        let mut cmd = Command::new("etcd");
+        let mut cmd = Command::new(program);
         cmd.args(&self.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log fd"))

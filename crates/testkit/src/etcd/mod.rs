@@ -6,12 +6,15 @@
 mod access;
 mod kv;
 mod member;
+pub mod netns;
+pub mod roles;
 mod single;
 mod tls;
 mod watch;
 
 pub use access::EtcdAccess;
 pub use kv::{get_key, get_prefix, key_lease, lease_ttl, put};
+pub use roles::{add_user, raft_index, Perm};
 pub use single::Etcd;
 pub use tls::TlsFiles;
 pub use watch::{EventKind, WatchEvent, Watcher};

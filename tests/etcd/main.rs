@@ -1,0 +1,155 @@
+//! etcd as production runs it (issues 14 and 15), with `sidekick run` and `sidekick lbsync` as
+//! child processes: least-privilege users (a refused permission is a configuration error,
+//! exit 2, naming the key and the prefixes the role needs), a 3-member cluster with a member
+//! down (the work stays on the members that answer, the log stays quiet), no raft proposals
+//! while idle, `host`'s one shared lease, and the minority-partition drill (members in network
+//! namespaces; needs root).
+
+mod idle;
+mod members;
+mod partition;
+mod permissions;
+mod shared_lease;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use testkit::agent::AgentProcess;
+use testkit::etcd::EtcdAccess;
+
+pub const KEY: &str = "/services/web/web01";
+pub const SOON: Duration = Duration::from_secs(10);
+
+/// `sidekick run` arguments for `container` on `key` with the etcd flags and `extra`.
+pub fn run_args(etcd_args: &[String], container: &str, key: &str, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "run",
+        "--container",
+        container,
+        "--container-port",
+        "80/tcp",
+        "--key",
+        key,
+        "--unit",
+        "monweb@01.service",
+        "--host",
+        "core01",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(etcd_args.iter().cloned());
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+/// `sidekick lbsync` with the nginx backend writing into `dir` (check and reload are `true`:
+/// these tests are about etcd, not nginx).
+pub fn lbsync_args(dir: &Path, etcd_args: &[String], extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "lbsync",
+        "--backend",
+        "nginx",
+        "--upstream-name",
+        "web",
+        "--check-cmd",
+        "true",
+        "--reload-cmd",
+        "true",
+        "--prefix",
+        "/services/web/",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend([
+        "--upstream-file".to_string(),
+        dir.join("upstream.conf").display().to_string(),
+    ]);
+    v.extend(etcd_args.iter().cloned());
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+pub fn spawn(args: &[String]) -> AgentProcess {
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    AgentProcess::spawn(&argv, &[])
+}
+
+/// The agent's keys under `key` (value, lease).
+pub fn keys(etcd: &EtcdAccess, key: &str) -> BTreeMap<String, (String, i64)> {
+    etcd.get_prefix_blocking(&format!("{key}/"))
+}
+
+/// Waits until the five keys are there.
+pub fn wait_registered(etcd: &EtcdAccess, key: &str, agent: &AgentProcess, deadline: Duration) {
+    let mut last = BTreeMap::new();
+    let ok = testkit::wait::poll_until(deadline, || {
+        last = keys(etcd, key);
+        last.len() == 5
+    });
+    assert!(
+        ok,
+        "{}",
+        agent.context(&format!("keys never appeared; last seen {last:?}"))
+    );
+}
+
+/// Waits until `p` logs `needle`.
+pub fn wait_log(p: &AgentProcess, needle: &str, deadline: Duration) {
+    let ok = testkit::wait::poll_until(deadline, || p.logs().contains(needle));
+    assert!(ok, "{}", p.context(&format!("never logged {needle:?}")));
+}
+
+/// Writes instance `name`'s five keys under /services/web/ (as `sidekick run` would).
+pub fn register(etcd: &EtcdAccess, name: &str, addr: &str) {
+    let (access, name) = (etcd.clone(), name.to_string());
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    testkit::rt::block_on(async move {
+        let mut c = access.client().await;
+        let record = sidekick::registry::Record {
+            unit: format!("monweb@{name}.service"),
+            host: "core02".into(),
+            public_ipv4_addr: addr.ip(),
+            private_ipv4_addr: addr.ip(),
+            port: addr.port(),
+        };
+        let layout = sidekick::registry::Layout::new(
+            &format!("/services/web/{name}"),
+            sidekick::registry::KeyFormat::Keys,
+        )
+        .unwrap();
+        let ops: Vec<_> = sidekick::registry::codec::render(&layout, &record)
+            .into_iter()
+            .map(|(k, v)| etcd_client::TxnOp::put(k, v, None))
+            .collect();
+        c.txn(etcd_client::Txn::new().and_then(ops)).await.unwrap();
+    });
+}
+
+/// Waits until lbsync's upstream file in `dir` mentions `needle`.
+pub fn wait_upstream(dir: &Path, needle: &str, lbsync: &AgentProcess, deadline: Duration) {
+    let file = dir.join("upstream.conf");
+    let ok = testkit::wait::poll_until(deadline, || {
+        std::fs::read_to_string(&file).is_ok_and(|s| s.contains(needle))
+    });
+    assert!(
+        ok,
+        "{}",
+        lbsync.context(&format!(
+            "the upstream never listed {needle}: {:?}",
+            std::fs::read_to_string(&file)
+        ))
+    );
+}
+
+/// Log lines of `p` after the first `from` lines that mention a refused connection.
+pub fn refused_lines(p: &AgentProcess, from: usize) -> Vec<String> {
+    p.logs()
+        .lines()
+        .skip(from)
+        .filter(|l| l.to_ascii_lowercase().contains("refused"))
+        .map(str::to_string)
+        .collect()
+}
