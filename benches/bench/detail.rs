@@ -229,6 +229,21 @@ fn host(o: &mut String, r: &Results) {
                 );
             }
         }
+        let _ = writeln!(o, "\nEach phase's own length (the differences of the steps above, per container):\n\n| phase | N | median | p95 | min | max |\n|---|---|---|---|---|---|");
+        for (i, name) in super::host::BurstSteps::PHASES.iter().enumerate() {
+            let v: Vec<f64> = h.burst_steps.iter().filter_map(|s| s.phases()[i]).collect();
+            if let Some(s) = summarize(&v) {
+                let _ = writeln!(
+                    o,
+                    "| {name} | {} | {} | {} | {} | {} |",
+                    s.n,
+                    ms(s.median),
+                    ms(s.p95),
+                    ms(s.min),
+                    ms(s.max)
+                );
+            }
+        }
         o.push('\n');
     }
     let _ = writeln!(o, "SIGTERM with {} containers registered: the last DELETE arrived {} after the signal; the process exited after {}.\n",

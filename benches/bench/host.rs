@@ -74,6 +74,24 @@ impl BurstSteps {
         ]
     }
 
+    /// Each phase's own length, in the order of [`BurstSteps::PHASES`].
+    pub fn phases(&self) -> [Option<f64>; 4] {
+        let between = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
+        [
+            self.running_seen,
+            between(self.running_seen, self.passing_probe_began),
+            between(self.passing_probe_began, self.probe_passed),
+            between(self.probe_passed, self.registered),
+        ]
+    }
+
+    pub const PHASES: [&'static str; 4] = [
+        "Docker: start event → inspect answered",
+        "container not answering yet: → passing probe began (failed probes)",
+        "container answering: the passing probe itself",
+        "etcd: probe passed → txn acknowledged",
+    ];
+
     /// From the agent's log lines (`container{name=N key=K}: ...`).
     fn from_log(log: &[Line], name: &str, key: &str, start_ns: i64) -> BurstSteps {
         let from = start_ns - 1_000_000;

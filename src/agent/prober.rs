@@ -1,7 +1,7 @@
-//! The probe schedule: probe a new target at once, retry quickly (5 ms, doubling up to the
-//! interval) until it passes so a container is registered within milliseconds of listening, probe
-//! every interval while healthy, and re-probe sooner after a single failure so `--fall` confirms
-//! quickly. Rise/fall damping happens here; each result goes to the agent as a [`Report`].
+//! The probe schedule: probe a new target at once, retry quickly until it passes so a container is
+//! registered within milliseconds of listening (5, 10, then every 20 ms for the first 2 s of
+//! retries, then doubling up to the interval), probe every interval while healthy, and re-probe
+//! sooner after a single failure so `--fall` confirms quickly. Rise/fall damping happens here; each result goes to the agent as a [`Report`].
 
 use std::future::Future;
 use std::time::Duration;
@@ -13,6 +13,37 @@ use crate::health::{Damper, Outcome, Probe, Transition};
 /// The first retry after a failed probe of a target that has not passed yet: a container usually
 /// listens 2-6 ms after Docker's `start` event (measured by scripts/bench), so retries start fine.
 pub const FIRST_RETRY: Duration = Duration::from_millis(5);
+
+/// The longest wait between retries during the first [`FAST_PHASE`] of retries. Under a burst of
+/// `docker run`s a container may take 50-250 ms to listen; plain doubling (…, 40, 80, 160 ms)
+/// then overshoots by up to half that, which was most of `host`'s burst p95 (figure 6).
+pub const FAST_CAP: Duration = Duration::from_millis(20);
+
+/// How long retries stay at most [`FAST_CAP`] apart: bounds what a target that never passes
+/// (a wrong digest, a dead app) costs to about 100 probes before the delay doubles away.
+pub const FAST_PHASE: Duration = Duration::from_secs(2);
+
+/// The retry delay while unhealthy: the next delay and the time waited in retries so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    next: Duration,
+    waited: Duration,
+}
+
+impl Retry {
+    pub fn new() -> Retry {
+        Retry {
+            next: FIRST_RETRY,
+            waited: Duration::ZERO,
+        }
+    }
+}
+
+impl Default for Retry {
+    fn default() -> Retry {
+        Retry::new()
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -38,19 +69,27 @@ pub struct Schedule {
     pub fall: u32,
 }
 
-/// Pure: how long to wait before the next probe. `fast` is the growing retry delay while unhealthy.
+/// Pure: how long to wait before the next probe. `retry` is the growing retry delay while
+/// unhealthy.
 pub fn next_delay(
     healthy: bool,
     last_pass: bool,
-    fast: &mut Duration,
+    retry: &mut Retry,
     interval: Duration,
 ) -> Duration {
     if !healthy {
-        let d = (*fast).min(interval);
-        *fast = fast.saturating_mul(2).min(interval);
+        let d = retry.next.min(interval);
+        retry.waited = retry.waited.saturating_add(d);
+        let grown = retry.next.saturating_mul(2);
+        let grown = if retry.waited < FAST_PHASE {
+            grown.min(FAST_CAP)
+        } else {
+            grown
+        };
+        retry.next = grown.min(interval);
         d
     } else if last_pass {
-        *fast = FIRST_RETRY;
+        *retry = Retry::new();
         interval
     } else {
         // Healthy with a failure pending: confirm or clear it sooner than a full interval.
@@ -77,7 +116,7 @@ pub async fn run<F, Fut>(
             continue;
         };
         let mut damper = Damper::new(schedule.rise, schedule.fall);
-        let mut fast = FIRST_RETRY;
+        let mut retry = Retry::new();
         loop {
             let outcome = tokio::select! {
                 o = probe(target.probe.clone()) => o,
@@ -96,7 +135,7 @@ pub async fn run<F, Fut>(
             if reports.send(report).await.is_err() {
                 return;
             }
-            let delay = next_delay(damper.healthy(), pass, &mut fast, schedule.interval);
+            let delay = next_delay(damper.healthy(), pass, &mut retry, schedule.interval);
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 r = targets.changed() => { if r.is_err() { return; } break; }

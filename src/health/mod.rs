@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use sha1::{Digest as _, Sha1};
 
@@ -173,24 +172,19 @@ impl Outcome {
     }
 }
 
-/// Runs probes; holds the HTTP client so repeated probes do not rebuild it.
+/// Runs probes. Each HTTP probe is one fresh connection and one request on it (hyper's
+/// connection-level HTTP/1 client, driven in place): no pool, so a stale pooled connection can
+/// never fail (or pass) a probe on the container's behalf, and no spawned connection task, DNS
+/// resolver or connection-info lookups per probe (`host` runs one probe per container and
+/// interval; see docs/benchmarks.md figure 6 for what a probe costs).
 #[derive(Clone)]
 pub struct Prober {
-    client: Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
     timeout: Duration,
 }
 
 impl Prober {
     pub fn new(timeout: Duration) -> Prober {
-        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout));
-        connector.set_nodelay(true);
-        // No pooling: every probe opens its own connection, so a stale pooled connection can
-        // never fail (or pass) a probe on the container's behalf.
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(0)
-            .build(connector);
-        Prober { client, timeout }
+        Prober { timeout }
     }
 
     pub fn timeout(&self) -> Duration {
@@ -219,16 +213,17 @@ impl Prober {
                     ),
                 }
             }
-            Probe::Http { digest, .. } => {
-                let url = probe.url().unwrap_or_default();
-                match tokio::time::timeout(deadline, self.fetch(&url)).await {
+            Probe::Http { addr, path, digest } => {
+                match tokio::time::timeout(deadline, fetch(*addr, path)).await {
                     Ok(Ok((status, body))) => judge(status, &body, digest.as_ref(), started),
                     Ok(Err(e)) => {
+                        let url = probe.url().unwrap_or_default();
                         let mut o = Outcome::failed(format!("GET {url}: {e}"), started);
                         o.expected_sha1 = digest.as_ref().map(|d| d.to_string());
                         o
                     }
                     Err(_) => {
+                        let url = probe.url().unwrap_or_default();
                         let mut o = Outcome::failed(
                             format!(
                                 "GET {url}: no complete answer within {}",
@@ -243,14 +238,27 @@ impl Prober {
             }
         }
     }
+}
 
-    async fn fetch(&self, url: &str) -> Result<(u16, Bytes), String> {
-        let uri: hyper::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
-        let resp = self
-            .client
-            .get(uri)
+/// `GET path` on a new connection to `addr`: the status and the whole body (at most
+/// [`MAX_BODY`]). The caller bounds it in time.
+async fn fetch(addr: SocketAddr, path: &str) -> Result<(u16, Bytes), String> {
+    let request = http::Request::get(origin_form(path))
+        .header(http::header::HOST, host_header(addr))
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("bad request: {e}"))?;
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| describe(&e))?;
+    let exchange = async move {
+        let resp = sender
+            .send_request(request)
             .await
-            .map_err(|e| describe_client_error(&e))?;
+            .map_err(|e| describe(&e))?;
         let status = resp.status().as_u16();
         let body = Limited::new(resp.into_body(), MAX_BODY)
             .collect()
@@ -266,11 +274,40 @@ impl Prober {
             })?
             .to_bytes();
         Ok((status, body))
+    };
+    // The connection is driven here, beside the exchange, rather than by a spawned task.
+    tokio::pin!(conn, exchange);
+    tokio::select! {
+        r = &mut exchange => r,
+        c = &mut conn => match c {
+            // The server closed after answering: what it sent is in the exchange.
+            Ok(()) => exchange.await,
+            Err(e) => Err(describe(&e)),
+        },
     }
 }
 
-/// hyper-util's error Display is terse ("client error (Connect)"); include the source chain.
-fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
+/// The request target: the path, with a leading slash added when missing.
+fn origin_form(path: &str) -> String {
+    if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    }
+}
+
+/// `Host:` as an HTTP client sends it for `http://addr/`: the port only when it is not 80.
+fn host_header(addr: SocketAddr) -> String {
+    match (addr, addr.port()) {
+        (SocketAddr::V4(a), 80) => a.ip().to_string(),
+        (SocketAddr::V6(a), 80) => format!("[{}]", a.ip()),
+        (a, _) => a.to_string(),
+    }
+}
+
+/// hyper's error Display is terse ("connection closed before message completed" without its
+/// cause); include the source chain.
+fn describe(e: &hyper::Error) -> String {
     let mut s = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(inner) = src {

@@ -126,3 +126,74 @@ async fn tcp_probe_passes_on_listen_and_fails_on_refused() {
     let o = prober.probe(&Probe::Tcp { addr }).await;
     assert!(!o.pass && o.error.is_some(), "{o:?}");
 }
+
+#[tokio::test]
+async fn http_probe_sends_an_origin_form_get_with_the_host_header() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut buf = vec![0u8; 1024];
+        let n = s.read(&mut buf).await.unwrap();
+        s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    });
+    let probe = Probe::Http {
+        addr,
+        path: "health.php?x=1".into(),
+        digest: None,
+    };
+    let o = Prober::new(Duration::from_secs(2)).probe(&probe).await;
+    assert!(o.pass, "{o:?}");
+    let request = server.await.unwrap();
+    assert!(
+        request.starts_with("GET /health.php?x=1 HTTP/1.1\r\n"),
+        "{request}"
+    );
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains(&format!("host: {addr}\r\n")),
+        "{request}"
+    );
+}
+
+#[tokio::test]
+async fn http_probe_fails_when_the_connection_closes_without_an_answer() {
+    // What the userland proxy does while the container is not listening yet.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        if let Ok((s, _)) = l.accept().await {
+            drop(s);
+        }
+    });
+    let probe = Probe::Http {
+        addr,
+        path: "/".into(),
+        digest: None,
+    };
+    let o = Prober::new(Duration::from_secs(2)).probe(&probe).await;
+    assert!(!o.pass);
+    let e = o.error.unwrap();
+    assert!(e.starts_with(&format!("GET http://{addr}/: ")), "{e}");
+}
+
+#[tokio::test]
+async fn http_probe_of_a_closed_port_names_the_connect() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    let probe = Probe::Http {
+        addr,
+        path: "/".into(),
+        digest: None,
+    };
+    let o = Prober::new(Duration::from_secs(2)).probe(&probe).await;
+    assert!(!o.pass);
+    let e = o.error.unwrap();
+    assert!(e.contains("connect") && e.contains("refused"), "{e}");
+}

@@ -52,20 +52,20 @@ const SCHEDULE: Schedule = Schedule {
 };
 
 #[test]
-fn next_delay_grows_fast_retries_to_the_interval() {
-    let mut fast = FIRST_RETRY;
+fn next_delay_retries_every_20ms_for_2s_then_grows_to_the_interval() {
+    let mut retry = Retry::new();
     let i = Duration::from_secs(5);
-    let delays: Vec<u128> = (0..12)
-        .map(|_| next_delay(false, false, &mut fast, i).as_millis())
+    let delays: Vec<u128> = (0..110)
+        .map(|_| next_delay(false, false, &mut retry, i).as_millis())
         .collect();
+    assert_eq!(&delays[..5], &[5, 10, 20, 20, 20]);
+    // 5 + 10 + 20 × 100 = 2015 ms of retries: the fast phase is over, the delay doubles.
+    assert!(delays[2..102].iter().all(|d| *d == 20), "{delays:?}");
+    assert_eq!(&delays[102..], &[40, 80, 160, 320, 640, 1280, 2560, 5000]);
+    assert_eq!(next_delay(true, true, &mut retry, i), i);
+    assert_eq!(retry, Retry::new(), "a pass resets the fast retry");
     assert_eq!(
-        delays,
-        vec![5, 10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5000, 5000]
-    );
-    assert_eq!(next_delay(true, true, &mut fast, i), i);
-    assert_eq!(fast, FIRST_RETRY, "a pass resets the fast retry");
-    assert_eq!(
-        next_delay(true, false, &mut fast, i),
+        next_delay(true, false, &mut retry, i),
         Duration::from_millis(1250)
     );
 }
