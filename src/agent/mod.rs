@@ -216,7 +216,7 @@ pub async fn run_container(
         .in_current_span(),
     );
 
-    let mut brain = Brain::new(cfg);
+    let mut brain = AgentState::new(cfg);
     let mut pulse = crate::telemetry::Pulse::start("agent", Duration::ZERO);
     tokio::pin!(shutdown);
     let mode = loop {
@@ -244,7 +244,7 @@ pub async fn run_container(
 }
 
 /// The agent's state between events; every change goes through `step`.
-struct Brain<'a> {
+struct AgentState<'a> {
     cfg: &'a AgentConfig,
     view: Option<ContainerView>,
     kill: Option<Kill>,
@@ -259,9 +259,9 @@ struct Brain<'a> {
     docker_seen: bool,
 }
 
-impl<'a> Brain<'a> {
-    fn new(cfg: &'a AgentConfig) -> Brain<'a> {
-        Brain {
+impl<'a> AgentState<'a> {
+    fn new(cfg: &'a AgentConfig) -> AgentState<'a> {
+        AgentState {
             cfg,
             view: None,
             kill: None,

@@ -109,12 +109,12 @@ impl Layout {
 
 /// The writes that turn `actual` into `desired` under `lease`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Plan {
+pub struct KeyPlan {
     pub puts: Vec<(String, String)>,
     pub deletes: Vec<String>,
 }
 
-impl Plan {
+impl KeyPlan {
     pub fn is_empty(&self) -> bool {
         self.puts.is_empty() && self.deletes.is_empty()
     }
@@ -122,7 +122,7 @@ impl Plan {
 
 /// A key is written when it is missing, holds another value, or is bound to another lease (a
 /// keepalive never rewrites a key); a managed key that is not wanted is deleted.
-pub fn plan(desired: &BTreeMap<String, String>, actual: &Actual, lease: i64) -> Plan {
+pub fn plan_keys(desired: &BTreeMap<String, String>, actual: &Actual, lease: i64) -> KeyPlan {
     let puts = desired
         .iter()
         .filter(|(k, v)| {
@@ -137,7 +137,7 @@ pub fn plan(desired: &BTreeMap<String, String>, actual: &Actual, lease: i64) -> 
         .filter(|k| !desired.contains_key(*k))
         .cloned()
         .collect();
-    Plan { puts, deletes }
+    KeyPlan { puts, deletes }
 }
 
 /// Who holds a prefix: stored at [`Layout::owner_key`], bound to the holder's lease.

@@ -65,14 +65,14 @@ fn plan_writes_only_what_changed_and_rebinds_foreign_leases() {
         .map(|(k, v)| (k.clone(), (v.clone(), 7)))
         .collect();
     assert!(
-        plan(&want, &actual, 7).is_empty(),
+        plan_keys(&want, &actual, 7).is_empty(),
         "a keepalive never rewrites"
     );
     actual.insert(l.field_key("port"), ("18002".into(), 7));
-    let p = plan(&want, &actual, 7);
+    let p = plan_keys(&want, &actual, 7);
     assert_eq!(p.puts, vec![(l.field_key("port"), "18001".to_string())]);
     assert!(p.deletes.is_empty());
-    let p = plan(&want, &actual, 8);
+    let p = plan_keys(&want, &actual, 8);
     assert_eq!(p.puts.len(), 5, "all rebound to the new lease");
 }
 
@@ -84,12 +84,12 @@ fn plan_deletes_everything_when_nothing_is_wanted_and_cleans_the_other_format() 
         .into_iter()
         .map(|(k, v)| (k, (v, 7)))
         .collect();
-    let p = plan(&BTreeMap::new(), &actual, 7);
+    let p = plan_keys(&BTreeMap::new(), &actual, 7);
     assert_eq!(p.deletes.len(), 5);
     assert!(p.puts.is_empty());
     let mut actual = actual;
     actual.insert(l.prefix.clone(), ("{}".into(), 3));
-    let p = plan(&l.render(&record()), &actual, 7);
+    let p = plan_keys(&l.render(&record()), &actual, 7);
     assert_eq!(p.deletes, vec![l.prefix.clone()]);
 }
 

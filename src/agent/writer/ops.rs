@@ -10,7 +10,7 @@ use tracing::info;
 
 use crate::etcd::access::AGENT_NEEDS;
 use crate::etcd::{timed, timed_within, EtcdError};
-use crate::registry::{claim, plan, Actual, Claim, Layout, Owner, Record};
+use crate::registry::{claim, plan_keys, Actual, Claim, Layout, Owner, Record};
 
 /// Who holds the owner key after a claim.
 pub enum Ownership {
@@ -166,7 +166,7 @@ pub async fn reconcile(
             .await
             .map_err(|e| c.named(e, "reading", &layout.prefix))?,
     };
-    let p = plan(&desired, &actual, lease);
+    let p = plan_keys(&desired, &actual, lease);
     if p.is_empty() {
         return Ok(Some(actual));
     }
