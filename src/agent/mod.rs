@@ -216,7 +216,7 @@ pub async fn run_container(
         .in_current_span(),
     );
 
-    let mut brain = AgentState::new(cfg);
+    let mut state = AgentState::new(cfg);
     let mut pulse = crate::telemetry::Pulse::start("agent", Duration::ZERO);
     tokio::pin!(shutdown);
     let mode = loop {
@@ -224,13 +224,13 @@ pub async fn run_container(
             biased;
             _ = &mut shutdown => break StopMode::Shutdown,
             u = updates.recv() => match u {
-                Some(u) => brain.on_docker(u),
+                Some(u) => state.on_docker(u),
                 None => break StopMode::Release,
             },
-            Some(r) = report_rx.recv() => brain.on_report(r),
+            Some(r) = report_rx.recv() => state.on_report(r),
             _ = pulse.tick() => continue,
         }
-        brain.step(&target_tx, &writer.desired);
+        state.step(&target_tx, &writer.desired);
     };
     probe_task.abort();
     if mode == StopMode::Shutdown {
