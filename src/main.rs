@@ -1,5 +1,8 @@
 //! The `sidekick` binary: parse the command line, set up logging, run one mode, map the outcome
-//! to an exit code (0 ok, 1 failure / not registrable, 2 bad usage or input).
+//! to an exit code (0 ok, 1 failure / not registrable, 2 bad usage or input). The mapping is
+//! explicit: 2 comes from `config` (flags, files, values) and from the few run-time errors that
+//! say the configuration is wrong, each listed in its mode's function below (lbsync: credentials
+//! Identity rejects at start, see `LbsyncError::is_config`); everything else that fails is 1.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -178,8 +181,12 @@ fn check_labelled(defaults: HostDefaults, container: &str, json: bool) -> anyhow
 
 fn lbsync(cfg: LbsyncConfig) -> anyhow::Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    runtime()?.block_on(sidekick::lbsync::run(cfg, sidekick::signals::terminate()))?;
-    Ok(ExitCode::SUCCESS)
+    match runtime()?.block_on(sidekick::lbsync::run(cfg, sidekick::signals::terminate())) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        // Exit 2: systemd's RestartPreventExitStatus=2 stops the restart loop until it is fixed.
+        Err(e) if e.is_config() => Ok(usage_error(e)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn check(cfg: AgentConfig, json: bool) -> anyhow::Result<ExitCode> {

@@ -272,8 +272,11 @@ impl NginxBackend {
         self.loaded = Loaded::Current;
         let added: Vec<SocketAddr> = wanted.difference(&base).copied().collect();
         let removed: Vec<SocketAddr> = base.difference(&wanted).copied().collect();
-        info!(added = ?added, removed = ?removed, servers = wanted.len(),
+        // One bounded line whatever the size (journald splits lines above 48 KB); all at debug.
+        info!(added = added.len(), removed = removed.len(), servers = wanted.len(),
+            added_sample = %sample(&added), removed_sample = %sample(&removed),
             file = %path.display(), "nginx upstream updated");
+        debug!(added = ?added, removed = ?removed, "nginx upstream update, every address");
         Ok(Applied::Reloaded { added, removed })
     }
 
@@ -308,6 +311,22 @@ impl NginxBackend {
         p.servers
     }
 }
+
+/// At most [`LOG_SAMPLE`] addresses for a log line, and how many more there are.
+fn sample(addrs: &[SocketAddr]) -> String {
+    let mut s: Vec<String> = addrs
+        .iter()
+        .take(LOG_SAMPLE)
+        .map(|a| a.to_string())
+        .collect();
+    if addrs.len() > LOG_SAMPLE {
+        s.push(format!("(+{} more)", addrs.len() - LOG_SAMPLE));
+    }
+    s.join(" ")
+}
+
+/// How many addresses an info line names.
+pub const LOG_SAMPLE: usize = 10;
 
 fn check_file(path: &Path) -> Result<(), NginxError> {
     let bad = |reason: String| NginxError::BadFile {

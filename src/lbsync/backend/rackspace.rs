@@ -1,0 +1,555 @@
+//! The Rackspace Cloud Load Balancer backend, one mutation per step: observe the LB once per pass
+//! (or reuse the state the post-mutation poll just returned), plan its node changes from the
+//! shared [`NodePlan`], make one change, and poll with short growing intervals (after a wait
+//! learned from the last PENDING window) until the LB is ACTIVE again. With a drain period, a
+//! node leaves as DRAINING first and is deleted once the period is over; wanted again meanwhile,
+//! it goes back to ENABLED. API errors become a wait decision: 422 immutable → wait for ACTIVE and
+//! re-plan, 413 rate limit → Retry-After, 413 node limit → re-read the limits once, rejected
+//! credentials → fatal (at start at once, later after a few spaced retries), 5xx/transport →
+//! backoff, LB gone → retry at the resync interval. A cached LB never survives an error.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
+
+use super::super::node_plan::{sample, NodePlan};
+use super::super::plan::{plan_changes, LbLimits, LbNode, NodeChanges};
+use super::super::{LbsyncError, Step};
+use super::Backend;
+use crate::backoff::Backoff;
+use crate::rackspace::{Client, Error, LbStatus, LoadBalancer, NewNode, NodeCondition};
+
+/// How long the executor waits for a PENDING_UPDATE to end before giving the pass back.
+const ACTIVE_WAIT: Duration = Duration::from_secs(120);
+const FIRST_POLL: Duration = Duration::from_millis(25);
+const MAX_POLL: Duration = Duration::from_secs(2);
+/// The longest first wait after a mutation, whatever the last window was.
+const MAX_HINT: Duration = Duration::from_secs(10);
+/// The documented defaults when the API does not say (no `absolutelimits` route).
+const DEFAULT_LIMITS: LbLimits = LbLimits {
+    node_limit: 25,
+    batch_delete_limit: 10,
+};
+/// Credentials rejected after they had worked: this many spaced retries, then give up (exit 1).
+const REJECTED_RETRIES: u32 = 4;
+const REJECTED_SPACING: Duration = Duration::from_secs(15);
+
+pub struct RackspaceExec {
+    client: Client,
+    lb_name: Option<String>,
+    lb_id_flag: Option<u64>,
+    lb_id: Option<u64>,
+    limits: Option<LbLimits>,
+    statics: BTreeSet<SocketAddr>,
+    drain_period: Duration,
+    /// When each node we set DRAINING started its drain (as far as this process knows).
+    draining_since: BTreeMap<u64, Instant>,
+    /// The LB as observed for this pass (or as the last poll after our mutation returned it).
+    fresh: Option<LoadBalancer>,
+    /// How long the last PENDING window after our own mutation lasted, at least.
+    pending_hint: Duration,
+    backoff: Backoff,
+    duplicates_in_a_row: u32,
+    reported_unplaced: BTreeSet<SocketAddr>,
+    reported_status: Option<String>,
+    authenticated_once: bool,
+    rejected_in_a_row: u32,
+    fatal: Option<LbsyncError>,
+}
+
+/// The first wait after the next mutation: the last moment this window was seen PENDING (a lower
+/// bound of its length), or, when the first look already found the LB ACTIVE, a little less than
+/// the wait that did. Never back to zero for a known window: polling it from zero costs half a
+/// dozen GETs, and two such windows in a second trip the client's own GET pacing.
+fn next_hint(hint: Duration, last_pending: Option<Duration>) -> Duration {
+    match last_pending {
+        Some(p) => p.min(MAX_HINT),
+        None => hint * 3 / 4,
+    }
+}
+
+/// The LB's nodes in the plan's terms.
+pub fn lb_nodes(lb: &LoadBalancer) -> Vec<LbNode> {
+    lb.nodes
+        .iter()
+        .map(|n| LbNode {
+            id: n.id,
+            addr: n
+                .address
+                .parse::<IpAddr>()
+                .ok()
+                .map(|ip| SocketAddr::new(ip, n.port)),
+            condition: n.condition.as_str().to_string(),
+        })
+        .collect()
+}
+
+fn is_draining(n: &LbNode) -> bool {
+    n.condition.eq_ignore_ascii_case("DRAINING")
+}
+
+/// What a drain-aware removal does next: drain one more node, delete the drained ones, or wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    Drain(u64),
+    Delete(Vec<u64>),
+    WaitFor(Duration),
+    Nothing,
+}
+
+/// Decides the removal step for nodes `ids` (already drain-aware: `draining_since` holds when
+/// each DRAINING node started; `period` zero deletes at once).
+pub fn removal(
+    ids: &[u64],
+    nodes: &[LbNode],
+    draining_since: &BTreeMap<u64, Instant>,
+    period: Duration,
+    now: Instant,
+    batch: usize,
+) -> Removal {
+    if ids.is_empty() {
+        return Removal::Nothing;
+    }
+    if period.is_zero() {
+        return Removal::Delete(ids.iter().take(batch.max(1)).copied().collect());
+    }
+    let draining = |id: &u64| nodes.iter().any(|n| n.id == *id && is_draining(n));
+    if let Some(id) = ids.iter().find(|id| !draining(id)) {
+        return Removal::Drain(*id);
+    }
+    let left = |id: &u64| {
+        let since = draining_since.get(id).copied().unwrap_or(now);
+        (since + period).saturating_duration_since(now)
+    };
+    let due: Vec<u64> = ids
+        .iter()
+        .filter(|id| left(id).is_zero())
+        .copied()
+        .collect();
+    if !due.is_empty() {
+        return Removal::Delete(due.into_iter().take(batch.max(1)).collect());
+    }
+    Removal::WaitFor(ids.iter().map(left).min().unwrap_or(period))
+}
+
+/// What [`RackspaceExec::mutate`] did.
+enum Mutation {
+    Sent,
+    Nothing,
+    /// Only drained nodes wait for their period to end.
+    DrainRunning(Duration),
+}
+
+impl RackspaceExec {
+    pub fn new(
+        client: Client,
+        lb_name: Option<String>,
+        lb_id: Option<u64>,
+        statics: BTreeSet<SocketAddr>,
+        drain_period: Duration,
+    ) -> RackspaceExec {
+        RackspaceExec {
+            client,
+            lb_name,
+            lb_id_flag: lb_id,
+            lb_id,
+            limits: None,
+            statics,
+            drain_period,
+            draining_since: BTreeMap::new(),
+            fresh: None,
+            pending_hint: Duration::ZERO,
+            backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(30)),
+            duplicates_in_a_row: 0,
+            reported_unplaced: BTreeSet::new(),
+            reported_status: None,
+            authenticated_once: false,
+            rejected_in_a_row: 0,
+            fatal: None,
+        }
+    }
+
+    async fn lb_id(&mut self) -> Result<u64, Error> {
+        if let Some(id) = self.lb_id {
+            return Ok(id);
+        }
+        let id = self
+            .client
+            .resolve(self.lb_name.as_deref(), self.lb_id_flag)
+            .await?;
+        info!(
+            lb_id = id,
+            lb_name = self.lb_name.as_deref().unwrap_or(""),
+            "load balancer resolved"
+        );
+        self.lb_id = Some(id);
+        Ok(id)
+    }
+
+    async fn limits(&mut self) -> Result<LbLimits, Error> {
+        if let Some(l) = self.limits {
+            return Ok(l);
+        }
+        let l = match self.client.absolute_limits().await {
+            Ok(l) => LbLimits {
+                node_limit: l.node_limit as usize,
+                batch_delete_limit: l.batch_delete_limit as usize,
+            },
+            Err(e) if e.is_transient() || credentials_rejected(&e) => return Err(e),
+            Err(e) => {
+                warn!(error = %e, node_limit = DEFAULT_LIMITS.node_limit, batch_delete_limit = DEFAULT_LIMITS.batch_delete_limit,
+                    "the API did not give its limits; using the documented defaults");
+                DEFAULT_LIMITS
+            }
+        };
+        info!(
+            node_limit = l.node_limit,
+            batch_delete_limit = l.batch_delete_limit,
+            "load balancer limits"
+        );
+        self.limits = Some(l);
+        Ok(l)
+    }
+
+    /// Reads the LB (or reuses the fresh one) and keeps it for this pass.
+    async fn read(&mut self) -> Result<LoadBalancer, Error> {
+        let id = self.lb_id().await?;
+        self.limits().await?;
+        let lb = match self.fresh.take() {
+            Some(lb) if lb.id == id => lb,
+            _ => self.client.get_load_balancer(id).await?,
+        };
+        self.authenticated_once = true;
+        self.rejected_in_a_row = 0;
+        Ok(lb)
+    }
+
+    /// Logs a status that does not accept changes once per status, not once per pass.
+    fn report_status(&mut self, lb_id: u64, status: &LbStatus) {
+        let s = status.to_string();
+        if self.reported_status.as_deref() != Some(s.as_str()) {
+            warn!(lb_id, status = %s, "load balancer is not in a state that accepts changes; retrying at the resync interval");
+            self.reported_status = Some(s);
+        }
+    }
+
+    /// Polls until the LB is ACTIVE; keeps the final state for the next step.
+    async fn wait_active(&mut self, id: u64, after_mutation: bool) -> Result<(), Step> {
+        let started = Instant::now();
+        if after_mutation && !self.pending_hint.is_zero() {
+            tokio::time::sleep(self.pending_hint).await;
+        }
+        let mut delay = FIRST_POLL;
+        let mut last_pending: Option<Duration> = None;
+        loop {
+            let lb = match self.client.get_load_balancer(id).await {
+                Ok(lb) => lb,
+                Err(e) => return Err(self.on_error(e).await),
+            };
+            match lb.status {
+                LbStatus::Active => {
+                    if after_mutation {
+                        self.pending_hint = next_hint(self.pending_hint, last_pending);
+                    }
+                    self.reported_status = None;
+                    self.fresh = Some(lb);
+                    return Ok(());
+                }
+                LbStatus::PendingUpdate | LbStatus::Build | LbStatus::PendingCreate => {
+                    last_pending = Some(started.elapsed());
+                }
+                ref other => {
+                    self.report_status(id, other);
+                    return Err(Step::Resync);
+                }
+            }
+            if started.elapsed() > ACTIVE_WAIT {
+                warn!(lb_id = id, status = %lb.status, waited_s = started.elapsed().as_secs(), "load balancer still not ACTIVE; giving the pass back");
+                return Err(Step::Wait(Duration::from_secs(5)));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 3 / 2).min(MAX_POLL);
+        }
+    }
+
+    /// Turns an API error into how long to wait before the next step.
+    async fn on_error(&mut self, e: Error) -> Step {
+        self.fresh = None;
+        if credentials_rejected(&e) {
+            self.rejected_in_a_row += 1;
+            if !self.authenticated_once {
+                self.fatal = Some(LbsyncError::CredentialsRejected {
+                    source: e,
+                    at_start: true,
+                });
+                return Step::Resync;
+            }
+            if self.rejected_in_a_row > REJECTED_RETRIES {
+                self.fatal = Some(LbsyncError::CredentialsRejected {
+                    source: e,
+                    at_start: false,
+                });
+                return Step::Resync;
+            }
+            error!(error = %e, attempt = self.rejected_in_a_row, of = REJECTED_RETRIES, "the credentials stopped working; retrying");
+            return Step::Wait(REJECTED_SPACING);
+        }
+        match &e {
+            Error::Immutable { .. } => {
+                info!(error = %e, "load balancer busy; waiting for ACTIVE and re-planning");
+                if let Some(id) = self.lb_id {
+                    if let Err(step) = Box::pin(self.wait_active(id, false)).await {
+                        return step;
+                    }
+                }
+                Step::Progress
+            }
+            Error::RateLimited { retry_after } => {
+                let d = retry_after.unwrap_or_else(|| self.backoff.next_delay());
+                warn!(
+                    retry_in_ms = d.as_millis() as u64,
+                    "rate limited by the load balancer API; waiting"
+                );
+                Step::Wait(d)
+            }
+            Error::Duplicate { .. } | Error::NotPartOfLb { .. } | Error::NodeNotFound { .. } => {
+                self.duplicates_in_a_row += 1;
+                if self.duplicates_in_a_row > 3 {
+                    error!(error = %e, "the load balancer keeps refusing the plan; retrying at the resync interval");
+                    Step::Resync
+                } else {
+                    info!(error = %e, "the load balancer changed under us; re-reading and re-planning");
+                    Step::Progress
+                }
+            }
+            Error::NodeLimit { .. } => {
+                let before = self.limits.take();
+                let after = self.limits().await.ok();
+                if after.is_some() && after != before {
+                    info!(error = %e, "node limit changed; re-planning");
+                    Step::Progress
+                } else {
+                    error!(error = %e, "node limit reached; the instances that do not fit stay out; retrying at the resync interval");
+                    Step::Resync
+                }
+            }
+            Error::LbGone { .. } | Error::NoSuchLb { .. } | Error::AmbiguousLb { .. } => {
+                error!(error = %e, "load balancer unavailable; retrying at the resync interval");
+                if self.lb_id_flag.is_none() {
+                    self.lb_id = None;
+                }
+                Step::Resync
+            }
+            _ => {
+                let d = self.backoff.next_delay();
+                warn!(error = %e, kind = e.metric_label(), attempt = self.backoff.attempts(), retry_in_ms = d.as_millis() as u64, "load balancer API call failed; retrying");
+                Step::Wait(d)
+            }
+        }
+    }
+
+    fn report(&mut self, c: &NodeChanges, lb_id: u64) {
+        let unplaced: BTreeSet<SocketAddr> = c.unplaced.iter().copied().collect();
+        if !unplaced.is_empty() && unplaced != self.reported_unplaced {
+            error!(lb_id, count = unplaced.len(), node_limit = self.limits.map(|l| l.node_limit).unwrap_or(0),
+                addresses = %sample(&unplaced, 10),
+                "instances do not fit under the load balancer's node limit; they stay out");
+            debug!(lb_id, addresses = ?unplaced, "every instance left out by the node limit");
+        }
+        self.reported_unplaced = unplaced;
+    }
+
+    /// Makes the one mutation `c` asks for first.
+    async fn mutate(&mut self, lb: &LoadBalancer, c: &NodeChanges) -> Result<Mutation, Error> {
+        let nodes = lb_nodes(lb);
+        let ids: Vec<u64> = c.removes.concat();
+        self.draining_since.retain(|id, _| ids.contains(id));
+        let batch = self.limits.map(|l| l.batch_delete_limit).unwrap_or(10);
+        let step = removal(
+            &ids,
+            &nodes,
+            &self.draining_since,
+            self.drain_period,
+            Instant::now(),
+            batch,
+        );
+        match step {
+            Removal::Drain(id) => {
+                self.client
+                    .set_node_condition(lb.id, id, NodeCondition::Draining)
+                    .await?;
+                self.draining_since.insert(id, Instant::now());
+                info!(
+                    lb_id = lb.id,
+                    node_id = id,
+                    drain_period_s = self.drain_period.as_secs_f64(),
+                    "draining node before removing it"
+                );
+                return Ok(Mutation::Sent);
+            }
+            Removal::Delete(batch_ids) => {
+                self.client
+                    .delete_nodes(lb.id, &batch_ids, batch as u32)
+                    .await?;
+                info!(lb_id = lb.id, removed = batch_ids.len(), node_ids = ?batch_ids, "removed nodes");
+                return Ok(Mutation::Sent);
+            }
+            Removal::WaitFor(_) | Removal::Nothing => {}
+        }
+        if !c.adds.is_empty() {
+            let new: Vec<NewNode> = c
+                .adds
+                .iter()
+                .map(|a| NewNode {
+                    address: a.ip().to_string(),
+                    port: a.port(),
+                    condition: NodeCondition::Enabled,
+                })
+                .collect();
+            self.client.add_nodes(lb.id, &new).await?;
+            info!(lb_id = lb.id, added = new.len(), addresses = %sample(&c.adds, 10), "added nodes");
+            return Ok(Mutation::Sent);
+        }
+        if let Some(id) = c.enable.first() {
+            self.client
+                .set_node_condition(lb.id, *id, NodeCondition::Enabled)
+                .await?;
+            self.draining_since.remove(id);
+            info!(lb_id = lb.id, node_id = id, "re-enabled node");
+            return Ok(Mutation::Sent);
+        }
+        Ok(match step {
+            Removal::WaitFor(d) => Mutation::DrainRunning(d),
+            _ => Mutation::Nothing,
+        })
+    }
+}
+
+/// Identity refused the credentials (not a token the API dropped, which the client retries).
+fn credentials_rejected(e: &Error) -> bool {
+    matches!(e, Error::AuthRejected { .. })
+}
+
+impl Backend for RackspaceExec {
+    async fn start(&mut self) -> Result<(), LbsyncError> {
+        match self.client.authenticate().await {
+            Err(e) if credentials_rejected(&e) => Err(LbsyncError::CredentialsRejected {
+                source: e,
+                at_start: true,
+            }),
+            // Anything else is retried by the passes.
+            _ => Ok(()),
+        }
+    }
+
+    async fn observe(&mut self) -> Result<BTreeSet<SocketAddr>, Step> {
+        match self.read().await {
+            Ok(lb) => {
+                let present = lb_nodes(&lb).iter().filter_map(|n| n.addr).collect();
+                self.fresh = Some(lb);
+                Ok(present)
+            }
+            Err(e) => Err(self.on_error(e).await),
+        }
+    }
+
+    async fn apply(&mut self, plan: &NodePlan, is_leader: &dyn Fn() -> bool) -> Step {
+        let lb = match self.fresh.take() {
+            Some(lb) => lb,
+            None => match self.read().await {
+                Ok(lb) => lb,
+                Err(e) => return self.on_error(e).await,
+            },
+        };
+        let limits = self.limits.unwrap_or(DEFAULT_LIMITS);
+        let c = plan_changes(&plan.want, &lb_nodes(&lb), &self.statics, limits, true);
+        self.report(&c, lb.id);
+        if c.is_converged() {
+            self.backoff.reset();
+            self.duplicates_in_a_row = 0;
+            self.draining_since.clear();
+            return Step::Converged;
+        }
+        if lb.status != LbStatus::Active {
+            return match self.wait_active(lb.id, false).await {
+                Ok(()) => Step::Progress,
+                Err(s) => s,
+            };
+        }
+        if !is_leader() {
+            warn!("not (or no longer surely) the leader; not changing the load balancer");
+            return Step::Wait(Duration::from_secs(1));
+        }
+        let started = Instant::now();
+        match self.mutate(&lb, &c).await {
+            Ok(Mutation::Sent) => {}
+            Ok(Mutation::Nothing) => return Step::Converged,
+            Ok(Mutation::DrainRunning(d)) => return Step::Recheck(d),
+            Err(e) => return self.on_error(e).await,
+        }
+        self.duplicates_in_a_row = 0;
+        self.backoff.reset();
+        match self.wait_active(lb.id, true).await {
+            Ok(()) => {
+                debug!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "mutation applied and load balancer ACTIVE"
+                );
+                Step::Progress
+            }
+            Err(s) => s,
+        }
+    }
+
+    fn fatal(&mut self) -> Option<LbsyncError> {
+        self.fatal.take()
+    }
+
+    async fn describe(&mut self, plan: &NodePlan) -> Result<(), LbsyncError> {
+        let lb = match self.fresh.take() {
+            Some(lb) => lb,
+            None => self.read().await?,
+        };
+        let limits = self.limits.unwrap_or(DEFAULT_LIMITS);
+        let c = plan_changes(&plan.want, &lb_nodes(&lb), &self.statics, limits, true);
+        println!(
+            "load balancer {:?} (id {}, {}): {} nodes now",
+            lb.name,
+            lb.id,
+            lb.status,
+            lb.nodes.len()
+        );
+        for id in c.removes.concat() {
+            let n = lb.nodes.iter().find(|n| n.id == id);
+            let what = if self.drain_period.is_zero() {
+                "remove "
+            } else {
+                "drain  "
+            };
+            println!(
+                "{what} node {id} {}",
+                n.map(|n| format!("{}:{}", n.address, n.port))
+                    .unwrap_or_default()
+            );
+        }
+        for a in &c.adds {
+            println!("add     {a}");
+        }
+        for id in &c.enable {
+            println!("enable  node {id}");
+        }
+        for a in &c.unplaced {
+            println!("no room {a} (node limit)");
+        }
+        if c.is_converged() {
+            println!("nothing to change");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
