@@ -14,6 +14,9 @@ use super::error::Error;
 
 /// The catalog type of Cloud Load Balancers.
 pub const LB_SERVICE_TYPE: &str = "rax:load-balancer";
+/// The catalog name of the public Cloud Load Balancers service, preferred when several services
+/// share its type (e.g. `cloudLoadBalancerControl`).
+pub const LB_SERVICE_NAME: &str = "cloudLoadBalancers";
 
 /// Refresh no earlier than this before expiry (the docs' "last hour").
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(3600);
@@ -75,6 +78,8 @@ pub(crate) fn refresh_after(lifetime: Duration) -> Duration {
 /// One service of the catalog.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct CatalogEntry {
+    #[serde(default)]
+    pub name: String,
     #[serde(rename = "type", default)]
     pub service_type: String,
     #[serde(default)]
@@ -91,15 +96,22 @@ pub(crate) struct CatalogEndpoint {
 
 /// Picks the Cloud Load Balancers endpoint of `region` (case-insensitive). An empty region falls
 /// back to the user's default region, then to the only endpoint if there is exactly one.
+/// Several services of type `rax:load-balancer`: the one named `cloudLoadBalancers` wins, whatever
+/// the catalog order; the others only serve a region it lacks.
 /// Returns `(publicURL without trailing slash, region as spelled in the catalog)`.
 pub(crate) fn select_endpoint(
     catalog: &[CatalogEntry],
     region: &str,
     default_region: Option<&str>,
 ) -> Result<(String, String), Error> {
-    let endpoints: Vec<(&str, &str)> = catalog
+    let mut services: Vec<&CatalogEntry> = catalog
         .iter()
         .filter(|e| e.service_type == LB_SERVICE_TYPE)
+        .collect();
+    // Stable: the preferred name first, the rest in catalog order.
+    services.sort_by_key(|e| !e.name.eq_ignore_ascii_case(LB_SERVICE_NAME));
+    let endpoints: Vec<(&str, &str)> = services
+        .iter()
         .flat_map(|e| &e.endpoints)
         .filter_map(|ep| {
             Some((
@@ -121,7 +133,11 @@ pub(crate) fn select_endpoint(
         "" => default_region.unwrap_or(""),
         r => r,
     };
-    let chosen = if wanted.is_empty() && endpoints.len() == 1 {
+    let preferred = services
+        .first()
+        .filter(|e| e.name.eq_ignore_ascii_case(LB_SERVICE_NAME))
+        .map_or(0, |e| e.endpoints.len());
+    let chosen = if wanted.is_empty() && (endpoints.len() == 1 || preferred == 1) {
         endpoints.first()
     } else if wanted.is_empty() {
         return Err(Error::Config(format!(
@@ -180,5 +196,4 @@ pub(crate) fn parse_access(body: &[u8], region: &str) -> Result<Access, Error> {
 }
 
 #[cfg(test)]
-#[path = "auth_tests.rs"]
 mod tests;

@@ -1,23 +1,55 @@
-//! The Cloud Load Balancers v1.0 calls lbsync needs: list/resolve/get load balancers, read the
-//! account limits, add nodes in one POST, delete nodes (single or bulk), set a node's condition.
+//! The Cloud Load Balancers v1.0 calls lbsync needs: list/resolve/get load balancers, list nodes
+//! (every `limit`/`marker` page), read the account limits (optional information: the documented
+//! defaults when the server does not serve them), add nodes in one POST, delete nodes (single or
+//! bulk), set a node's condition. Accepted mutations and status reads feed the PENDING window the
+//! client learns (`Client::suggested_poll_delay`).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use tracing::warn;
+
 use super::client::Client;
 use super::error::Error;
 use super::model::{
-    AbsoluteLimitsBody, LbStatus, Limits, LoadBalancer, LoadBalancerBody, LoadBalancerSummary,
-    LoadBalancersBody, NewNode, Node, NodeCondition, NodesBody,
+    AbsoluteLimitsBody, AccountLimits, LbStatus, Limits, LimitsSource, LoadBalancer,
+    LoadBalancerBody, LoadBalancerSummary, LoadBalancersBody, NewNode, Node, NodeCondition,
+    NodesBody,
 };
 
 /// `GET /loadbalancers` page size (the API's maximum).
 const PAGE_SIZE: usize = 100;
-/// Upper bound on pages read by one listing (10 000 load balancers).
+/// Upper bound on pages read by one listing (10 000 load balancers or nodes).
 const MAX_PAGES: usize = 100;
+/// Node list page size asked for; a load balancer detail with this many nodes or more may be a
+/// truncated first page, so the nodes are then listed page by page.
+pub(crate) const NODE_PAGE: usize = 100;
+
+/// Whether `absolute_limits` already warned about falling back to the defaults (once a process).
+static LIMITS_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// The reason to fall back to the default limits, when `e` says the server has no limits to give.
+pub(crate) fn limits_unavailable(e: &Error) -> Option<String> {
+    match e {
+        Error::NotFound { message, .. } => Some(format!("HTTP 404: {message}")),
+        Error::Unexpected { status, message } if matches!(status, 403 | 405 | 501) => {
+            Some(format!("HTTP {status}: {message}"))
+        }
+        Error::Decode(what) => Some(what.clone()),
+        _ => None,
+    }
+}
+
+/// Appends `page` to `all`, skipping ids already there; returns how many were new.
+fn merge_page(all: &mut Vec<Node>, seen: &mut HashSet<u64>, page: Vec<Node>) -> usize {
+    let before = all.len();
+    all.extend(page.into_iter().filter(|n| seen.insert(n.id)));
+    all.len() - before
+}
 
 fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(bytes).map_err(|e| Error::Decode(format!("{what}: {e}")))
@@ -108,20 +140,83 @@ impl Client {
         }
     }
 
-    /// `GET /loadbalancers/{id}` with its nodes (none when the key is absent).
+    /// `GET /loadbalancers/{id}` with all its nodes (none when the key is absent). When the
+    /// detail lists `NODE_PAGE` (100) nodes or more it may be a first page only: the nodes are
+    /// then read with [`Client::list_nodes`]. The status read feeds the learned PENDING window.
     pub async fn get_load_balancer(&self, id: u64) -> Result<LoadBalancer, Error> {
         let path = format!("/loadbalancers/{id}");
         let bytes = self.request(Method::GET, &path, &[], None).await?;
         let body: LoadBalancerBody = decode("load balancer", &bytes)?;
-        Ok(body.load_balancer)
+        let mut lb = body.load_balancer;
+        self.note_status(id, lb.status.accepts_changes());
+        if lb.nodes.len() >= NODE_PAGE {
+            lb.nodes = self.list_nodes(id).await?;
+        }
+        Ok(lb)
     }
 
-    /// `GET /loadbalancers/absolutelimits`: `NODE_LIMIT` and `BATCH_DELETE_LIMIT` (25/10 if absent).
-    pub async fn absolute_limits(&self) -> Result<Limits, Error> {
+    /// `GET /loadbalancers/{id}/nodes`, every page (`limit=100`, `marker=<last id>`): stops at a
+    /// short page, or when a page brings nothing new (a server that ignores the marker).
+    pub async fn list_nodes(&self, lb: u64) -> Result<Vec<Node>, Error> {
+        let path = format!("/loadbalancers/{lb}/nodes");
+        let mut all: Vec<Node> = Vec::new();
+        let mut seen = HashSet::new();
+        for _ in 0..MAX_PAGES {
+            let mut query = vec![("limit", NODE_PAGE.to_string())];
+            if let Some(last) = all.last() {
+                query.push(("marker", last.id.to_string()));
+            }
+            let bytes = self.request(Method::GET, &path, &query, None).await?;
+            let page: NodesBody<Node> = decode("node list", &bytes)?;
+            let full = page.nodes.len() >= NODE_PAGE;
+            if merge_page(&mut all, &mut seen, page.nodes) == 0 || !full {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// The account's `NODE_LIMIT` and `BATCH_DELETE_LIMIT` and where they came from. The limits
+    /// route is optional information: when the server does not serve it (404, 405, 501, 403, a
+    /// body that is not the limits document) this is `Ok` with the documented defaults (25, 10)
+    /// and [`LimitsSource::Defaults`] carrying a one-line reason; the caller logs one warning.
+    /// Rate limits, 5xx, transport failures and rejected credentials stay errors.
+    pub async fn account_limits(&self) -> Result<AccountLimits, Error> {
         let path = "/loadbalancers/absolutelimits";
-        let bytes = self.request(Method::GET, path, &[], None).await?;
-        let body: AbsoluteLimitsBody = decode("absolute limits", &bytes)?;
-        Ok(Limits::from_absolute(&body.absolute))
+        let read = match self.request(Method::GET, path, &[], None).await {
+            Ok(bytes) => decode::<AbsoluteLimitsBody>("absolute limits", &bytes),
+            Err(e) => Err(e),
+        };
+        match read {
+            Ok(body) => Ok(AccountLimits {
+                limits: Limits::from_absolute(&body.absolute),
+                source: LimitsSource::Api,
+            }),
+            Err(e) => match limits_unavailable(&e) {
+                Some(reason) => Ok(AccountLimits {
+                    limits: Limits::default(),
+                    source: LimitsSource::Defaults { reason },
+                }),
+                None => Err(e),
+            },
+        }
+    }
+
+    /// [`Client::account_limits`] without the source; the fall-back to the defaults is logged
+    /// here, once per process, as a warning.
+    pub async fn absolute_limits(&self) -> Result<Limits, Error> {
+        let read = self.account_limits().await?;
+        if let LimitsSource::Defaults { reason } = &read.source {
+            if !LIMITS_WARNED.swap(true, Ordering::Relaxed) {
+                warn!(
+                    reason = %reason,
+                    node_limit = read.limits.node_limit,
+                    batch_delete_limit = read.limits.batch_delete_limit,
+                    "the API does not serve the account limits; using the documented defaults"
+                );
+            }
+        }
+        Ok(read.limits)
     }
 
     /// `POST /loadbalancers/{lb}/nodes` with all `nodes` in one request; returns the created nodes.
@@ -136,6 +231,7 @@ impl Client {
         })
         .map_err(|e| Error::Decode(format!("encoding nodes: {e}")))?;
         let bytes = self.request(Method::POST, &path, &[], Some(&body)).await?;
+        self.note_mutation(lb);
         let created: NodesBody<Node> = decode("created nodes", &bytes)?;
         Ok(created.nodes)
     }
@@ -150,22 +246,20 @@ impl Client {
             });
         }
         match ids {
-            [] => Ok(()),
+            [] => return Ok(()),
             [id] => {
                 let path = format!("/loadbalancers/{lb}/nodes/{id}");
-                self.request(Method::DELETE, &path, &[], None)
-                    .await
-                    .map(drop)
+                self.request(Method::DELETE, &path, &[], None).await?;
             }
             many => {
                 let path = format!("/loadbalancers/{lb}/nodes");
                 let query: Vec<(&str, String)> =
                     many.iter().map(|id| ("id", id.to_string())).collect();
-                self.request(Method::DELETE, &path, &query, None)
-                    .await
-                    .map(drop)
+                self.request(Method::DELETE, &path, &query, None).await?;
             }
         }
+        self.note_mutation(lb);
+        Ok(())
     }
 
     /// `PUT /loadbalancers/{lb}/nodes/{node_id}` with `{"node":{"condition":...}}`.
@@ -177,63 +271,11 @@ impl Client {
     ) -> Result<(), Error> {
         let path = format!("/loadbalancers/{lb}/nodes/{node_id}");
         let body = json!({"node": {"condition": condition}});
-        self.request(Method::PUT, &path, &[], Some(&body))
-            .await
-            .map(drop)
+        self.request(Method::PUT, &path, &[], Some(&body)).await?;
+        self.note_mutation(lb);
+        Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lb(id: u64, name: &str, status: LbStatus) -> LoadBalancerSummary {
-        LoadBalancerSummary {
-            id,
-            name: name.into(),
-            status,
-            node_count: None,
-            protocol: None,
-            port: None,
-        }
-    }
-
-    #[test]
-    fn pick_by_name() {
-        let all = [
-            lb(1, "web", LbStatus::Active),
-            lb(2, "db", LbStatus::Active),
-            lb(3, "web", LbStatus::Deleted),
-        ];
-        assert_eq!(pick_lb("web", None, &all), Ok(1));
-        assert_eq!(
-            pick_lb("api", None, &all),
-            Err(Error::NoSuchLb { name: "api".into() })
-        );
-    }
-
-    #[test]
-    fn ambiguous_names_need_an_id() {
-        let all = [
-            lb(4, "web", LbStatus::Active),
-            lb(9, "web", LbStatus::Build),
-        ];
-        let e = pick_lb("web", None, &all).unwrap_err();
-        assert_eq!(
-            e,
-            Error::AmbiguousLb {
-                name: "web".into(),
-                ids: vec![4, 9]
-            }
-        );
-        assert!(e.to_string().contains("--lb-id"), "{e}");
-        assert_eq!(pick_lb("web", Some(9), &all), Ok(9));
-        let e = pick_lb("web", Some(5), &all).unwrap_err();
-        assert!(e.to_string().contains("4,9"), "{e}");
-        let e = pick_lb("api", Some(5), &all).unwrap_err();
-        assert!(
-            e.to_string().contains("no load balancer has that name"),
-            "{e}"
-        );
-    }
-}
+mod tests;

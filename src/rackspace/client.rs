@@ -1,14 +1,27 @@
 //! The HTTP side of the client: configuration, the reqwest client (rustls with the ring provider),
 //! the cached token (one refresh at a time, refreshed before expiry), and sending one Cloud Load
 //! Balancers request with "401 → re-authenticate once → retry once". The calls live in `clb.rs`.
+//!
+//! Rejected credentials (Identity answering 401, 403 or 400):
+//! - at the first authentication of this client: [`Error::CredentialsRejected`] with
+//!   `revoked: false` at once, after that one Identity request (lbsync exits 2: a person must fix
+//!   the credentials; systemd's `RestartPreventExitStatus=2` stops the restart loop);
+//! - after credentials had worked (a refresh, or the re-authentication after a CLB 401): a few
+//!   retries spread over about a minute ([`CredentialsRetry`]: 4 retries with the project's
+//!   jittered backoff from 6 s to 24 s, so at most 5 Identity requests), then the same error with
+//!   `revoked: true` (lbsync exits 1; a restart tries again).
+//!
+//! Identity is never hammered: after any failed Identity request the next one waits a growing,
+//! jittered delay (1 s up to 30 s), however often callers ask.
 
 use std::error::Error as _;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use reqwest::header::{ACCEPT, RETRY_AFTER};
+use reqwest::header::{HeaderName, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::Method;
 use serde_json::Value;
 use tokio::sync::Mutex;
@@ -16,8 +29,10 @@ use tracing::{debug, info, warn};
 
 use super::auth::{self, Token};
 use super::credentials::Credentials;
-use super::error::{classify, classify_identity, Error};
+use super::error::{classify, classify_identity, Error, Reply};
+use super::pending::PendingWindows;
 use super::stats::{CallStats, Counters};
+use crate::backoff::Backoff;
 
 /// Rackspace's public Identity v2.0 endpoint.
 pub const DEFAULT_IDENTITY_URL: &str = "https://identity.api.rackspacecloud.com/v2.0";
@@ -34,6 +49,30 @@ pub struct ClientConfig {
     pub credentials: Credentials,
     /// Deadline for each whole HTTP request.
     pub request_timeout: Duration,
+    /// Retries when Identity refuses credentials that had worked (see the module doc).
+    pub credentials_retry: CredentialsRetry,
+}
+
+/// How often and how far apart Identity is asked again when it refuses credentials that had
+/// worked before: `retries` more requests, delays from the project's jittered backoff between
+/// `first` and `cap`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialsRetry {
+    pub retries: u32,
+    pub first: Duration,
+    pub cap: Duration,
+}
+
+impl Default for CredentialsRetry {
+    /// 4 retries, 6 s doubling to 24 s with jitter: the last refusal comes 33–66 s after the
+    /// first, after at most 5 Identity requests.
+    fn default() -> Self {
+        CredentialsRetry {
+            retries: 4,
+            first: Duration::from_secs(6),
+            cap: Duration::from_secs(24),
+        }
+    }
 }
 
 impl ClientConfig {
@@ -48,6 +87,7 @@ impl ClientConfig {
             region: region.into(),
             credentials,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            credentials_retry: CredentialsRetry::default(),
         }
     }
 }
@@ -74,8 +114,21 @@ struct Inner {
     region: String,
     credentials: Credentials,
     session: Mutex<Option<Session>>,
+    /// Identity accepted the credentials at least once.
+    worked: AtomicBool,
+    credentials_retry: CredentialsRetry,
+    /// Spacing of Identity requests after failures.
+    identity_gate: std::sync::Mutex<IdentityGate>,
     counters: Counters,
     pacer: super::pace::Pacer,
+    windows: std::sync::Mutex<PendingWindows>,
+}
+
+/// When the next Identity request may go out, after failures.
+#[derive(Debug)]
+struct IdentityGate {
+    backoff: Backoff,
+    not_before: Option<tokio::time::Instant>,
 }
 
 /// Rackspace Identity + Cloud Load Balancers client. Cheap to clone; clones share the token and
@@ -161,8 +214,15 @@ impl Client {
                 region: config.region,
                 credentials: config.credentials,
                 session: Mutex::new(None),
+                worked: AtomicBool::new(false),
+                credentials_retry: config.credentials_retry,
+                identity_gate: std::sync::Mutex::new(IdentityGate {
+                    backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
+                    not_before: None,
+                }),
                 counters: Counters::default(),
                 pacer: super::pace::Pacer::default(),
+                windows: std::sync::Mutex::new(PendingWindows::default()),
             }),
         })
     }
@@ -194,9 +254,88 @@ impl Client {
                 return Ok(s.clone());
             }
         }
-        let fresh = self.authenticate_now().await?;
+        let fresh = match self.authenticate_gated().await {
+            Err(e) if e.is_rejected_credentials() && self.inner.worked.load(Ordering::Relaxed) => {
+                self.retry_rejected(e).await?
+            }
+            other => other?,
+        };
+        self.inner.worked.store(true, Ordering::Relaxed);
         *guard = Some(fresh.clone());
         Ok(fresh)
+    }
+
+    /// Credentials that had worked were refused: ask again a few times, spread over about a
+    /// minute, then give up with `revoked: true`.
+    async fn retry_rejected(&self, first: Error) -> Result<Session, Error> {
+        let policy = self.inner.credentials_retry;
+        let mut backoff = Backoff::new(policy.first, policy.cap);
+        let mut last = first;
+        for attempt in 1..=policy.retries {
+            let wait = backoff.next_delay();
+            warn!(
+                error = %last,
+                attempt,
+                of = policy.retries,
+                retry_in_ms = wait.as_millis() as u64,
+                "Rackspace Identity refuses the credentials that worked before; asking again"
+            );
+            tokio::time::sleep(wait).await;
+            match self.authenticate_now().await {
+                Ok(s) => {
+                    info!(attempt, "Rackspace Identity accepts the credentials again");
+                    return Ok(s);
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(match last {
+            Error::CredentialsRejected {
+                status, message, ..
+            } => Error::CredentialsRejected {
+                status,
+                message,
+                revoked: true,
+            },
+            other => other,
+        })
+    }
+
+    /// `authenticate_now`, but never sooner than the gate allows after a failed attempt.
+    async fn authenticate_gated(&self) -> Result<Session, Error> {
+        let not_before = self
+            .inner
+            .identity_gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .not_before;
+        if let Some(at) = not_before {
+            let now = tokio::time::Instant::now();
+            if at > now {
+                debug!(
+                    wait_ms = (at - now).as_millis() as u64,
+                    "spacing Identity requests after a failure"
+                );
+                tokio::time::sleep(at - now).await;
+            }
+        }
+        let result = self.authenticate_now().await;
+        let mut gate = self
+            .inner
+            .identity_gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match &result {
+            Ok(_) => {
+                gate.backoff.reset();
+                gate.not_before = None;
+            }
+            Err(_) => {
+                let delay = gate.backoff.next_delay();
+                gate.not_before = Some(tokio::time::Instant::now() + delay);
+            }
+        }
+        result
     }
 
     async fn authenticate_now(&self) -> Result<Session, Error> {
@@ -211,7 +350,8 @@ impl Client {
         let result = request.json(&body).send().await;
         let response = result.map_err(transport)?;
         let status = response.status().as_u16();
-        let retry_after = header_text(&response);
+        let retry_after = header_text(&response, RETRY_AFTER);
+        let content_type = header_text(&response, CONTENT_TYPE);
         let bytes = response.bytes().await.map_err(transport)?;
         debug!(
             url = %inner.tokens_url,
@@ -224,6 +364,7 @@ impl Client {
             let tokens_url = &inner.tokens_url;
             return Err(classify_identity(
                 status,
+                content_type.as_deref(),
                 retry_after.as_deref(),
                 &bytes,
                 now,
@@ -325,7 +466,8 @@ impl Client {
             }
         };
         let status = response.status().as_u16();
-        let retry_after = header_text(&response);
+        let retry_after = header_text(&response, RETRY_AFTER);
+        let content_type = header_text(&response, CONTENT_TYPE);
         let bytes = response.bytes().await.map_err(transport)?;
         debug!(
             method = %method,
@@ -338,17 +480,63 @@ impl Client {
         match status {
             200..=299 => Ok(Some(bytes)),
             401 => Ok(None),
-            _ => Err(classify(
-                status,
-                retry_after.as_deref(),
-                &bytes,
-                SystemTime::now(),
-            )),
+            _ => {
+                let reply = Reply {
+                    status,
+                    path,
+                    lb_url: is_lb_url(path),
+                    content_type: content_type.as_deref(),
+                    retry_after: retry_after.as_deref(),
+                    body: &bytes,
+                };
+                let e = classify(reply, SystemTime::now());
+                if let Some(wait) = e.retry_after() {
+                    inner.pacer.hold(method.as_str(), wait);
+                }
+                Err(e)
+            }
         }
+    }
+
+    /// Records an accepted mutation of load balancer `lb` (the start of a PENDING window).
+    pub(crate) fn note_mutation(&self, lb: u64) {
+        self.windows().mutated(lb, tokio::time::Instant::now());
+    }
+
+    /// Records the status `lb` was just read with.
+    pub(crate) fn note_status(&self, lb: u64, accepts_changes: bool) {
+        self.windows()
+            .observed(lb, accepts_changes, tokio::time::Instant::now());
+    }
+
+    fn windows(&self) -> std::sync::MutexGuard<'_, PendingWindows> {
+        self.inner.windows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How long to wait before looking at load balancer `lb` again while waiting for it to
+    /// accept changes (ACTIVE): zero when no mutation of ours is in flight on it; else until just
+    /// after the PENDING window this client learned from earlier mutations (the time from a 202
+    /// to the first ACTIVE read), and past that (or before anything was learned) half the time
+    /// since the mutation, at least 100 ms, at most 10 s. Every GET also passes the client's GET
+    /// budget (3/s sustained, 5 in any second), so polling faster than suggested only queues.
+    pub fn suggested_poll_delay(&self, lb: u64) -> Duration {
+        self.windows()
+            .suggested_delay(lb, tokio::time::Instant::now())
+    }
+
+    /// The PENDING window length learned so far (see [`Client::suggested_poll_delay`]).
+    pub fn learned_pending_window(&self) -> Option<Duration> {
+        self.windows().learned()
     }
 }
 
-fn header_text(response: &reqwest::Response) -> Option<String> {
-    let value = response.headers().get(RETRY_AFTER)?;
+/// `/loadbalancers/{id}`: the load balancer's own URL.
+fn is_lb_url(path: &str) -> bool {
+    path.strip_prefix("/loadbalancers/")
+        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn header_text(response: &reqwest::Response, name: HeaderName) -> Option<String> {
+    let value = response.headers().get(name)?;
     value.to_str().ok().map(str::to_string)
 }

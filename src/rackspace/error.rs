@@ -1,5 +1,7 @@
 //! The client's error type and the pure classification of Cloud Load Balancers and Identity error
-//! responses (status code + body shape) into it. No variant ever carries a token, key or password.
+//! responses (status code, route, content type and body shape) into it. No variant ever carries a
+//! token, key or password, and no message carries a raw non-JSON body: an HTML error page (a proxy's,
+//! a server without the route) becomes its content type and at most one short sanitised line.
 
 use std::time::{Duration, SystemTime};
 
@@ -19,9 +21,14 @@ pub enum Error {
         lb_status: Option<String>,
         message: String,
     },
-    /// 404 on the load balancer, 410, or 422 mentioning PENDING_DELETE / deleted.
+    /// 404 with a JSON (or empty) body on the load balancer's own URL, 410, or 422 mentioning
+    /// PENDING_DELETE / deleted.
     #[error("load balancer is gone: {message}")]
     LbGone { message: String },
+    /// 404 anywhere but on the load balancer's own URL (or with a non-JSON page there): the route
+    /// or resource does not exist on this server. Says nothing about the load balancer.
+    #[error("HTTP 404 from {path}: {message}")]
+    NotFound { path: String, message: String },
     /// 422: one of the nodes (address+port) already exists; the whole batch was rejected.
     #[error("duplicate nodes: {message}")]
     Duplicate { message: String },
@@ -34,9 +41,15 @@ pub enum Error {
     /// The API refused the token twice, even right after re-authenticating.
     #[error("the load balancer API rejected the token even after re-authenticating")]
     Unauthorized,
-    /// Identity refused the credentials (401/403/400): not transient.
-    #[error("Rackspace Identity rejected the credentials (HTTP {status}): {message}")]
-    AuthRejected { status: u16, message: String },
+    /// Identity refused the credentials (401/403/400): not transient. `revoked` is false when they
+    /// never worked in this process (a configuration error: lbsync exits 2) and true when they had
+    /// worked and kept being refused through the client's bounded retries (lbsync exits 1).
+    #[error("{}", credentials_text(*status, message, *revoked))]
+    CredentialsRejected {
+        status: u16,
+        message: String,
+        revoked: bool,
+    },
     /// 404 on a node.
     #[error("node not found: {message}")]
     NodeNotFound { message: String },
@@ -82,7 +95,8 @@ impl Error {
             Error::NodeLimit { .. } => "node_limit",
             Error::RateLimited { .. } => "rate_limited",
             Error::Unauthorized => "unauthorized",
-            Error::AuthRejected { .. } => "auth_rejected",
+            Error::CredentialsRejected { .. } => "credentials_rejected",
+            Error::NotFound { .. } => "not_found",
             Error::NodeNotFound { .. } => "node_not_found",
             Error::NotPartOfLb { .. } => "not_part_of_lb",
             Error::BadRequest { .. } => "bad_request",
@@ -108,12 +122,32 @@ impl Error {
         )
     }
 
+    /// True when Identity refused the credentials (see [`Error::CredentialsRejected`]): retrying
+    /// will not help; a person must fix them.
+    pub fn is_rejected_credentials(&self) -> bool {
+        matches!(self, Error::CredentialsRejected { .. })
+    }
+
     /// How long the API asked us to wait, when it said.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::RateLimited { retry_after } => *retry_after,
             _ => None,
         }
+    }
+}
+
+fn credentials_text(status: u16, message: &str, revoked: bool) -> String {
+    if revoked {
+        format!(
+            "Rackspace Identity now rejects the credentials that worked before (HTTP {status}, \
+             still refused after retrying for about a minute): {message}; were they revoked or rotated?"
+        )
+    } else {
+        format!(
+            "Rackspace Identity rejected the credentials (HTTP {status}): {message}; check \
+             --username and --api-key-file / --password-file (OS_USERNAME, OS_API_KEY, OS_PASSWORD)"
+        )
     }
 }
 
@@ -128,6 +162,8 @@ struct Fault {
     texts: Vec<String>,
     /// The wrapping key, e.g. `overLimit` in `{"overLimit":{...}}`.
     wrapper: Option<String>,
+    /// The body was JSON (an empty body is not).
+    json: bool,
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -141,17 +177,102 @@ fn strings(v: Option<&Value>) -> Vec<String> {
     }
 }
 
-fn parse_fault(body: &[u8]) -> Fault {
+/// The longest message kept from a fault body.
+const MAX_MESSAGE: usize = 120;
+
+/// One line of printable text: control characters become spaces, runs of whitespace collapse,
+/// and the result is cut at `max` characters (with `…`).
+pub(crate) fn one_line(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for word in text.split(|c: char| c.is_whitespace() || c.is_control()) {
+        if word.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    if out.chars().count() > max {
+        out = out.chars().take(max.saturating_sub(1)).collect::<String>();
+        out.push('…');
+    }
+    out
+}
+
+/// The text between `<tag ...>` and `</tag>`, case-insensitive, if any.
+fn element_text<'a>(html: &'a str, lower: &str, tag: &str) -> Option<&'a str> {
+    let open = lower.find(&format!("<{tag}"))?;
+    let start = open + lower[open..].find('>')? + 1;
+    let end = start + lower[start..].find(&format!("</{tag}"))?;
+    html.get(start..end)
+}
+
+/// Drops everything between `<` and `>`.
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// What a non-JSON body may say in an error: its content type and one short sanitised line
+/// (an HTML page's title or first heading, else its first line of text). Never the raw body.
+pub(crate) fn describe_non_json(content_type: Option<&str>, body: &[u8]) -> String {
+    let kind = content_type
+        .map(|c| one_line(c.split(';').next().unwrap_or(c), 60))
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "no content type".into());
+    let text = String::from_utf8_lossy(body);
+    let lower = text.to_ascii_lowercase();
+    let line = if lower.contains("<html") || lower.contains("<!doctype") || lower.contains("<body")
+    {
+        let short = |t: &str| Some(one_line(&strip_tags(t), MAX_MESSAGE)).filter(|t| !t.is_empty());
+        element_text(&text, &lower, "title")
+            .and_then(short)
+            .or_else(|| element_text(&text, &lower, "h1").and_then(short))
+            .or_else(|| short(&text))
+            .unwrap_or_else(|| "an HTML page".into())
+    } else {
+        let first = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("");
+        one_line(&strip_tags(first), MAX_MESSAGE)
+    };
+    if line.is_empty() {
+        format!("empty {kind} body")
+    } else {
+        format!("non-JSON reply ({kind}): {line}")
+    }
+}
+
+fn parse_fault(content_type: Option<&str>, body: &[u8]) -> Fault {
     let Ok(json) = serde_json::from_slice::<Value>(body) else {
-        let text = String::from_utf8_lossy(body)
-            .trim()
-            .chars()
-            .take(200)
-            .collect::<String>();
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Fault {
+                message: String::new(),
+                texts: vec![],
+                wrapper: None,
+                json: false,
+            };
+        }
         return Fault {
-            message: text.clone(),
-            texts: if text.is_empty() { vec![] } else { vec![text] },
+            message: describe_non_json(content_type, body),
+            texts: vec![],
             wrapper: None,
+            json: false,
         };
     };
     let (obj, wrapper) = match json.as_object() {
@@ -169,9 +290,10 @@ fn parse_fault(body: &[u8]) -> Fault {
         validation.join("; ")
     };
     Fault {
-        message,
+        message: one_line(&message, 2 * MAX_MESSAGE),
         texts: top.into_iter().chain(validation).collect(),
         wrapper,
+        json: true,
     }
 }
 
@@ -194,14 +316,31 @@ fn quoted_status(text: &str) -> Option<String> {
     Some(rest[..rest.find('\'')?].to_string())
 }
 
+/// A non-2xx reply as the classifier sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reply<'a> {
+    pub status: u16,
+    /// The request path after the endpoint, e.g. `/loadbalancers/7/nodes`.
+    pub path: &'a str,
+    /// True for the load balancer's own URL (`/loadbalancers/{id}`): only there does a 404 mean
+    /// the load balancer is gone.
+    pub lb_url: bool,
+    pub content_type: Option<&'a str>,
+    pub retry_after: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
 /// Classifies a non-2xx Cloud Load Balancers response.
-pub(crate) fn classify(
-    status: u16,
-    retry_after: Option<&str>,
-    body: &[u8],
-    now: SystemTime,
-) -> Error {
-    let fault = parse_fault(body);
+pub(crate) fn classify(reply: Reply<'_>, now: SystemTime) -> Error {
+    let Reply {
+        status,
+        path,
+        lb_url,
+        content_type,
+        retry_after,
+        body,
+    } = reply;
+    let fault = parse_fault(content_type, body);
     let any = |needle: &str| {
         let needle = needle.to_ascii_lowercase();
         fault
@@ -216,8 +355,25 @@ pub(crate) fn classify(
             Some(ids) => Error::NotPartOfLb { ids },
             None => Error::BadRequest { message },
         },
-        404 if any("node") => Error::NodeNotFound { message },
-        404 | 410 => Error::LbGone { message },
+        404 if fault.json && any("node") => Error::NodeNotFound { message },
+        404 if lb_url && (fault.json || body.iter().all(u8::is_ascii_whitespace)) => {
+            Error::LbGone {
+                message: if message.is_empty() {
+                    "HTTP 404 on the load balancer".into()
+                } else {
+                    message
+                },
+            }
+        }
+        404 => Error::NotFound {
+            path: path.to_string(),
+            message: if message.is_empty() {
+                "no body".into()
+            } else {
+                message
+            },
+        },
+        410 => Error::LbGone { message },
         413 | 429 if fault.wrapper.as_deref() == Some("overLimit") || status == 429 => {
             Error::RateLimited {
                 retry_after: parse_retry_after(retry_after, body, now),
@@ -228,27 +384,36 @@ pub(crate) fn classify(
         413 if retry_after.is_some() || fault.texts.is_empty() => Error::RateLimited {
             retry_after: parse_retry_after(retry_after, body, now),
         },
-        422 if any("PENDING_DELETE") || any("deleted") => Error::LbGone { message },
+        422 if any("PENDING_DELETE") || any("PENDING-DELETE") || any("deleted") => {
+            Error::LbGone { message }
+        }
         422 if any("immutable") || any("is not ACTIVE") => Error::Immutable {
             lb_status: fault.texts.iter().find_map(|t| quoted_status(t)),
             message,
         },
+        501 => Error::Unexpected { status, message },
         500..=599 => Error::Server { status, message },
         _ => Error::Unexpected { status, message },
     }
 }
 
-/// Classifies a non-2xx Identity response (`POST /tokens`).
+/// Classifies a non-2xx Identity response (`POST /tokens`). A refusal comes back with
+/// `revoked: false`; the client decides whether the credentials had worked before.
 pub(crate) fn classify_identity(
     status: u16,
+    content_type: Option<&str>,
     retry_after: Option<&str>,
     body: &[u8],
     now: SystemTime,
     tokens_url: &str,
 ) -> Error {
-    let message = parse_fault(body).message;
+    let message = parse_fault(content_type, body).message;
     match status {
-        400 | 401 | 403 => Error::AuthRejected { status, message },
+        400 | 401 | 403 => Error::CredentialsRejected {
+            status,
+            message,
+            revoked: false,
+        },
         404 => Error::Config(format!(
             "identity endpoint {tokens_url} returned 404; check --identity-url (it should end in /v2.0)"
         )),
@@ -261,5 +426,4 @@ pub(crate) fn classify_identity(
 }
 
 #[cfg(test)]
-#[path = "error_tests.rs"]
 mod tests;

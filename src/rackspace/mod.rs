@@ -5,8 +5,9 @@
 //! - `client`: `Client` / `ClientConfig`, the token cache and the "401 → re-auth once" request path.
 //! - `clb`: the load balancer and node calls.
 //! - `model`: the JSON types; `error`: `Error` and the classification of error responses;
-//!   `retry_after`: rate-limit wait parsing; `stats`: request counters; `pace`: staying under the
-//!   documented rate limits.
+//!   `retry_after`: rate-limit wait parsing; `stats`: request counters; `pace`: the GET budget
+//!   (3/s sustained, 5 in any second) and staying under the documented rate limits; `pending`:
+//!   learning the PENDING_UPDATE window for `Client::suggested_poll_delay`.
 //!
 //! Tokens, API keys and passwords never appear in logs, `Debug` output or error messages.
 
@@ -17,15 +18,19 @@ mod credentials;
 mod error;
 mod model;
 mod pace;
+mod pending;
 mod retry_after;
 mod stats;
 
 pub use auth::LB_SERVICE_TYPE;
-pub use client::{Client, ClientConfig, DEFAULT_IDENTITY_URL, DEFAULT_REQUEST_TIMEOUT};
+pub use client::{
+    Client, ClientConfig, CredentialsRetry, DEFAULT_IDENTITY_URL, DEFAULT_REQUEST_TIMEOUT,
+};
 pub use credentials::{Credentials, Secret};
 pub use error::Error;
 pub use model::{
-    LbStatus, Limits, LoadBalancer, LoadBalancerSummary, NewNode, Node, NodeCondition, NodeStatus,
+    AccountLimits, LbStatus, Limits, LimitsSource, LoadBalancer, LoadBalancerSummary, NewNode,
+    Node, NodeCondition, NodeStatus,
 };
 pub use retry_after::parse_retry_after;
 pub use stats::CallStats;

@@ -1,16 +1,29 @@
 //! The Cloud Load Balancers JSON shapes the client reads and writes: load balancers, nodes, their
-//! conditions and statuses (unknown values are kept, never rejected) and the account's limits.
+//! conditions and statuses and the account's limits. Statuses and conditions are read whatever
+//! their spelling (`PENDING_UPDATE`, `PENDING-UPDATE`, `pending update`); a value this client does
+//! not know (or a non-string) is kept as `Other`, never a decoding error.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+/// The canonical spelling of a status or condition: upper case, `-` and spaces as `_`.
+pub(crate) fn normalize(text: &str) -> String {
+    text.trim()
+        .chars()
+        .map(|c| match c {
+            '-' | ' ' => '_',
+            c => c.to_ascii_uppercase(),
+        })
+        .collect()
+}
 
 /// Defines a string-valued API enum that keeps values it does not know in `Other`.
 macro_rules! api_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(from = "String", into = "String")]
+        #[serde(from = "serde_json::Value", into = "String")]
         pub enum $name {
             $($variant,)+
             /// A value this client does not know, kept verbatim.
@@ -29,9 +42,18 @@ macro_rules! api_enum {
 
         impl From<String> for $name {
             fn from(s: String) -> Self {
-                match s.to_ascii_uppercase().as_str() {
+                match normalize(&s).as_str() {
                     $($text => Self::$variant,)+
                     _ => Self::Other(s),
+                }
+            }
+        }
+
+        impl From<serde_json::Value> for $name {
+            fn from(v: serde_json::Value) -> Self {
+                match v {
+                    serde_json::Value::String(s) => Self::from(s),
+                    other => Self::Other(other.to_string()),
                 }
             }
         }
@@ -81,6 +103,28 @@ api_enum!(
         Deleted => "DELETED",
     }
 );
+
+impl LbStatus {
+    /// Only ACTIVE accepts changes.
+    pub fn accepts_changes(&self) -> bool {
+        *self == LbStatus::Active
+    }
+
+    /// A transitional status that ends by itself (PENDING_UPDATE, BUILD, PENDING_CREATE): wait
+    /// for ACTIVE.
+    pub fn is_pending(&self) -> bool {
+        matches!(
+            self,
+            LbStatus::PendingUpdate | LbStatus::Build | LbStatus::PendingCreate
+        )
+    }
+
+    /// A status this client does not know (`Other`): not mutable now; log it once and try again
+    /// on the normal schedule.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, LbStatus::Other(_))
+    }
+}
 
 /// One node of a load balancer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +214,24 @@ impl Default for Limits {
     }
 }
 
+/// Where [`Limits`] came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitsSource {
+    /// `GET /loadbalancers/absolutelimits` (names it did not list take the defaults).
+    Api,
+    /// The server does not serve the limits (404, 405, 501, 403, or a body that is not the
+    /// limits document): the documented defaults are used. `reason` is one short line for the
+    /// caller's single warning.
+    Defaults { reason: String },
+}
+
+/// The account's limits and where they came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountLimits {
+    pub limits: Limits,
+    pub source: LimitsSource,
+}
+
 /// Response envelopes (wire only).
 #[derive(Deserialize)]
 pub(crate) struct AbsoluteLimit {
@@ -202,66 +264,4 @@ pub(crate) struct NodesBody<T> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_enum_values_are_kept() {
-        let c: NodeCondition = serde_json::from_str(r#""ENABLED""#).unwrap();
-        assert_eq!(c, NodeCondition::Enabled);
-        let s: NodeStatus = serde_json::from_str(r#""DEGRADED""#).unwrap();
-        assert_eq!(s, NodeStatus::Other("DEGRADED".into()));
-        assert_eq!(serde_json::to_string(&s).unwrap(), r#""DEGRADED""#);
-        let st: LbStatus = serde_json::from_str(r#""PENDING_UPDATE""#).unwrap();
-        assert_eq!(st, LbStatus::PendingUpdate);
-        assert_eq!(LbStatus::Other("NEW".into()).to_string(), "NEW");
-        assert_eq!(
-            serde_json::to_string(&NodeCondition::Draining).unwrap(),
-            r#""DRAINING""#
-        );
-    }
-
-    #[test]
-    fn load_balancer_without_nodes_key_has_no_nodes() {
-        let body = r#"{"loadBalancer":{"id":7,"name":"web","status":"ACTIVE","protocol":"HTTP",
-            "port":80,"virtualIps":[],"healthMonitor":{}}}"#;
-        let lb: LoadBalancerBody = serde_json::from_str(body).unwrap();
-        assert_eq!(lb.load_balancer.nodes, vec![]);
-        assert_eq!(lb.load_balancer.status, LbStatus::Active);
-    }
-
-    #[test]
-    fn node_with_extra_and_missing_fields() {
-        let body = r#"{"id":410,"address":"10.1.1.1","port":80,"condition":"ENABLED",
-            "status":"DRAINING","weight":3,"metadata":[]}"#;
-        let n: Node = serde_json::from_str(body).unwrap();
-        assert_eq!(n.status, Some(NodeStatus::Draining));
-        assert_eq!(n.node_type, None);
-        assert_eq!(n.weight, Some(3));
-    }
-
-    #[test]
-    fn limits_pick_names_and_default() {
-        let body = r#"{"absolute":[{"name":"IPV6_LIMIT","value":25},{"name":"NODE_LIMIT","value":50},
-            {"name":"BATCH_DELETE_LIMIT","value":10}]}"#;
-        let b: AbsoluteLimitsBody = serde_json::from_str(body).unwrap();
-        let l = Limits::from_absolute(&b.absolute);
-        assert_eq!((l.node_limit, l.batch_delete_limit), (50, 10));
-        let l = Limits::from_absolute(&[]);
-        assert_eq!(l, Limits::default());
-        assert_eq!((l.node_limit, l.batch_delete_limit), (25, 10));
-    }
-
-    #[test]
-    fn new_node_serializes_like_the_api() {
-        let n = NewNode {
-            address: "10.0.0.7".into(),
-            port: 18001,
-            condition: NodeCondition::Enabled,
-        };
-        assert_eq!(
-            serde_json::to_string(&NodesBody { nodes: vec![n] }).unwrap(),
-            r#"{"nodes":[{"address":"10.0.0.7","port":18001,"condition":"ENABLED"}]}"#
-        );
-    }
-}
+mod tests;

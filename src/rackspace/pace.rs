@@ -1,7 +1,12 @@
-//! Client-side pacing under the API's documented per-method rate limits (GET and PUT 10/s and
-//! 600/min, POST and DELETE 5/s and 300/min), one request under each so clock skew between us and
-//! the API's limiter does not matter. A reconcile that polls for ACTIVE then never draws a 413;
-//! the 413 handling stays for limits shared with other clients of the same account.
+//! Client-side pacing, so lbsync leaves most of the account's shared rate limit to other tools.
+//!
+//! - GET: a budget of 3 per second sustained with bursts of 5, and never more than 5 in any one
+//!   second (a GCRA token bucket plus a sliding one-second window). After an idle spell the bucket
+//!   is full, so the first GET goes out at once; polling for ACTIVE in a tight loop gets slowed to
+//!   3/s instead of reaching the API's 10/s.
+//! - POST, PUT, DELETE: one under the documented per-method limits (PUT 10/s and 600/min, POST and
+//!   DELETE 5/s and 300/min), so clock skew between us and the API's limiter does not matter.
+//! - A `Retry-After` from a 413 holds back every later request of that method until it passes.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -12,10 +17,16 @@ use tokio::time::Instant;
 const SECOND: Duration = Duration::from_secs(1);
 const MINUTE: Duration = Duration::from_secs(60);
 
-/// Requests allowed per second and per minute for `method`, one under the documented limits.
+/// Sustained GETs per second.
+pub const GET_RATE: u32 = 3;
+/// GETs allowed at once after an idle spell, and in any one second.
+pub const GET_BURST: u32 = 5;
+
+/// Requests allowed per second and per minute for a non-GET `method`, one under the documented
+/// limits.
 pub fn allowance(method: &str) -> Option<(usize, usize)> {
     match method {
-        "GET" | "PUT" => Some((9, 599)),
+        "PUT" => Some((9, 599)),
         "POST" | "DELETE" => Some((4, 299)),
         _ => None,
     }
@@ -52,66 +63,104 @@ pub fn book(
     at.saturating_duration_since(now)
 }
 
-/// Per-method windows shared by every clone of a client.
+/// The GET budget: a GCRA token bucket (`rate` per second, `burst` at once) and a sliding window
+/// of at most `burst` sends in any one second. Bookings are monotonic, so the window only needs
+/// the last `burst` send times.
+#[derive(Debug)]
+pub struct GetBudget {
+    interval: Duration,
+    tolerance: Duration,
+    burst: usize,
+    /// Theoretical arrival time of the next request at the sustained rate.
+    tat: Option<Instant>,
+    recent: VecDeque<Instant>,
+}
+
+impl GetBudget {
+    pub fn new(rate: u32, burst: u32) -> GetBudget {
+        let interval = SECOND / rate.max(1);
+        GetBudget {
+            interval,
+            tolerance: interval * burst.max(1).saturating_sub(1),
+            burst: burst.max(1) as usize,
+            tat: None,
+            recent: VecDeque::new(),
+        }
+    }
+
+    /// Books one GET wanted at `now`; returns how long to wait before sending it.
+    pub fn book(&mut self, now: Instant) -> Duration {
+        let mut at = now;
+        if let Some(tat) = self.tat {
+            at = at.max(tat.checked_sub(self.tolerance).unwrap_or(tat));
+        }
+        if self.recent.len() >= self.burst {
+            at = at.max(self.recent[self.recent.len() - self.burst] + SECOND);
+        }
+        if let Some(last) = self.recent.back() {
+            at = at.max(*last);
+        }
+        self.tat = Some(self.tat.map_or(at, |t| t.max(at)) + self.interval);
+        self.recent.push_back(at);
+        while self.recent.len() > self.burst {
+            self.recent.pop_front();
+        }
+        at.saturating_duration_since(now)
+    }
+}
+
+impl Default for GetBudget {
+    fn default() -> Self {
+        GetBudget::new(GET_RATE, GET_BURST)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Books {
+    get: GetBudget,
+    windows: HashMap<String, VecDeque<Instant>>,
+    blocked_until: HashMap<String, Instant>,
+}
+
+/// The pacing state shared by every clone of a client.
 #[derive(Debug, Default)]
 pub struct Pacer {
-    windows: Mutex<HashMap<String, VecDeque<Instant>>>,
+    books: Mutex<Books>,
 }
 
 impl Pacer {
     /// Books a send of `method` and returns how long to wait before sending it.
     pub fn reserve(&self, method: &str) -> Duration {
-        let Some((per_second, per_minute)) = allowance(method) else {
-            return Duration::ZERO;
+        let now = Instant::now();
+        let mut books = self.books.lock().unwrap_or_else(|p| p.into_inner());
+        let blocked = books
+            .blocked_until
+            .get(method)
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
+        // Book as of the end of the block, so the budget is not spent during it.
+        let at = now + blocked;
+        let wait = if method == "GET" {
+            books.get.book(at)
+        } else if let Some((per_second, per_minute)) = allowance(method) {
+            let window = books.windows.entry(method.to_string()).or_default();
+            book(window, per_second, per_minute, at)
+        } else {
+            Duration::ZERO
         };
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let window = windows.entry(method.to_string()).or_default();
-        book(window, per_second, per_minute, Instant::now())
+        blocked + wait
+    }
+
+    /// The API asked to wait `retry_after` before sending `method` again.
+    pub fn hold(&self, method: &str, retry_after: Duration) {
+        let until = Instant::now() + retry_after.min(MINUTE * 5);
+        let mut books = self.books.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = books
+            .blocked_until
+            .entry(method.to_string())
+            .or_insert(until);
+        *slot = (*slot).max(until);
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bursts_up_to_the_allowance_then_spaces_by_the_sliding_second() {
-        let t0 = Instant::now();
-        let mut w = VecDeque::new();
-        let waits: Vec<Duration> = (0..12).map(|_| book(&mut w, 9, 599, t0)).collect();
-        assert!(waits[..9].iter().all(|d| d.is_zero()), "{waits:?}");
-        assert_eq!(
-            waits[9], SECOND,
-            "the tenth waits until the first leaves the window"
-        );
-        assert_eq!(waits[10], SECOND);
-        // Never more than 9 booked in any one-second window.
-        let mut times: Vec<Instant> = w.iter().copied().collect();
-        times.sort();
-        for (i, t) in times.iter().enumerate() {
-            assert!(times[i..].iter().take_while(|u| **u < *t + SECOND).count() <= 9);
-        }
-    }
-
-    #[test]
-    fn spaced_requests_never_wait() {
-        let t0 = Instant::now();
-        let mut w = VecDeque::new();
-        for i in 0..50u32 {
-            assert!(book(&mut w, 9, 599, t0 + Duration::from_millis(150) * i).is_zero());
-        }
-    }
-
-    #[test]
-    fn the_minute_allowance_holds_too() {
-        let t0 = Instant::now();
-        let mut w = VecDeque::new();
-        let mut last = Duration::ZERO;
-        for i in 0..5u32 {
-            last = book(&mut w, 100, 4, t0 + Duration::from_millis(10) * i);
-        }
-        assert!(last >= Duration::from_secs(59), "{last:?}");
-        assert!(allowance("PATCH").is_none());
-        assert_eq!(allowance("DELETE"), Some((4, 299)));
-    }
-}
+mod tests;

@@ -53,10 +53,11 @@ async fn mutation_errors_are_classified() {
             r#"{"message":"Nodes must not exceed 25 per load balancer.","code":413}"#,
             "node_limit",
         ),
+        // Only the load balancer's own URL says it is gone with a 404.
         (
             404,
             r#"{"message":"Load balancer not found","code":404}"#,
-            "lb_gone",
+            "not_found",
         ),
         (
             410,

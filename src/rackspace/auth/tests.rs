@@ -156,3 +156,29 @@ fn token_debug_is_redacted() {
     let t = Token("abc".into());
     assert_eq!(format!("{t:?}"), "Token(<redacted>)");
 }
+
+#[test]
+fn cloud_load_balancers_wins_over_other_services_of_its_type_listed_first() {
+    let catalog: Vec<CatalogEntry> = serde_json::from_value(json!([
+        {"name":"cloudLoadBalancerControl","type":"rax:load-balancer","endpoints":[
+            {"publicURL":"http://control/v1.0/1","region":"ORD"},
+            {"publicURL":"http://control-lon/v1.0/1","region":"LON"}]},
+        {"name":"cloudLoadBalancers","type":"rax:load-balancer","endpoints":[
+            {"publicURL":"http://public/v1.0/1/","region":"ORD"}]}
+    ]))
+    .unwrap();
+    assert_eq!(
+        select_endpoint(&catalog, "ord", None).unwrap().0,
+        "http://public/v1.0/1"
+    );
+    // No region given: the preferred service's only endpoint.
+    assert_eq!(
+        select_endpoint(&catalog, "", None).unwrap().0,
+        "http://public/v1.0/1"
+    );
+    // A region only the other service has still works.
+    assert_eq!(
+        select_endpoint(&catalog, "LON", None).unwrap().0,
+        "http://control-lon/v1.0/1"
+    );
+}

@@ -9,8 +9,37 @@ fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_434_234_600)
 }
 
+/// A reply on the load balancer's own URL.
+fn lb_reply<'a>(status: u16, retry_after: Option<&'a str>, body: &'a [u8]) -> Reply<'a> {
+    Reply {
+        status,
+        path: "/loadbalancers/1",
+        lb_url: true,
+        content_type: Some("application/json"),
+        retry_after,
+        body,
+    }
+}
+
 fn clb(status: u16, body: &str) -> Error {
-    classify(status, None, body.as_bytes(), now())
+    classify(lb_reply(status, None, body.as_bytes()), now())
+}
+
+fn clb_ra(status: u16, retry_after: Option<&str>, body: &[u8]) -> Error {
+    classify(lb_reply(status, retry_after, body), now())
+}
+
+/// A reply on another route, with a content type.
+fn other(status: u16, path: &str, content_type: &str, body: &str) -> Error {
+    let reply = Reply {
+        status,
+        path,
+        lb_url: false,
+        content_type: Some(content_type),
+        retry_after: None,
+        body: body.as_bytes(),
+    };
+    classify(reply, now())
 }
 
 #[test]
@@ -131,7 +160,7 @@ fn node_limit_413_flat_body() {
 #[test]
 fn rate_limit_413_wrapped_with_header() {
     let body = br#"{"overLimit":{"code":413,"message":"OverLimit Retry...","details":"Error Details...","retryAfter":"2015-06-13T22:30:10Z"}}"#;
-    let e = classify(413, Some("7"), body, now());
+    let e = clb_ra(413, Some("7"), body);
     assert_eq!(
         e,
         Error::RateLimited {
@@ -140,27 +169,20 @@ fn rate_limit_413_wrapped_with_header() {
     );
     assert!(e.is_transient());
     assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
-    let e = classify(413, None, body, now());
+    let e = clb_ra(413, None, body);
     assert_eq!(e.retry_after(), Some(Duration::from_secs(10)));
 }
 
 #[test]
 fn rate_limit_without_any_hint() {
-    let e = classify(
+    let e = clb_ra(
         413,
         None,
         br#"{"overLimit":{"code":413,"message":"OverLimit Retry..."}}"#,
-        now(),
     );
     assert_eq!(e, Error::RateLimited { retry_after: None });
-    assert_eq!(
-        classify(429, None, b"", now()).metric_label(),
-        "rate_limited"
-    );
-    assert_eq!(
-        classify(413, Some("5"), b"", now()).metric_label(),
-        "rate_limited"
-    );
+    assert_eq!(clb_ra(429, None, b"").metric_label(), "rate_limited");
+    assert_eq!(clb_ra(413, Some("5"), b"").metric_label(), "rate_limited");
 }
 
 #[test]
@@ -249,27 +271,126 @@ fn other_codes_are_unexpected() {
 #[test]
 fn identity_faults() {
     let body = br#"{"unauthorized":{"code":401,"message":"Unable to authenticate user with credentials provided."}}"#;
-    let e = classify_identity(401, None, body, now(), "http://x/v2.0/tokens");
+    let e = classify_identity(401, None, None, body, now(), "http://x/v2.0/tokens");
     assert_eq!(
         e,
-        Error::AuthRejected {
+        Error::CredentialsRejected {
             status: 401,
-            message: "Unable to authenticate user with credentials provided.".into()
+            message: "Unable to authenticate user with credentials provided.".into(),
+            revoked: false,
         }
     );
-    assert!(!e.is_transient());
+    assert!(e.is_rejected_credentials() && !e.is_transient());
+    assert!(e.to_string().contains("--username"), "{e}");
     let e = classify_identity(
         403,
+        None,
         None,
         br#"{"forbidden":{"code":403,"message":"User disabled"}}"#,
         now(),
         "u",
     );
-    assert_eq!(e.metric_label(), "auth_rejected");
-    let e = classify_identity(503, None, b"", now(), "u");
-    assert!(e.is_transient());
-    let e = classify_identity(404, None, b"", now(), "http://x/tokens");
+    assert_eq!(e.metric_label(), "credentials_rejected");
+    let e = classify_identity(503, None, None, b"", now(), "u");
+    assert!(e.is_transient() && !e.is_rejected_credentials());
+    let e = classify_identity(404, None, None, b"", now(), "http://x/tokens");
     assert!(e.to_string().contains("http://x/tokens"), "{e}");
+    let e = classify_identity(
+        401,
+        Some("text/html"),
+        None,
+        b"<html><head><title>401 Authorization Required</title></head><body>...</body></html>",
+        now(),
+        "u",
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("401 Authorization Required") && !text.contains("<"),
+        "{text}"
+    );
+    let revoked = Error::CredentialsRejected {
+        status: 401,
+        message: "no".into(),
+        revoked: true,
+    };
+    assert!(revoked.to_string().contains("worked before"), "{revoked}");
+}
+
+const HTML_404: &str = "<!doctype html>\n<html><head><meta charset=utf-8>\n<title>404 Not Found</title>\n\
+    <style>body{font-family:sans-serif}</style></head>\n<body><h1>Not Found</h1><p>The requested URL \
+    /v1.0/1/loadbalancers/absolutelimits was not found on this server.</p><hr><address>Apache/2.4 \
+    Server at api Port 443</address></body></html>\n";
+
+#[test]
+fn a_404_means_gone_only_on_the_load_balancers_own_url() {
+    let json = r#"{"message":"Load balancer not found","code":404}"#;
+    assert_eq!(clb(404, json).metric_label(), "lb_gone");
+    let e = other(
+        404,
+        "/loadbalancers/absolutelimits",
+        "application/json",
+        json,
+    );
+    assert_eq!(e.metric_label(), "not_found", "{e:?}");
+    let e = other(404, "/loadbalancers/7/nodes", "text/html", HTML_404);
+    assert!(matches!(e, Error::NotFound { ref path, .. } if path == "/loadbalancers/7/nodes"));
+    // An HTML page on the load balancer's URL is not the API saying it is gone.
+    let e = classify(
+        Reply {
+            content_type: Some("text/html; charset=utf-8"),
+            ..lb_reply(404, None, HTML_404.as_bytes())
+        },
+        now(),
+    );
+    assert_eq!(e.metric_label(), "not_found", "{e:?}");
+}
+
+#[test]
+fn html_and_other_non_json_bodies_never_reach_a_message() {
+    let e = other(
+        404,
+        "/loadbalancers/absolutelimits",
+        "text/html; charset=utf-8",
+        HTML_404,
+    );
+    let text = e.to_string();
+    for bad in ["<", ">", "doctype", "Apache", "\n", "font-family"] {
+        assert!(!text.contains(bad), "{bad:?} in {text}");
+    }
+    assert!(
+        text.contains("text/html") && text.contains("404 Not Found"),
+        "{text}"
+    );
+    assert!(text.len() < 250, "{text}");
+    let long = format!("{}\nsecond line", "x".repeat(500));
+    let e = other(502, "/loadbalancers/1", "text/plain", &long);
+    let text = e.to_string();
+    assert!(
+        text.contains("text/plain") && !text.contains("second"),
+        "{text}"
+    );
+    assert!(text.chars().count() < 200, "{text}");
+    let e = other(
+        500,
+        "/loadbalancers/1",
+        "text/html",
+        "<html><body>\u{1b}[31m oops</body></html>",
+    );
+    assert!(!e.to_string().contains('\u{1b}'), "{e}");
+    assert_eq!(
+        other(501, "/x", "text/html", HTML_404).metric_label(),
+        "unexpected"
+    );
+}
+
+#[test]
+fn one_line_collapses_and_cuts() {
+    assert_eq!(one_line("  a\n\tb\r\n c ", 120), "a b c");
+    assert_eq!(one_line("abcdef", 4), "abc…");
+    assert_eq!(
+        describe_non_json(None, b"   "),
+        "empty no content type body"
+    );
 }
 
 #[test]
