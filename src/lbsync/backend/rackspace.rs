@@ -1,7 +1,7 @@
 //! The Rackspace Cloud Load Balancer backend, one mutation per step: observe the LB once per pass
 //! (or reuse the state the post-mutation poll just returned), plan its node changes from the
-//! shared [`NodePlan`], make one change, and poll with short growing intervals (after a wait
-//! learned from the last PENDING window) until the LB is ACTIVE again. With a drain period, a
+//! shared [`NodePlan`], make one change, and poll when the client suggests (past the PENDING
+//! window it learned, within its GET budget) until the LB is ACTIVE again. With a drain period, a
 //! node leaves as DRAINING first and is deleted once the period is over; wanted again meanwhile,
 //! it goes back to ENABLED. API errors become a wait decision: 422 immutable → wait for ACTIVE and
 //! re-plan, 413 rate limit → Retry-After, 413 node limit → re-read the limits once, rejected
@@ -26,16 +26,11 @@ use crate::rackspace::{Client, Error, LbStatus, LoadBalancer, NewNode, NodeCondi
 const ACTIVE_WAIT: Duration = Duration::from_secs(120);
 const FIRST_POLL: Duration = Duration::from_millis(25);
 const MAX_POLL: Duration = Duration::from_secs(2);
-/// The longest first wait after a mutation, whatever the last window was.
-const MAX_HINT: Duration = Duration::from_secs(10);
 /// The documented defaults when the API does not say (no `absolutelimits` route).
 const DEFAULT_LIMITS: LbLimits = LbLimits {
     node_limit: 25,
     batch_delete_limit: 10,
 };
-/// Credentials rejected after they had worked: this many spaced retries, then give up (exit 1).
-const REJECTED_RETRIES: u32 = 4;
-const REJECTED_SPACING: Duration = Duration::from_secs(15);
 
 pub struct RackspaceExec {
     client: Client,
@@ -49,26 +44,11 @@ pub struct RackspaceExec {
     draining_since: BTreeMap<u64, Instant>,
     /// The LB as observed for this pass (or as the last poll after our mutation returned it).
     fresh: Option<LoadBalancer>,
-    /// How long the last PENDING window after our own mutation lasted, at least.
-    pending_hint: Duration,
     backoff: Backoff,
     duplicates_in_a_row: u32,
     reported_unplaced: BTreeSet<SocketAddr>,
     reported_status: Option<String>,
-    authenticated_once: bool,
-    rejected_in_a_row: u32,
     fatal: Option<LbsyncError>,
-}
-
-/// The first wait after the next mutation: the last moment this window was seen PENDING (a lower
-/// bound of its length), or, when the first look already found the LB ACTIVE, a little less than
-/// the wait that did. Never back to zero for a known window: polling it from zero costs half a
-/// dozen GETs, and two such windows in a second trip the client's own GET pacing.
-fn next_hint(hint: Duration, last_pending: Option<Duration>) -> Duration {
-    match last_pending {
-        Some(p) => p.min(MAX_HINT),
-        None => hint * 3 / 4,
-    }
 }
 
 /// The LB's nodes in the plan's terms.
@@ -161,13 +141,10 @@ impl RackspaceExec {
             drain_period,
             draining_since: BTreeMap::new(),
             fresh: None,
-            pending_hint: Duration::ZERO,
             backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(30)),
             duplicates_in_a_row: 0,
             reported_unplaced: BTreeSet::new(),
             reported_status: None,
-            authenticated_once: false,
-            rejected_in_a_row: 0,
             fatal: None,
         }
     }
@@ -198,7 +175,7 @@ impl RackspaceExec {
                 node_limit: l.node_limit as usize,
                 batch_delete_limit: l.batch_delete_limit as usize,
             },
-            Err(e) if e.is_transient() || credentials_rejected(&e) => return Err(e),
+            Err(e) if e.is_transient() || e.is_rejected_credentials() => return Err(e),
             Err(e) => {
                 warn!(error = %e, node_limit = DEFAULT_LIMITS.node_limit, batch_delete_limit = DEFAULT_LIMITS.batch_delete_limit,
                     "the API did not give its limits; using the documented defaults");
@@ -222,8 +199,6 @@ impl RackspaceExec {
             Some(lb) if lb.id == id => lb,
             _ => self.client.get_load_balancer(id).await?,
         };
-        self.authenticated_once = true;
-        self.rejected_in_a_row = 0;
         Ok(lb)
     }
 
@@ -236,72 +211,59 @@ impl RackspaceExec {
         }
     }
 
-    /// Polls until the LB is ACTIVE; keeps the final state for the next step.
-    async fn wait_active(&mut self, id: u64, after_mutation: bool) -> Result<(), Step> {
+    /// Polls until the LB is ACTIVE; keeps the final state for the next step. Each look waits
+    /// what the client suggests (just past the PENDING window it learned from our own mutations,
+    /// see [`Client::suggested_poll_delay`]; its GET budget paces the rest), or, with no
+    /// mutation of ours in flight, a short growing interval.
+    async fn wait_active(&mut self, id: u64) -> Result<(), Step> {
         let started = Instant::now();
-        if after_mutation && !self.pending_hint.is_zero() {
-            tokio::time::sleep(self.pending_hint).await;
-        }
         let mut delay = FIRST_POLL;
-        let mut last_pending: Option<Duration> = None;
         loop {
+            let suggested = self.client.suggested_poll_delay(id);
+            if !suggested.is_zero() {
+                tokio::time::sleep(suggested).await;
+            }
             let lb = match self.client.get_load_balancer(id).await {
                 Ok(lb) => lb,
                 Err(e) => return Err(self.on_error(e).await),
             };
-            match lb.status {
-                LbStatus::Active => {
-                    if after_mutation {
-                        self.pending_hint = next_hint(self.pending_hint, last_pending);
-                    }
-                    self.reported_status = None;
-                    self.fresh = Some(lb);
-                    return Ok(());
-                }
-                LbStatus::PendingUpdate | LbStatus::Build | LbStatus::PendingCreate => {
-                    last_pending = Some(started.elapsed());
-                }
-                ref other => {
-                    self.report_status(id, other);
-                    return Err(Step::Resync);
-                }
+            if lb.status.accepts_changes() {
+                self.reported_status = None;
+                self.fresh = Some(lb);
+                return Ok(());
+            }
+            if !lb.status.is_pending() {
+                self.report_status(id, &lb.status);
+                return Err(Step::Resync);
             }
             if started.elapsed() > ACTIVE_WAIT {
                 warn!(lb_id = id, status = %lb.status, waited_s = started.elapsed().as_secs(), "load balancer still not ACTIVE; giving the pass back");
                 return Err(Step::Wait(Duration::from_secs(5)));
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 3 / 2).min(MAX_POLL);
+            if suggested.is_zero() {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 3 / 2).min(MAX_POLL);
+            }
         }
     }
 
     /// Turns an API error into how long to wait before the next step.
     async fn on_error(&mut self, e: Error) -> Step {
         self.fresh = None;
-        if credentials_rejected(&e) {
-            self.rejected_in_a_row += 1;
-            if !self.authenticated_once {
-                self.fatal = Some(LbsyncError::CredentialsRejected {
-                    source: e,
-                    at_start: true,
-                });
-                return Step::Resync;
-            }
-            if self.rejected_in_a_row > REJECTED_RETRIES {
-                self.fatal = Some(LbsyncError::CredentialsRejected {
-                    source: e,
-                    at_start: false,
-                });
-                return Step::Resync;
-            }
-            error!(error = %e, attempt = self.rejected_in_a_row, of = REJECTED_RETRIES, "the credentials stopped working; retrying");
-            return Step::Wait(REJECTED_SPACING);
+        if e.is_rejected_credentials() {
+            // The client already retried a few times, spaced, if they had worked before.
+            let at_start = matches!(e, Error::CredentialsRejected { revoked: false, .. });
+            self.fatal = Some(LbsyncError::CredentialsRejected {
+                source: e,
+                at_start,
+            });
+            return Step::Resync;
         }
         match &e {
             Error::Immutable { .. } => {
                 info!(error = %e, "load balancer busy; waiting for ACTIVE and re-planning");
                 if let Some(id) = self.lb_id {
-                    if let Err(step) = Box::pin(self.wait_active(id, false)).await {
+                    if let Err(step) = Box::pin(self.wait_active(id)).await {
                         return step;
                     }
                 }
@@ -367,6 +329,13 @@ impl RackspaceExec {
         let nodes = lb_nodes(lb);
         let ids: Vec<u64> = c.removes.concat();
         self.draining_since.retain(|id, _| ids.contains(id));
+        // Found DRAINING (set by an earlier run, or by hand): its period starts when first seen.
+        for n in nodes
+            .iter()
+            .filter(|n| ids.contains(&n.id) && is_draining(n))
+        {
+            self.draining_since.entry(n.id).or_insert_with(Instant::now);
+        }
         let batch = self.limits.map(|l| l.batch_delete_limit).unwrap_or(10);
         let step = removal(
             &ids,
@@ -428,15 +397,10 @@ impl RackspaceExec {
     }
 }
 
-/// Identity refused the credentials (not a token the API dropped, which the client retries).
-fn credentials_rejected(e: &Error) -> bool {
-    matches!(e, Error::AuthRejected { .. })
-}
-
 impl Backend for RackspaceExec {
     async fn start(&mut self) -> Result<(), LbsyncError> {
         match self.client.authenticate().await {
-            Err(e) if credentials_rejected(&e) => Err(LbsyncError::CredentialsRejected {
+            Err(e) if e.is_rejected_credentials() => Err(LbsyncError::CredentialsRejected {
                 source: e,
                 at_start: true,
             }),
@@ -473,8 +437,8 @@ impl Backend for RackspaceExec {
             self.draining_since.clear();
             return Step::Converged;
         }
-        if lb.status != LbStatus::Active {
-            return match self.wait_active(lb.id, false).await {
+        if !lb.status.accepts_changes() {
+            return match self.wait_active(lb.id).await {
                 Ok(()) => Step::Progress,
                 Err(s) => s,
             };
@@ -492,7 +456,7 @@ impl Backend for RackspaceExec {
         }
         self.duplicates_in_a_row = 0;
         self.backoff.reset();
-        match self.wait_active(lb.id, true).await {
+        match self.wait_active(lb.id).await {
             Ok(()) => {
                 debug!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
