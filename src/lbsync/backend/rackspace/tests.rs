@@ -16,7 +16,8 @@ fn removals_drain_first_then_delete_once_the_period_is_over() {
     let since = |pairs: &[(u64, Duration)]| -> BTreeMap<u64, Instant> {
         pairs.iter().map(|(id, ago)| (*id, now - *ago)).collect()
     };
-    let table: Vec<(&[u64], BTreeMap<u64, Instant>, Duration, Removal)> = vec![
+    type Row<'a> = (&'a [u64], BTreeMap<u64, Instant>, Duration, Removal);
+    let table: Vec<Row> = vec![
         // Draining off: delete at once, in batches.
         (
             &[1, 2, 3],
