@@ -16,6 +16,7 @@ mod dockerapi;
 mod footprint;
 mod host;
 mod lbsync;
+mod lbsync_scale;
 mod logs;
 mod registration;
 mod report;
@@ -210,6 +211,9 @@ fn main() -> ExitCode {
                 r.lbsync.push(x);
             }
         }
+        r.lbsync_scale = part("lbsync nginx, 20 000 instances", &mut errors, || {
+            lbsync_scale::run(&plan)
+        });
     }
     r.errors = errors;
     r.run_secs = started.elapsed().as_secs_f64();

@@ -306,3 +306,59 @@ fn a_removed_instance_drains_first_and_one_that_comes_back_is_enabled_again() {
     left.remove(&gone);
     rig.wait_nodes(&left, Duration::from_secs(8), &lbsync);
 }
+
+#[test]
+fn the_get_budget_holds_across_a_burst_of_changes_during_pending_windows() {
+    let rig = Rig::new(Config {
+        pending_update: Duration::from_millis(300),
+        ..Config::default()
+    });
+    let lbsync = rig.spawn(&["--allow-empty"]);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let gets = || rig.emu.api.stats().requests_to("GET", "loadbalancer");
+    let (peak, per_s) = std::thread::scope(|scope| {
+        let sampler = scope.spawn(|| {
+            let mut window: std::collections::VecDeque<(Instant, u64)> = Default::default();
+            let (start, first) = (Instant::now(), gets());
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(20));
+                let (t, n) = (Instant::now(), gets());
+                window.push_back((t, n));
+                while window
+                    .front()
+                    .is_some_and(|(t0, _)| t.duration_since(*t0) > Duration::from_secs(1))
+                {
+                    window.pop_front();
+                }
+                peak = peak.max(n - window.front().map(|w| w.1).unwrap_or(n));
+            }
+            (
+                peak,
+                (gets() - first) as f64 / start.elapsed().as_secs_f64(),
+            )
+        });
+        // Twenty changes, one every 150 ms: always one arriving inside a PENDING window.
+        let mut want = BTreeSet::new();
+        for i in 0..20 {
+            let a = format!("10.3.0.{}:80", i + 1);
+            register(
+                &rig.etcd.access(),
+                "/services/web/",
+                &[(format!("b{i}"), a.clone())],
+            );
+            want.insert(a);
+            std::thread::sleep(Duration::from_millis(150));
+        }
+        rig.wait_nodes(&want, CONVERGE, &lbsync);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        sampler.join().unwrap()
+    });
+    assert!(
+        peak <= 5 && per_s <= 3.0,
+        "{}",
+        lbsync.context(&format!(
+            "{peak} GETs in the busiest second, {per_s:.1}/s on average"
+        ))
+    );
+}
