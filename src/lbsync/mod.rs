@@ -15,7 +15,7 @@ pub mod view;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -33,7 +33,7 @@ use driver::{transition, Event, State};
 use election::{Election, Role};
 use node_plan::{plan_nodes, AddressRules};
 use registry::Registry;
-use view::Desired;
+use view::{Desired, SharedRegistry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LbsyncError {
@@ -133,10 +133,7 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
             drive(&cfg, exec, rules, shutdown).await
         }
         BackendConfig::Nginx(n) => {
-            let sync = NginxSync {
-                nginx: NginxBackend::new(n.clone())?,
-                statics: cfg.statics.clone(),
-            };
+            let sync = NginxSync::new(NginxBackend::new(n.clone())?, cfg.statics.clone());
             // nginx on this host may well proxy to instances on this host.
             let rules = AddressRules {
                 allow_loopback: true,
@@ -160,11 +157,15 @@ async fn drive<B: Backend>(
     let Some(client) = crate::etcd::connect_retrying(&cfg.etcd, &mut shutdown).await else {
         return Ok(());
     };
-    let registry = Registry::new(&cfg.prefix, &cfg.address_field, rules);
-    let (view_tx, mut view) = tokio::sync::watch::channel::<Option<Arc<Desired>>>(None);
+    let registry: SharedRegistry = Arc::new(Mutex::new(Registry::new(
+        &cfg.prefix,
+        &cfg.address_field,
+        rules,
+    )));
+    let (view_tx, mut view) = tokio::sync::watch::channel::<Option<i64>>(None);
     tokio::spawn(view::run(
         client.clone(),
-        registry,
+        registry.clone(),
         cfg.prefix.clone(),
         view_tx,
     ));
@@ -176,10 +177,10 @@ async fn drive<B: Backend>(
     );
     if cfg.dry_run {
         let desired = tokio::select! {
-            d = view.wait_for(Option::is_some) => d.ok().and_then(|d| d.clone()),
+            d = view.wait_for(Option::is_some) => d.ok().and_then(|d| *d),
             _ = &mut shutdown => None,
         };
-        let Some(desired) = desired else {
+        let Some(desired) = desired.map(|rev| view::desired(&registry, rev)) else {
             return Ok(());
         };
         println!(
@@ -214,8 +215,8 @@ async fn drive<B: Backend>(
     let outcome = loop {
         let event = match state {
             State::Due => {
-                let current = view.borrow_and_update().clone();
-                match current {
+                let current = *view.borrow_and_update();
+                match current.map(|rev| view::desired(&registry, rev)) {
                     Some(desired) => {
                         Event::Passed(pass(&mut backend, cfg, &prober, &desired, &is_leader).await)
                     }

@@ -26,6 +26,10 @@ pub struct Registry {
     address_field: String,
     rules: AddressRules,
     groups: BTreeMap<String, Group>,
+    /// How many usable instances have each address (kept as groups change, so reading the
+    /// desired set never walks every instance).
+    counts: BTreeMap<SocketAddr, usize>,
+    instances: usize,
 }
 
 impl Registry {
@@ -35,6 +39,8 @@ impl Registry {
             address_field: address_field.to_string(),
             rules,
             groups: BTreeMap::new(),
+            counts: BTreeMap::new(),
+            instances: 0,
         }
     }
 
@@ -47,6 +53,8 @@ impl Registry {
     /// Replaces everything with a fresh listing; warns once per bad key.
     pub fn reset(&mut self, kvs: impl IntoIterator<Item = (String, String)>) {
         let old = std::mem::take(&mut self.groups);
+        self.counts.clear();
+        self.instances = 0;
         let mut touched = BTreeSet::new();
         for (k, v) in kvs {
             if let Some(name) = self.name_of(&k).map(str::to_string) {
@@ -93,7 +101,9 @@ impl Registry {
             return;
         }
         if g.kvs.is_empty() {
+            let addr = g.addr;
             self.groups.remove(&name);
+            self.count(addr, false);
             return;
         }
         let before = g.skipped.clone();
@@ -105,7 +115,7 @@ impl Registry {
             return;
         };
         let (inst, mut skipped) = codec::parse(&self.prefix, &g.kvs, &self.address_field);
-        g.addr = None;
+        let was = g.addr.take();
         if let Some(i) = inst.values().next() {
             match refusal(i.addr, self.rules) {
                 None => g.addr = Some(i.addr),
@@ -129,16 +139,37 @@ impl Registry {
             }
         }
         g.skipped = skipped;
+        let now = g.addr;
+        if was != now {
+            self.count(was, false);
+            self.count(now, true);
+        }
+    }
+
+    fn count(&mut self, addr: Option<SocketAddr>, add: bool) {
+        let Some(a) = addr else { return };
+        if add {
+            *self.counts.entry(a).or_default() += 1;
+            self.instances += 1;
+        } else {
+            self.instances = self.instances.saturating_sub(1);
+            if let Some(c) = self.counts.get_mut(&a) {
+                *c -= 1;
+                if *c == 0 {
+                    self.counts.remove(&a);
+                }
+            }
+        }
     }
 
     /// The distinct usable addresses.
     pub fn desired(&self) -> BTreeSet<SocketAddr> {
-        self.groups.values().filter_map(|g| g.addr).collect()
+        self.counts.keys().copied().collect()
     }
 
     /// How many instances are usable.
     pub fn instances(&self) -> usize {
-        self.groups.values().filter(|g| g.addr.is_some()).count()
+        self.instances
     }
 
     /// Every key skipped now, and why.

@@ -1,6 +1,7 @@
 //! The etcd side of the registry view: list the prefix in pages at one pinned revision, then
-//! apply the prefix watch's events to a [`Registry`] and publish the desired set after each
-//! response. A full re-list happens only when the history cannot be followed: a compaction or
+//! apply the prefix watch's events to the shared [`Registry`] and publish the revision after each
+//! response (the driver reads the desired set from the registry when it runs a pass, so a burst
+//! of changes costs one read). A full re-list happens only when the history cannot be followed: a compaction or
 //! other cancel (logged with etcd's own reason), a watch response too large to decode, or an etcd
 //! that is *behind* us (rebuilt on an empty data dir, restored from a backup, another cluster):
 //! etcd silently accepts a watch at a future revision, so every response's header revision and
@@ -8,7 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use etcd_client::{Client, EventType, GetOptions, WatchOptions};
@@ -29,6 +30,9 @@ const PROGRESS_DEADLINE: Duration = Duration::from_secs(5);
 /// Re-opening a broken watch: short, so a restarted etcd is followed again within a second.
 const REOPEN_FIRST: Duration = Duration::from_millis(50);
 const REOPEN_MAX: Duration = Duration::from_millis(500);
+
+/// The registry shared by the view (writer) and the driver (reader).
+pub type SharedRegistry = Arc<Mutex<Registry>>;
 
 /// What the driver plans from: the registry's usable addresses at one revision.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -113,22 +117,30 @@ async fn list(
     Ok((rev, cluster, out))
 }
 
-/// Runs until every receiver of `tx` is gone.
+/// The desired set now.
+pub fn desired(registry: &SharedRegistry, revision: i64) -> Desired {
+    let r = lock(registry);
+    Desired {
+        revision,
+        addrs: r.desired(),
+        instances: r.instances(),
+    }
+}
+
+fn lock(registry: &SharedRegistry) -> std::sync::MutexGuard<'_, Registry> {
+    registry.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs until every receiver of `tx` is gone; `tx` carries the revision the registry is at
+/// (`None` until the first listing).
 pub async fn run(
     client: Client,
-    mut registry: Registry,
+    registry: SharedRegistry,
     prefix: String,
-    tx: watch::Sender<Option<Arc<Desired>>>,
+    tx: watch::Sender<Option<i64>>,
 ) {
     let mut list_backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     let mut list_log = RetryLog::new("reading the registry prefix");
-    let publish = |r: &Registry, rev: i64| {
-        tx.send_replace(Some(Arc::new(Desired {
-            revision: rev,
-            addrs: r.desired(),
-            instances: r.instances(),
-        })));
-    };
     while !tx.is_closed() {
         let (rev, cluster, kvs) = match list(&client, &prefix).await {
             Ok(x) => x,
@@ -144,9 +156,9 @@ pub async fn run(
         list_log.succeeded();
         list_backoff.reset();
         debug!(revision = rev, keys = kvs.len(), "registry prefix listed");
-        registry.reset(kvs);
-        publish(&registry, rev);
-        follow(&client, &prefix, &mut registry, rev, cluster, &tx, &publish).await;
+        lock(&registry).reset(kvs);
+        tx.send_replace(Some(rev));
+        follow(&client, &prefix, &registry, rev, cluster, &tx).await;
     }
 }
 
@@ -154,11 +166,10 @@ pub async fn run(
 async fn follow(
     client: &Client,
     prefix: &str,
-    registry: &mut Registry,
+    registry: &SharedRegistry,
     rev: i64,
     cluster: u64,
-    tx: &watch::Sender<Option<Arc<Desired>>>,
-    publish: &impl Fn(&Registry, i64),
+    tx: &watch::Sender<Option<i64>>,
 ) {
     let mut next_rev = rev + 1;
     let mut backoff = Backoff::new(REOPEN_FIRST, REOPEN_MAX);
@@ -240,6 +251,7 @@ async fn follow(
                 continue;
             }
             let mut last = next_rev - 1;
+            let mut registry = lock(registry);
             for ev in resp.events() {
                 let Some(kv) = ev.kv() else { continue };
                 last = last.max(kv.mod_revision());
@@ -256,13 +268,14 @@ async fn follow(
                     }
                 }
             }
+            drop(registry);
             next_rev = next_rev.max(last + 1);
             debug!(
                 events = resp.events().len(),
                 revision = last,
                 "prefix changed"
             );
-            publish(registry, last);
+            tx.send_replace(Some(last));
         }
         tokio::time::sleep(backoff.next_delay()).await;
     }

@@ -1,10 +1,12 @@
 //! The registry view itself: it lists the prefix, follows the watch across a compaction, and
-//! publishes the usable addresses after each change.
+//! publishes each revision it reaches; the desired set is read from the shared registry.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sidekick::lbsync::node_plan::AddressRules;
 use sidekick::lbsync::registry::Registry;
+use sidekick::lbsync::view;
 use testkit::etcd::Etcd;
 
 #[test]
@@ -21,24 +23,22 @@ fn the_view_lists_then_follows_changes_across_a_compaction() {
     let ok = testkit::rt::block_on(async move {
         let mut c = access.client().await;
         let (tx, mut rx) = tokio::sync::watch::channel(None);
-        let registry = Registry::new(
+        let registry = Arc::new(Mutex::new(Registry::new(
             "/services/web/",
             "public_ipv4_addr",
             AddressRules::default(),
-        );
-        let task = tokio::spawn(sidekick::lbsync::view::run(
+        )));
+        let task = tokio::spawn(view::run(
             c.clone(),
-            registry,
+            registry.clone(),
             "/services/web/".into(),
             tx,
         ));
-        let count = |rx: &tokio::sync::watch::Receiver<
-            Option<std::sync::Arc<sidekick::lbsync::view::Desired>>,
-        >| { rx.borrow().as_ref().map(|d| d.addrs.len()).unwrap_or(0) };
+        let count = || view::desired(&registry, 0).addrs.len();
         let listed = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|d| d.is_some()))
             .await
             .is_ok();
-        let listed = listed && count(&rx) == 20;
+        let listed = listed && count() == 20;
         let rev = c.get("/", None).await.unwrap().header().unwrap().revision();
         c.compact(rev, None).await.unwrap();
         c.put("/services/web/new/public_ipv4_addr", "10.0.0.2", None)
@@ -46,7 +46,7 @@ fn the_view_lists_then_follows_changes_across_a_compaction() {
             .unwrap();
         c.put("/services/web/new/port", "2000", None).await.unwrap();
         let followed = tokio::time::timeout(Duration::from_secs(5), async {
-            while count(&rx) != 21 {
+            while count() != 21 {
                 rx.changed().await.unwrap();
             }
         })

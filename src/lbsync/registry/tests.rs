@@ -84,3 +84,17 @@ fn a_bad_port_is_attributed_to_the_port_key() {
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].key, format!("{P}a/port"));
 }
+
+#[test]
+fn an_address_shared_by_two_instances_stays_until_both_are_gone() {
+    let mut r = reg(false);
+    let mut kvs = fields("a", "10.0.0.1", "80");
+    kvs.extend(fields("b", "10.0.0.1", "80"));
+    r.reset(kvs);
+    assert_eq!((r.desired().len(), r.instances()), (1, 2));
+    r.delete(&format!("{P}a/port"));
+    assert_eq!(r.desired(), [a("10.0.0.1:80")].into());
+    r.put(format!("{P}b/port"), "81".into());
+    assert_eq!(r.desired(), [a("10.0.0.1:81")].into());
+    assert_eq!(r.instances(), 1);
+}
