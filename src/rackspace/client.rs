@@ -16,7 +16,7 @@
 
 use std::error::Error as _;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -27,12 +27,15 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
-use super::auth::{self, Token};
 use super::credentials::Credentials;
-use super::error::{classify, classify_identity, Error, Reply};
+use super::error::{classify, Error, Reply};
 use super::pending::PendingWindows;
-use super::stats::{CallStats, Counters};
+
+mod session;
+
 use crate::backoff::Backoff;
+pub use session::CredentialsRetry;
+use session::{IdentityGate, Session};
 
 /// Rackspace's public Identity v2.0 endpoint.
 pub const DEFAULT_IDENTITY_URL: &str = "https://identity.api.rackspacecloud.com/v2.0";
@@ -53,28 +56,6 @@ pub struct ClientConfig {
     pub credentials_retry: CredentialsRetry,
 }
 
-/// How often and how far apart Identity is asked again when it refuses credentials that had
-/// worked before: `retries` more requests, delays from the project's jittered backoff between
-/// `first` and `cap`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CredentialsRetry {
-    pub retries: u32,
-    pub first: Duration,
-    pub cap: Duration,
-}
-
-impl Default for CredentialsRetry {
-    /// 4 retries, 6 s doubling to 24 s with jitter: the last refusal comes 33–66 s after the
-    /// first, after at most 5 Identity requests.
-    fn default() -> Self {
-        CredentialsRetry {
-            retries: 4,
-            first: Duration::from_secs(6),
-            cap: Duration::from_secs(24),
-        }
-    }
-}
-
 impl ClientConfig {
     /// A config with the default request timeout.
     pub fn new(
@@ -92,22 +73,6 @@ impl ClientConfig {
     }
 }
 
-/// A cached authentication.
-#[derive(Clone)]
-struct Session {
-    token: Token,
-    endpoint: String,
-    /// When to authenticate again; `None` when the token looked expired on arrival (clock skew):
-    /// it is used until the API rejects it.
-    refresh_at: Option<Instant>,
-}
-
-impl Session {
-    fn due(&self, now: Instant) -> bool {
-        self.refresh_at.is_some_and(|at| now >= at)
-    }
-}
-
 struct Inner {
     http: reqwest::Client,
     tokens_url: String,
@@ -119,20 +84,12 @@ struct Inner {
     credentials_retry: CredentialsRetry,
     /// Spacing of Identity requests after failures.
     identity_gate: std::sync::Mutex<IdentityGate>,
-    counters: Counters,
     pacer: super::pace::Pacer,
     windows: std::sync::Mutex<PendingWindows>,
 }
 
-/// When the next Identity request may go out, after failures.
-#[derive(Debug)]
-struct IdentityGate {
-    backoff: Backoff,
-    not_before: Option<tokio::time::Instant>,
-}
-
-/// Rackspace Identity + Cloud Load Balancers client. Cheap to clone; clones share the token and
-/// the call counters.
+/// Rackspace Identity + Cloud Load Balancers client. Cheap to clone; clones share the token, the
+/// pacing budget and the learned PENDING window.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -220,178 +177,9 @@ impl Client {
                     backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
                     not_before: None,
                 }),
-                counters: Counters::default(),
                 pacer: super::pace::Pacer::default(),
                 windows: std::sync::Mutex::new(PendingWindows::default()),
             }),
-        })
-    }
-
-    /// Makes sure a valid token is cached: authenticates now unless one is. Useful at startup to
-    /// fail early on bad credentials or an unknown region.
-    pub async fn authenticate(&self) -> Result<(), Error> {
-        self.session(None).await.map(|_| ())
-    }
-
-    /// Requests sent so far.
-    pub fn stats(&self) -> CallStats {
-        self.inner.counters.snapshot()
-    }
-
-    /// Sets every request counter back to zero.
-    pub fn reset_stats(&self) {
-        self.inner.counters.reset()
-    }
-
-    /// The cached session, authenticating first when there is none, it is due for refresh, or it
-    /// still holds `rejected` (the token the API just refused). One caller authenticates at a
-    /// time; the others wait and reuse its result.
-    async fn session(&self, rejected: Option<&Token>) -> Result<Session, Error> {
-        let mut guard = self.inner.session.lock().await;
-        if let Some(s) = guard.as_ref() {
-            let refused = rejected.is_some_and(|t| *t == s.token);
-            if !refused && !s.due(Instant::now()) {
-                return Ok(s.clone());
-            }
-        }
-        let fresh = match self.authenticate_gated().await {
-            Err(e) if e.is_rejected_credentials() && self.inner.worked.load(Ordering::Relaxed) => {
-                self.retry_rejected(e).await?
-            }
-            other => other?,
-        };
-        self.inner.worked.store(true, Ordering::Relaxed);
-        *guard = Some(fresh.clone());
-        Ok(fresh)
-    }
-
-    /// Credentials that had worked were refused: ask again a few times, spread over about a
-    /// minute, then give up with `revoked: true`.
-    async fn retry_rejected(&self, first: Error) -> Result<Session, Error> {
-        let policy = self.inner.credentials_retry;
-        let mut backoff = Backoff::new(policy.first, policy.cap);
-        let mut last = first;
-        for attempt in 1..=policy.retries {
-            let wait = backoff.next_delay();
-            warn!(
-                error = %last,
-                attempt,
-                of = policy.retries,
-                retry_in_ms = wait.as_millis() as u64,
-                "Rackspace Identity refuses the credentials that worked before; asking again"
-            );
-            tokio::time::sleep(wait).await;
-            match self.authenticate_now().await {
-                Ok(s) => {
-                    info!(attempt, "Rackspace Identity accepts the credentials again");
-                    return Ok(s);
-                }
-                Err(e) => last = e,
-            }
-        }
-        Err(match last {
-            Error::CredentialsRejected {
-                status, message, ..
-            } => Error::CredentialsRejected {
-                status,
-                message,
-                revoked: true,
-            },
-            other => other,
-        })
-    }
-
-    /// `authenticate_now`, but never sooner than the gate allows after a failed attempt.
-    async fn authenticate_gated(&self) -> Result<Session, Error> {
-        let not_before = self
-            .inner
-            .identity_gate
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .not_before;
-        if let Some(at) = not_before {
-            let now = tokio::time::Instant::now();
-            if at > now {
-                debug!(
-                    wait_ms = (at - now).as_millis() as u64,
-                    "spacing Identity requests after a failure"
-                );
-                tokio::time::sleep(at - now).await;
-            }
-        }
-        let result = self.authenticate_now().await;
-        let mut gate = self
-            .inner
-            .identity_gate
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        match &result {
-            Ok(_) => {
-                gate.backoff.reset();
-                gate.not_before = None;
-            }
-            Err(_) => {
-                let delay = gate.backoff.next_delay();
-                gate.not_before = Some(tokio::time::Instant::now() + delay);
-            }
-        }
-        result
-    }
-
-    async fn authenticate_now(&self) -> Result<Session, Error> {
-        let inner = &self.inner;
-        let body = auth::request_body(&inner.credentials);
-        inner.counters.count_identity();
-        let started = Instant::now();
-        let request = inner
-            .http
-            .post(&inner.tokens_url)
-            .header(ACCEPT, "application/json");
-        let result = request.json(&body).send().await;
-        let response = result.map_err(transport)?;
-        let status = response.status().as_u16();
-        let retry_after = header_text(&response, RETRY_AFTER);
-        let content_type = header_text(&response, CONTENT_TYPE);
-        let bytes = response.bytes().await.map_err(transport)?;
-        debug!(
-            url = %inner.tokens_url,
-            status,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "identity request"
-        );
-        if !(200..300).contains(&status) {
-            let now = SystemTime::now();
-            let tokens_url = &inner.tokens_url;
-            return Err(classify_identity(
-                status,
-                content_type.as_deref(),
-                retry_after.as_deref(),
-                &bytes,
-                now,
-                tokens_url,
-            ));
-        }
-        let access = auth::parse_access(&bytes, &inner.region)?;
-        let lifetime = (access.expires - chrono::Utc::now()).to_std().ok();
-        let refresh_at = lifetime.map(|l| started + auth::refresh_after(l));
-        match lifetime {
-            Some(l) => info!(
-                region = %access.region,
-                tenant = access.tenant_id.as_deref().unwrap_or(""),
-                expires = %access.expires.to_rfc3339(),
-                refresh_in_s = auth::refresh_after(l).as_secs(),
-                "authenticated with Rackspace Identity"
-            ),
-            None => warn!(
-                expires = %access.expires.to_rfc3339(),
-                "identity returned a token that is already expired by the local clock; \
-                 using it until the API rejects it (check the clock)"
-            ),
-        }
-        Ok(Session {
-            token: access.token,
-            endpoint: access.endpoint,
-            refresh_at,
         })
     }
 
@@ -455,7 +243,6 @@ impl Client {
             .build()
             .map_err(|e| Error::Config(format!("invalid request URL {url:?}: {e}")))?;
         let query_text = request.url().query().unwrap_or("").to_string();
-        inner.counters.count(method);
         let started = Instant::now();
         let response = inner.http.execute(request).await.map_err(transport);
         let response = match response {

@@ -1,13 +1,16 @@
 //! Client for Rackspace Identity v2.0 and Cloud Load Balancers v1.0, as `sidekick lbsync` uses it.
 //!
 //! - `credentials`: username + API key or password (redacted in `Debug`), read from files.
-//! - `auth`: the identity request/response, catalog region selection, token refresh timing.
-//! - `client`: `Client` / `ClientConfig`, the token cache and the "401 → re-auth once" request path.
-//! - `clb`: the load balancer and node calls.
-//! - `model`: the JSON types; `error`: `Error` and the classification of error responses;
-//!   `retry_after`: rate-limit wait parsing; `stats`: request counters; `pace`: the GET budget
-//!   (3/s sustained, 5 in any second) and staying under the documented rate limits; `pending`:
-//!   learning the PENDING_UPDATE window for `Client::suggested_poll_delay`.
+//! - `auth`: the identity request/response, catalog service and region selection, token refresh
+//!   timing.
+//! - `client`: `Client` / `ClientConfig` and the "401 → re-auth once" request path;
+//!   `client::session`: the token cache and the policy for rejected credentials.
+//! - `clb`: the load balancer and node calls (node lists page by page, optional limits).
+//! - `model`: the JSON types (statuses in any spelling); `error`: `Error` and the classification
+//!   of error responses; `sanitize`: what a message may quote from a body.
+//! - `retry_after`: rate-limit wait parsing; `pace`: the GET budget (3/s sustained, 5 in any
+//!   second) and staying under the documented rate limits; `pending`: learning the
+//!   PENDING_UPDATE window for `Client::suggested_poll_delay`.
 //!
 //! Tokens, API keys and passwords never appear in logs, `Debug` output or error messages.
 
@@ -20,7 +23,7 @@ mod model;
 mod pace;
 mod pending;
 mod retry_after;
-mod stats;
+mod sanitize;
 
 pub use auth::LB_SERVICE_TYPE;
 pub use client::{
@@ -33,4 +36,3 @@ pub use model::{
     Node, NodeCondition, NodeStatus,
 };
 pub use retry_after::parse_retry_after;
-pub use stats::CallStats;

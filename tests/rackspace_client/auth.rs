@@ -77,7 +77,7 @@ async fn bad_credentials_are_rejected_not_transient() {
     );
     assert!(!e.is_transient());
     assert_no_secret("AuthRejected", &format!("{e} {e:?}"));
-    assert_eq!(client.stats().identity, 1);
+    assert_eq!(fake.identity_calls(), 1);
     assert!(fake.seen().is_empty());
 }
 
@@ -99,8 +99,7 @@ async fn a_401_re_authenticates_once_and_retries() {
     client.authenticate().await.unwrap();
     fake.lock().reject_next = 1;
     client.get_load_balancer(1).await.unwrap();
-    let stats = client.stats();
-    assert_eq!((stats.identity, stats.get), (2, 2));
+    assert_eq!((fake.identity_calls(), fake.calls("GET")), (2, 2));
     let seen = fake.seen();
     assert_ne!(seen[0].token, seen[1].token, "the retry uses the new token");
 }
@@ -112,8 +111,8 @@ async fn two_401s_give_unauthorized_after_exactly_two_identity_calls() {
     fake.lock().reject_next = 2;
     let e = client.get_load_balancer(1).await.unwrap_err();
     assert_eq!(e, Error::Unauthorized);
-    assert_eq!(client.stats().identity, 2);
-    assert_eq!(client.stats().get, 2);
+    assert_eq!(fake.identity_calls(), 2);
+    assert_eq!(fake.calls("GET"), 2);
 }
 
 #[tokio::test]
@@ -123,7 +122,7 @@ async fn token_is_refreshed_shortly_before_it_expires() {
     let client = key_client(&fake);
     client.get_load_balancer(1).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(8);
-    while client.stats().identity < 2 {
+    while fake.identity_calls() < 2 {
         assert!(Instant::now() < deadline, "token was never refreshed");
         // Under the client's GET budget (3/s), so pacing never holds a request back.
         tokio::time::sleep(Duration::from_millis(340)).await;
@@ -152,8 +151,8 @@ async fn concurrent_callers_share_one_authentication() {
     for r in futures_util::future::join_all(calls).await {
         r.unwrap();
     }
-    assert_eq!(client.stats().identity, 1);
-    assert_eq!(client.stats().get, 8);
+    assert_eq!(fake.identity_calls(), 1);
+    assert_eq!(fake.calls("GET"), 8);
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! Cloud Load Balancers calls: request shapes, error classification on the wire, list/resolve,
-//! limits and call accounting.
+//! and limits.
 
 use super::*;
 
@@ -185,13 +185,9 @@ async fn list_resolve_and_limits() {
     assert_eq!(client.resolve(Some("web"), Some(2)).await.unwrap(), 2);
     let e = client.resolve(Some("api"), None).await.unwrap_err();
     assert_eq!(e, Error::NoSuchLb { name: "api".into() });
-    let calls_before = client.stats().get;
+    let calls_before = fake.calls("GET");
     assert_eq!(client.resolve(None, Some(42)).await.unwrap(), 42);
-    assert_eq!(
-        client.stats().get,
-        calls_before,
-        "an id alone needs no call"
-    );
+    assert_eq!(fake.calls("GET"), calls_before, "an id alone needs no call");
     assert_eq!(
         client.resolve(None, None).await.unwrap_err().metric_label(),
         "config"
@@ -204,38 +200,27 @@ async fn list_resolve_and_limits() {
 }
 
 #[tokio::test]
-async fn call_stats_count_by_method_and_reset() {
+async fn a_retry_after_holds_the_next_get_back() {
     let fake = Fake::start().await;
     let client = key_client(&fake);
-    let node = NewNode {
-        address: "10.0.0.7".into(),
-        port: 80,
-        condition: NodeCondition::Enabled,
-    };
     client.get_load_balancer(1).await.unwrap();
-    client.add_nodes(1, &[node]).await.unwrap();
-    client.delete_nodes(1, &[1, 2], 10).await.unwrap();
-    client.delete_nodes(1, &[3], 10).await.unwrap();
-    client
-        .set_node_condition(1, 3, NodeCondition::Draining)
-        .await
-        .unwrap();
-    fake.script(Reply::new(500, ""));
-    client.get_load_balancer(1).await.unwrap_err();
-    let stats = client.stats();
-    assert_eq!(
-        stats,
-        CallStats {
-            get: 2,
-            post: 1,
-            put: 1,
-            delete: 2,
-            identity: 1
-        }
+    let mut reply = Reply::new(
+        413,
+        r#"{"overLimit":{"code":413,"message":"OverLimit Retry..."}}"#,
     );
-    assert_eq!(stats.clb_total(), 6);
-    let json = serde_json::to_value(stats).unwrap();
-    assert_eq!(json["identity"], 1);
-    client.reset_stats();
-    assert_eq!(client.clone().stats(), CallStats::default());
+    reply.headers.push(("retry-after", "1".into()));
+    fake.script(reply);
+    let e = client.get_load_balancer(1).await.unwrap_err();
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(1)));
+    let started = Instant::now();
+    client.get_load_balancer(1).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "the next GET went out after {:?}",
+        started.elapsed()
+    );
+    // Other methods are not held.
+    let started = Instant::now();
+    client.delete_nodes(1, &[5], 10).await.unwrap();
+    assert!(started.elapsed() < Duration::from_millis(500));
 }

@@ -108,6 +108,20 @@ impl Fake {
         self.lock().seen.clone()
     }
 
+    /// `POST /tokens` requests received.
+    pub fn identity_calls(&self) -> usize {
+        self.lock().identity_bodies.len()
+    }
+
+    /// CLB requests received with `method`, whatever their answer.
+    pub fn calls(&self, method: &str) -> usize {
+        self.lock()
+            .seen
+            .iter()
+            .filter(|s| s.method == method)
+            .count()
+    }
+
     pub fn script(&self, reply: Reply) {
         self.lock().script.push_back(reply);
     }

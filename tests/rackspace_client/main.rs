@@ -1,11 +1,12 @@
 //! The Rackspace client against an in-test fake of Identity + Cloud Load Balancers on 127.0.0.1:0:
 //! auth and region selection, 401 handling, token refresh, error classification on the wire,
-//! request shapes, call accounting, and that secrets never leak into errors, Debug or logs.
+//! request shapes, and that secrets never leak into errors, Debug or logs.
 
 mod fake;
 
 mod auth;
 mod calls;
+mod emulator;
 mod secrets;
 
 use std::io::Write;
@@ -14,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use fake::{Fake, Reply, API_KEY, PASSWORD, TENANT, TOKEN_MARK, USER};
 use sidekick::rackspace::{
-    CallStats, Client, ClientConfig, Credentials, Error, LbStatus, NewNode, NodeCondition,
-    NodeStatus,
+    Client, ClientConfig, Credentials, Error, LbStatus, NewNode, NodeCondition, NodeStatus,
 };
 
 fn config(fake: &Fake, region: &str, creds: Credentials) -> ClientConfig {

@@ -11,6 +11,8 @@
 //! | `GET loadbalancers/{id}/nodes` | | `{"nodes":[...]}` |
 //! | `POST loadbalancers/{id}/nodes-direct` | `{"address":"10.0.0.1","port":80}` | 201 `{"id":10000}` |
 //! | `PUT loadbalancers/{id}/status` | `{"status":"ERROR"}` | 204 |
+//! | `GET faults` | | [`Faults`](super::Faults) as JSON |
+//! | `PUT faults` | `{"identity_401":true,...}` (missing switches are off) | 204 |
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -70,6 +72,20 @@ async fn expire_tokens(State(ctx): State<Ctx>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+async fn faults(State(ctx): State<Ctx>) -> Response {
+    Json(ctx.emu.faults()).into_response()
+}
+
+async fn set_faults(State(ctx): State<Ctx>, body: Bytes) -> Response {
+    match parse::<crate::Faults>(&body, r#"{"no_limits_route":true,...}"#) {
+        Ok(f) => {
+            ctx.emu.set_faults(f);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(why) => bad(why),
+    }
+}
+
 async fn create_lb(State(ctx): State<Ctx>, body: Bytes) -> Response {
     match parse::<NewLb>(&body, r#"{"name":"..."}"#) {
         Ok(new) => {
@@ -122,6 +138,7 @@ pub(crate) fn router() -> Router<Ctx> {
         .route("/_emulator/stats", get(stats))
         .route("/_emulator/reset-stats", post(reset_stats))
         .route("/_emulator/expire-tokens", post(expire_tokens))
+        .route("/_emulator/faults", get(faults).put(set_faults))
         .route("/_emulator/loadbalancers", post(create_lb).get(list_lbs))
         .route("/_emulator/loadbalancers/{id}", get(get_lb))
         .route("/_emulator/loadbalancers/{id}/nodes", get(nodes))

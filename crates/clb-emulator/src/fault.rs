@@ -188,6 +188,22 @@ impl IntoResponse for Fault {
     }
 }
 
+/// The HTML page a web server answers for a path it does not serve.
+pub(crate) const HTML_404: &str = "<!DOCTYPE html>\n<html><head>\n<title>404 Not Found</title>\n\
+<style>body { font-family: sans-serif; margin: 2em; }</style>\n</head><body>\n\
+<h1>Not Found</h1>\n<p>The requested URL was not found on this server.</p>\n<hr>\n\
+<address>Apache Server at api Port 443</address>\n</body></html>\n";
+
+/// A 404 with [`HTML_404`] as `text/html`.
+pub(crate) fn html_404() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/html; charset=iso-8859-1")],
+        HTML_404,
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::fault::Fault;
+use super::fault::{html_404, Fault};
 use super::http::Ctx;
 use super::identity::{self, Access, Credential};
 use super::state::{ListFilter, LOADBALANCER_LIMIT};
@@ -27,8 +27,47 @@ fn node_id(raw: &str) -> Result<u64, Fault> {
     raw.parse().map_err(|_| Fault::NodeNotFound)
 }
 
+/// An empty 202, with a content type as the real API sends one.
 fn accepted() -> Reply {
-    Ok(StatusCode::ACCEPTED.into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::CONTENT_TYPE, "application/json")],
+    )
+        .into_response())
+}
+
+/// Spells `status` with hyphens (`PENDING-UPDATE`) under the `hyphenated_status` switch.
+fn spell_status(lb: &mut Value, hyphenated: bool) {
+    if !hyphenated {
+        return;
+    }
+    if let Some(s) = lb.get("status").and_then(Value::as_str) {
+        let spelled = s.replace('_', "-");
+        lb["status"] = Value::String(spelled);
+    }
+}
+
+/// `limit` (1..=max, default max) and `marker` (nodes after that id) of a node list.
+fn page_of(q: &HashMap<String, String>, max: usize) -> Result<(usize, Option<u64>), Fault> {
+    let limit = match q.get("limit") {
+        None => max,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if n >= 1 => n.min(max),
+            _ => {
+                return Err(Fault::BadRequest(format!(
+                    "limit must be a number from 1 to {max}"
+                )))
+            }
+        },
+    };
+    let marker = match q.get("marker") {
+        None => None,
+        Some(m) => Some(
+            m.parse::<u64>()
+                .map_err(|_| Fault::BadRequest("marker must be a node id".into()))?,
+        ),
+    };
+    Ok((limit, marker))
 }
 
 pub(crate) async fn tokens(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Reply {
@@ -36,6 +75,11 @@ pub(crate) async fn tokens(State(ctx): State<Ctx>, headers: HeaderMap, body: Byt
     let base_url = ctx.base_url(&headers);
     let now = Instant::now();
     let doc = ctx.emu.with_state(|s| {
+        if s.config.faults.identity_401 {
+            return Err(Fault::IdentityUnauthorized(
+                identity::BAD_CREDENTIALS.into(),
+            ));
+        }
         let user = identity::authenticate(&s.config.users, &req)?.clone();
         let ttl = s.config.token_ttl;
         let token = s.tokens.issue(&user.tenant_id, ttl, now, &mut s.token_rng);
@@ -48,6 +92,7 @@ pub(crate) async fn tokens(State(ctx): State<Ctx>, headers: HeaderMap, body: Byt
             by_password: matches!(req.credential, Credential::Password(_)),
             base_url: &base_url,
             region: &s.config.region,
+            control_first: s.config.faults.control_service_first,
         }))
     })?;
     Ok(Json(doc).into_response())
@@ -64,7 +109,13 @@ pub(crate) async fn list_lbs(
         status: q.get("status").cloned(),
     };
     let now = Instant::now();
-    let lbs = ctx.emu.with_state(|s| s.list_lbs(&tenant, &filter, now));
+    let (mut lbs, hyphenated) = ctx.emu.with_state(|s| {
+        let lbs = s.list_lbs(&tenant, &filter, now);
+        (lbs, s.config.faults.hyphenated_status)
+    });
+    for lb in &mut lbs {
+        spell_status(lb, hyphenated);
+    }
     Ok(Json(json!({"loadBalancers": lbs})).into_response())
 }
 
@@ -80,9 +131,13 @@ pub(crate) async fn create_lb(
 }
 
 pub(crate) async fn absolute_limits(State(ctx): State<Ctx>) -> Reply {
-    let (nodes, batch) = ctx
-        .emu
-        .with_state(|s| (s.config.node_limit, s.config.batch_delete_limit));
+    let (nodes, batch, missing) = ctx.emu.with_state(|s| {
+        let c = &s.config;
+        (c.node_limit, c.batch_delete_limit, c.faults.no_limits_route)
+    });
+    if missing {
+        return Ok(html_404());
+    }
     let limits = [
         ("IPV6_LIMIT", 25),
         ("LOADBALANCER_LIMIT", LOADBALANCER_LIMIT),
@@ -106,7 +161,11 @@ pub(crate) async fn get_lb(
 ) -> Reply {
     let id = lb_id(&lb)?;
     let now = Instant::now();
-    let lb = ctx.emu.with_state(|s| s.lb_detail(&tenant, id, now))?;
+    let (mut lb, hyphenated) = ctx.emu.with_state(|s| {
+        let lb = s.lb_detail(&tenant, id, now)?;
+        Ok::<_, Fault>((lb, s.config.faults.hyphenated_status))
+    })?;
+    spell_status(&mut lb, hyphenated);
     Ok(Json(json!({"loadBalancer": lb})).into_response())
 }
 
@@ -123,10 +182,19 @@ pub(crate) async fn delete_lb(
 pub(crate) async fn list_nodes(
     State(ctx): State<Ctx>,
     Path((tenant, lb)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Reply {
     let id = lb_id(&lb)?;
     let now = Instant::now();
+    let max = ctx.emu.with_state(|s| s.config.node_page_size.max(1));
+    let (limit, marker) = page_of(&q, max)?;
     let nodes = ctx.emu.with_state(|s| s.list_nodes(&tenant, id, now))?;
+    let mut nodes: Vec<_> = nodes
+        .into_iter()
+        .filter(|n| marker.is_none_or(|m| n.id > m))
+        .collect();
+    nodes.sort_by_key(|n| n.id);
+    nodes.truncate(limit);
     Ok(Json(json!({"nodes": nodes})).into_response())
 }
 

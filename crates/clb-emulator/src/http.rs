@@ -96,9 +96,16 @@ async fn observe(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let resp = next.run(req).await;
-    let status = resp.status().as_u16();
+    let mut resp = next.run(req).await;
     let outcome = resp.extensions().get::<Outcome>().copied();
+    let html = ctx.emu.with_state(|s| s.config.faults.html_404);
+    if html && resp.status() == axum::http::StatusCode::NOT_FOUND {
+        resp = fault::html_404();
+        if let Some(o) = outcome {
+            resp.extensions_mut().insert(o);
+        }
+    }
+    let status = resp.status().as_u16();
     ctx.emu
         .with_state(|s| s.stats.request(&method, route_kind(&path), status, outcome));
     info!(
@@ -144,6 +151,11 @@ pub(crate) fn router(emu: Emulator, local: SocketAddr) -> Router {
         .route("/v2.0/tokens", post(handlers::tokens))
         .merge(clb)
         .merge(admin::router())
+        // The `control_service_first` catalog entry: a service that answers 404 to everything.
+        .route(
+            "/control/{*rest}",
+            axum::routing::any(|| async { fault::html_404() }),
+        )
         .fallback(|| async { Fault::NoSuchResource })
         .layer(middleware::from_fn_with_state(ctx.clone(), observe))
         .with_state(ctx)

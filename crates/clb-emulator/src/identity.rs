@@ -28,7 +28,7 @@ pub(crate) struct AuthRequest {
     pub tenant: Option<String>,
 }
 
-const BAD_CREDENTIALS: &str = "Unable to authenticate user with credentials provided.";
+pub(crate) const BAD_CREDENTIALS: &str = "Unable to authenticate user with credentials provided.";
 
 fn bad(message: &str) -> Fault {
     Fault::IdentityBadRequest(message.into())
@@ -157,6 +157,8 @@ pub(crate) struct Access<'a> {
     /// `http://host:port` of this server.
     pub base_url: &'a str,
     pub region: &'a str,
+    /// List `cloudLoadBalancerControl` (same type, an endpoint that answers 404) first.
+    pub control_first: bool,
 }
 
 /// The second catalog region, so that region selection means something.
@@ -182,6 +184,36 @@ pub(crate) fn access_json(a: &Access<'_>) -> Value {
     let clb_url = format!("{}/v1.0/{tenant}", a.base_url);
     let endpoint =
         |region: &str| json!({"publicURL": clb_url, "region": region, "tenantId": tenant});
+    let mut catalog = vec![
+        json!({
+            "name": "cloudServersOpenStack",
+            "type": "compute",
+            "endpoints": [{
+                "publicURL": format!("{}/v2/{tenant}", a.base_url),
+                "region": a.region,
+                "tenantId": tenant,
+                "versionId": "2",
+            }],
+        }),
+        json!({
+            "name": "cloudLoadBalancers",
+            "type": "rax:load-balancer",
+            "endpoints": [endpoint(a.region), endpoint(other_region(a.region))],
+        }),
+    ];
+    if a.control_first {
+        let control_url = format!("{}/control/v1.0/{tenant}", a.base_url);
+        let control =
+            |region: &str| json!({"publicURL": control_url, "region": region, "tenantId": tenant});
+        catalog.insert(
+            0,
+            json!({
+                "name": "cloudLoadBalancerControl",
+                "type": "rax:load-balancer",
+                "endpoints": [control(a.region), control(other_region(a.region))],
+            }),
+        );
+    }
     json!({"access": {
         "token": {
             "id": a.token,
@@ -189,23 +221,7 @@ pub(crate) fn access_json(a: &Access<'_>) -> Value {
             "tenant": {"id": tenant, "name": tenant},
             "RAX-AUTH:authenticatedBy": [if a.by_password { "PASSWORD" } else { "APIKEY" }],
         },
-        "serviceCatalog": [
-            {
-                "name": "cloudServersOpenStack",
-                "type": "compute",
-                "endpoints": [{
-                    "publicURL": format!("{}/v2/{tenant}", a.base_url),
-                    "region": a.region,
-                    "tenantId": tenant,
-                    "versionId": "2",
-                }],
-            },
-            {
-                "name": "cloudLoadBalancers",
-                "type": "rax:load-balancer",
-                "endpoints": [endpoint(a.region), endpoint(other_region(a.region))],
-            },
-        ],
+        "serviceCatalog": catalog,
         "user": {
             "id": user_id(&a.user.username),
             "name": a.user.username,

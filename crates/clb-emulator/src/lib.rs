@@ -1,7 +1,6 @@
 //! An in-memory emulator of Rackspace Identity v2.0 and Cloud Load Balancers v1.0, faithful to the
-//! project's Rackspace API reference (`shared/reference/rackspace-clb-api.md`), for demos, dry runs
-//! and tests (this library, or the `clb-emulator` binary). Point `--identity-url` at
-//! `http://ADDR/v2.0`.
+//! project's Rackspace API reference, for demos, dry runs and tests (this library, or the
+//! `clb-emulator` binary). Point `--identity-url` at `http://ADDR/v2.0`.
 //!
 //! **Emulated:**
 //! - `POST /v2.0/tokens` with API key or password credentials (optional `tenantId`/`tenantName`,
@@ -10,7 +9,11 @@
 //!   service. Identity 401/400 bodies are wrapped (`unauthorized`, `badRequest`).
 //! - Tokens live `token_ttl`; every authentication issues a new one; a missing, unknown, expired or
 //!   other tenant's token gets a CLB 401 with an empty body.
-//! - `GET /loadbalancers` (`name`, `nodeaddress`, `status` filters), `GET/DELETE /loadbalancers/{id}`,
+//! - `GET /loadbalancers` (`name`, `nodeaddress`, `status` filters), `GET/DELETE /loadbalancers/{id}`
+//!   (the detail lists the first `node_page_size` nodes: the reference does not say whether the
+//!   real detail truncates, so clients are made to cope), node lists paged by `limit`/`marker`
+//!   (page size and maximum `node_page_size`, default 100 as for the reference's load balancer
+//!   list; `marker` is the last id already seen),
 //!   `POST /loadbalancers`, `GET /loadbalancers/absolutelimits`, node list/get/add/update/delete and
 //!   bulk delete, with the reference's status codes and texts (see `fault`, `validate`).
 //! - Statuses: every accepted mutation answers 202 and puts the LB in PENDING_UPDATE for
@@ -19,11 +22,17 @@
 //!   DELETED LB get MIMIC's 410.
 //! - Limits: `node_limit` (413 flat), duplicate address+port (422, whole batch), `batch_delete_limit`
 //!   (400), all-or-nothing bulk delete; per-account per-method rate limits (413 wrapped `overLimit`
-//!   with `Retry-After` seconds); injected 500/503 at `fail_rate`; added `latency`.
+//!   with `Retry-After` seconds); injected 500/503 at `fail_rate`; added `latency`. Empty 202
+//!   replies carry `Content-Type: application/json`.
+//! - Fault switches ([`Faults`], in the config, `Emulator::set_faults`, `PUT /_emulator/faults`
+//!   or the binary's `--fault`): no limits route (404 HTML page), HTML 404 pages everywhere,
+//!   hyphenated statuses (`PENDING-UPDATE`), a second `rax:load-balancer` service
+//!   (`cloudLoadBalancerControl`) listed first whose endpoint answers 404 to everything, and
+//!   Identity answering 401 to every request.
 //! - Per-account isolation: a load balancer belongs to one tenant; another tenant sees a 404.
 //!
 //! **Not emulated:** health monitors and node health (nodes stay ONLINE), session persistence,
-//! access lists, SSL, metadata, pagination (`limit`/`marker`), `changes-since`, `GET /limits`, bulk
+//! access lists, SSL, metadata, pagination of the load balancer list, `changes-since`, `GET /limits`, bulk
 //! node PUT, XML, domain-name node addresses, 403 (disabled user / MFA), Identity admin APIs.
 //! Order of CLB checks: token, rate limit, injected fault, schema, existence, status, duplicates,
 //! node limit. Validation texts not given by the reference (bad address or port) are the emulator's.
@@ -53,7 +62,7 @@ use tokio::time::Instant;
 
 pub use background::BackgroundEmulator;
 pub use model::NodeView;
-pub use stats::{Mutation, RequestCount, Stats};
+pub use stats::{Mutation, RequestCount, Stats, TimedRequest};
 
 use state::State;
 
@@ -120,6 +129,57 @@ pub struct Config {
     pub load_balancers: Vec<String>,
     /// Seed of the fault-injection RNG, for reproducible runs.
     pub seed: Option<u64>,
+    /// Node list page size and maximum `limit` (100); the load balancer detail lists this many.
+    pub node_page_size: usize,
+    /// Fault switches (all off).
+    pub faults: Faults,
+}
+
+/// Ways to behave like servers lbsync was not written against. All off by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// `GET /loadbalancers/absolutelimits` answers 404 with an HTML page (a server without it).
+    pub no_limits_route: bool,
+    /// Every 404 is an HTML page (`text/html`) instead of the JSON fault.
+    pub html_404: bool,
+    /// Load balancer statuses are spelled with hyphens (`PENDING-UPDATE`).
+    pub hyphenated_status: bool,
+    /// The catalog lists a second `rax:load-balancer` service, `cloudLoadBalancerControl`, first;
+    /// its endpoint answers 404 (HTML) to everything.
+    pub control_service_first: bool,
+    /// Identity answers 401 to every token request.
+    pub identity_401: bool,
+}
+
+impl Faults {
+    /// The switch names the binary's `--fault` takes.
+    pub const NAMES: [&'static str; 5] = [
+        "no-limits-route",
+        "html-404",
+        "hyphenated-status",
+        "control-service-first",
+        "identity-401",
+    ];
+
+    /// Turns on the switch called `name` (one of [`Faults::NAMES`]).
+    pub fn enable(&mut self, name: &str) -> Result<(), String> {
+        let slot = match name.trim() {
+            "no-limits-route" => &mut self.no_limits_route,
+            "html-404" => &mut self.html_404,
+            "hyphenated-status" => &mut self.hyphenated_status,
+            "control-service-first" => &mut self.control_service_first,
+            "identity-401" => &mut self.identity_401,
+            other => {
+                return Err(format!(
+                    "unknown fault {other:?}; known: {}",
+                    Faults::NAMES.join(", ")
+                ))
+            }
+        };
+        *slot = true;
+        Ok(())
+    }
 }
 
 impl Default for Config {
@@ -136,6 +196,8 @@ impl Default for Config {
             region: "ORD".into(),
             load_balancers: Vec::new(),
             seed: None,
+            node_page_size: 100,
+            faults: Faults::default(),
         }
     }
 }
@@ -272,6 +334,16 @@ impl Emulator {
 
     pub fn reset_stats(&self) {
         self.lock().stats.reset();
+    }
+
+    /// The fault switches in force.
+    pub fn faults(&self) -> Faults {
+        self.lock().config.faults.clone()
+    }
+
+    /// Replaces the fault switches; takes effect with the next request.
+    pub fn set_faults(&self, faults: Faults) {
+        self.lock().config.faults = faults;
     }
 
     /// Every issued token becomes invalid now (the next CLB call gets a 401).

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser, ValueEnum};
-use clb_emulator::{Config, Emulator, User};
+use clb_emulator::{Config, Emulator, Faults, User};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -22,7 +22,11 @@ Admin endpoints without authentication (keep the listener on loopback): GET /_em
 POST /_emulator/reset-stats, POST /_emulator/expire-tokens, GET /_emulator/loadbalancers (all),
 POST /_emulator/loadbalancers {name},
 GET /_emulator/loadbalancers/ID[/nodes], POST /_emulator/loadbalancers/ID/nodes-direct
-{address,port}, PUT /_emulator/loadbalancers/ID/status {status}.";
+{address,port}, PUT /_emulator/loadbalancers/ID/status {status}, GET|PUT /_emulator/faults.
+Faults (--fault, comma-separated): no-limits-route (absolutelimits answers an HTML 404),
+html-404 (every 404 is an HTML page), hyphenated-status (PENDING-UPDATE), control-service-first
+(a second rax:load-balancer service listed first, answering 404), identity-401 (every token
+request refused; --identity-401-after D turns it on D after start).";
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum LogFormat {
@@ -71,6 +75,15 @@ struct Cli {
     /// Load balancer created at start, ACTIVE and empty (repeatable).
     #[arg(long = "lb", env = "CLB_EMULATOR_LB", value_delimiter = ',')]
     lbs: Vec<String>,
+    /// Node list page size (and the most nodes a load balancer detail lists).
+    #[arg(long, env = "CLB_EMULATOR_NODE_PAGE_SIZE", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    node_page_size: u32,
+    /// Fault switches to turn on (repeatable or comma-separated; see below).
+    #[arg(long = "fault", env = "CLB_EMULATOR_FAULT", value_delimiter = ',', value_parser = fault_name)]
+    faults: Vec<String>,
+    /// Identity starts answering 401 to every token request this long after start.
+    #[arg(long, env = "CLB_EMULATOR_IDENTITY_401_AFTER", value_parser = duration)]
+    identity_401_after: Option<Duration>,
     /// Seed for the fault-injection random generator.
     #[arg(long, env = "CLB_EMULATOR_SEED")]
     seed: Option<u64>,
@@ -94,6 +107,11 @@ fn fail_rate(s: &str) -> Result<f64, String> {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
         _ => Err(format!("fail rate {s:?} must be a number from 0 to 1")),
     }
+}
+
+fn fault_name(s: &str) -> Result<String, String> {
+    Faults::default().enable(s)?;
+    Ok(s.trim().to_string())
 }
 
 fn user_spec(s: &str) -> Result<(String, String, Option<String>), String> {
@@ -128,7 +146,14 @@ impl Cli {
                 .map(|(name, key, pw)| User::new(name, key, pw.as_deref(), &self.tenant))
                 .collect()
         };
+        let mut faults = Faults::default();
+        for name in &self.faults {
+            // Names were checked by the parser.
+            let _ = faults.enable(name);
+        }
         Config {
+            node_page_size: self.node_page_size as usize,
+            faults,
             pending_update: self.pending_update,
             token_ttl: self.token_ttl,
             node_limit: self.node_limit,
@@ -205,6 +230,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let emulator = Emulator::new(cli.config());
     for lb in emulator.load_balancers() {
         tracing::info!(name = %lb.name, id = lb.id, tenant = %lb.tenant_id, "load balancer ready");
+    }
+    if let Some(after) = cli.identity_401_after {
+        let emu = emulator.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let mut faults = emu.faults();
+            faults.identity_401 = true;
+            emu.set_faults(faults);
+            tracing::info!("fault on: identity answers 401 from now on");
+        });
     }
     emulator
         .serve(listener, shutdown_signal())

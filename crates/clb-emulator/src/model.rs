@@ -121,8 +121,9 @@ impl LoadBalancer {
         })
     }
 
-    /// The `GET /loadbalancers/{id}` body content: `nodes` omitted when there are none (MIMIC).
-    pub(crate) fn detail_json(&self) -> Value {
+    /// The `GET /loadbalancers/{id}` body content: `nodes` omitted when there are none (MIMIC),
+    /// at most `node_page` of them (the first page by id; the rest through the paged node list).
+    pub(crate) fn detail_json(&self, node_page: usize) -> Value {
         let mut v = json!({
             "name": self.name,
             "id": self.id,
@@ -145,7 +146,10 @@ impl LoadBalancer {
             "halfClosed": false,
         });
         if !self.nodes.is_empty() {
-            v["nodes"] = json!(self.nodes);
+            let mut nodes = self.nodes.clone();
+            nodes.sort_by_key(|n| n.id);
+            nodes.truncate(node_page);
+            v["nodes"] = json!(nodes);
         }
         v
     }
@@ -173,7 +177,7 @@ mod tests {
     #[test]
     fn detail_omits_nodes_when_empty() {
         let mut lb = LoadBalancer::new(7, "t", "web", "HTTP", 80);
-        assert!(lb.detail_json().get("nodes").is_none());
+        assert!(lb.detail_json(100).get("nodes").is_none());
         assert_eq!(lb.summary_json()["nodeCount"], 0);
         lb.nodes.push(NodeView {
             id: 1,
@@ -184,6 +188,6 @@ mod tests {
             weight: 1,
             node_type: "PRIMARY".into(),
         });
-        assert_eq!(lb.detail_json()["nodes"][0]["type"], "PRIMARY");
+        assert_eq!(lb.detail_json(100)["nodes"][0]["type"], "PRIMARY");
     }
 }

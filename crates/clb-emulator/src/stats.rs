@@ -2,9 +2,10 @@
 //! refusals, and a log of accepted mutations. [`Stats`] is the snapshot tests read (in-process or as
 //! JSON from `GET /_emulator/stats`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
 use super::fault::Outcome;
 
@@ -17,6 +18,20 @@ pub struct RequestCount {
     pub route: String,
     pub status: u16,
     pub count: u64,
+}
+
+/// How many recent requests the timeline keeps.
+pub const TIMELINE_LEN: usize = 4096;
+
+/// One request on the timeline (the last [`TIMELINE_LEN`] non-admin requests).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimedRequest {
+    pub method: String,
+    /// Route kind, as in [`RequestCount`].
+    pub route: String,
+    pub status: u16,
+    /// Milliseconds since the emulator started (or its statistics were last reset).
+    pub at_ms: u64,
 }
 
 /// One accepted (202) mutation.
@@ -55,6 +70,8 @@ pub struct Stats {
     /// 500/503 injected by `fail_rate`.
     pub injected_faults: u64,
     pub mutations: Vec<Mutation>,
+    /// The last [`TIMELINE_LEN`] requests with their times, oldest first.
+    pub timeline: Vec<TimedRequest>,
 }
 
 impl Stats {
@@ -80,13 +97,57 @@ impl Stats {
     pub fn total_requests(&self) -> u64 {
         self.requests.iter().map(|r| r.count).sum()
     }
+
+    /// Times (ms) of the timeline's `method` requests (any route; identity calls are `tokens`).
+    pub fn times_of(&self, method: &str, route: Option<&str>) -> Vec<u64> {
+        self.timeline
+            .iter()
+            .filter(|r| r.method == method && route.is_none_or(|want| r.route == want))
+            .map(|r| r.at_ms)
+            .collect()
+    }
+
+    /// The most `method` requests (CLB routes only, not Identity) in any window of `window_ms`
+    /// on the timeline.
+    pub fn peak_in_window(&self, method: &str, window_ms: u64) -> usize {
+        let times: Vec<u64> = self
+            .timeline
+            .iter()
+            .filter(|r| r.method == method && r.route != "tokens")
+            .map(|r| r.at_ms)
+            .collect();
+        times
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                times[i..]
+                    .iter()
+                    .take_while(|u| **u < t + window_ms)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 /// The live counters behind [`Stats`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Recorder {
     requests: BTreeMap<(String, String, u16), u64>,
     snapshot: Stats,
+    started: Instant,
+    timeline: VecDeque<TimedRequest>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            requests: BTreeMap::new(),
+            snapshot: Stats::default(),
+            started: Instant::now(),
+            timeline: VecDeque::new(),
+        }
+    }
 }
 
 impl Recorder {
@@ -104,6 +165,15 @@ impl Recorder {
         if route == "tokens" {
             self.snapshot.auth_calls += 1;
         }
+        if self.timeline.len() >= TIMELINE_LEN {
+            self.timeline.pop_front();
+        }
+        self.timeline.push_back(TimedRequest {
+            method: method.to_string(),
+            route: route.to_string(),
+            status,
+            at_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        });
         let s = &mut self.snapshot;
         match outcome {
             Some(Outcome::AuthFailure) => s.auth_failures += 1,
@@ -123,6 +193,7 @@ impl Recorder {
 
     pub(crate) fn snapshot(&self) -> Stats {
         let mut s = self.snapshot.clone();
+        s.timeline = self.timeline.iter().cloned().collect();
         s.requests = self
             .requests
             .iter()
@@ -151,6 +222,7 @@ pub(crate) fn route_kind(path: &str) -> &'static str {
         ["v1.0", _, "loadbalancers", _] => "loadbalancer",
         ["v1.0", _, "loadbalancers", _, "nodes"] => "nodes",
         ["v1.0", _, "loadbalancers", _, "nodes", _] => "node",
+        ["control", ..] => "control",
         _ => "unmatched",
     }
 }
@@ -188,6 +260,9 @@ mod tests {
         assert_eq!(s.requests_for("GET", "nodes", 200), 2);
         assert_eq!(s.requests_to("POST", "tokens"), 1);
         assert_eq!(s.total_requests(), 3);
+        assert_eq!(s.timeline.len(), 3);
+        assert_eq!(s.peak_in_window("GET", 1000), 2);
+        assert_eq!(s.times_of("POST", Some("tokens")).len(), 1);
         r.reset();
         assert_eq!(r.snapshot(), Stats::default());
     }

@@ -3,6 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::*;
+use crate::rackspace::sanitize::{describe_non_json, one_line};
 
 fn now() -> SystemTime {
     // 2015-06-13T22:30:00Z

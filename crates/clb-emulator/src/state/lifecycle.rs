@@ -56,7 +56,7 @@ impl State {
         let lasts = self.config.pending_update;
         let lb = self.lbs.get_mut(&id).ok_or(Fault::LbNotFound)?;
         lb.begin("BUILD", "ACTIVE", lasts, now);
-        let detail = lb.detail_json();
+        let detail = lb.detail_json(usize::MAX);
         let nodes = lb.nodes.clone();
         self.record("POST", "create_load_balancer", id, &nodes);
         Ok(detail)

@@ -190,7 +190,8 @@ impl State {
         id: u64,
         now: Instant,
     ) -> Result<Value, Fault> {
-        Ok(self.lb(tenant, id, now)?.detail_json())
+        let page = self.config.node_page_size.max(1);
+        Ok(self.lb(tenant, id, now)?.detail_json(page))
     }
 
     fn readable(&mut self, tenant: &str, id: u64, now: Instant) -> Result<&LoadBalancer, Fault> {

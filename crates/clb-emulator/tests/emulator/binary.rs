@@ -115,9 +115,80 @@ fn malformed_flags_exit_two_naming_the_flag() {
         ["--fail-rate", "2"],
         ["--pending-update", "5"],
         ["--user", "nokey"],
+        ["--fault", "bogus"],
+        ["--node-page-size", "0"],
     ] {
         let (code, stderr) = run_bounded(&args);
         assert_eq!(code, Some(2), "{args:?}");
         assert!(stderr.contains(args[0]), "{args:?}: {stderr}");
+    }
+}
+
+/// Starts the binary with `args` on a free port; returns its reaper and base URL.
+async fn start_binary(args: &[&str]) -> (Reaper, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clb-emulator"))
+        .args(args)
+        .args(["--listen", ":0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reaper = Reaper(Some(child));
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    });
+    let line = tokio::time::timeout(DEADLINE, line).await.unwrap().unwrap();
+    let url = line
+        .strip_prefix("clb-emulator listening on ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("unexpected start line {line:?}"))
+        .to_string();
+    (reaper, url)
+}
+
+#[tokio::test]
+async fn fault_flags_switch_faults_on_at_start_and_after_a_delay() {
+    let http = http();
+    let tokens = |url: &str| format!("{url}/v2.0/tokens");
+    let (_r, url) = start_binary(&["--fault", "identity-401,no-limits-route"]).await;
+    let resp = http
+        .post(tokens(&url))
+        .json(&api_key("demo", "demo-api-key"));
+    assert_eq!(
+        resp.send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let faults: Value = http
+        .get(format!("{url}/_emulator/faults"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(faults["no_limits_route"], true);
+    assert_eq!(faults["html_404"], false);
+
+    let (_r2, url) = start_binary(&["--identity-401-after", "300ms"]).await;
+    let resp = http
+        .post(tokens(&url))
+        .json(&api_key("demo", "demo-api-key"));
+    assert_eq!(resp.send().await.unwrap().status(), StatusCode::OK);
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let resp = http
+            .post(tokens(&url))
+            .json(&api_key("demo", "demo-api-key"));
+        if resp.send().await.unwrap().status() == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "identity never refused"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

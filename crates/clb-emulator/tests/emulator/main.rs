@@ -3,6 +3,7 @@
 //! harness; the tests live in `tests/emulator/`.
 
 mod binary;
+mod faults;
 mod identity;
 mod load_balancers;
 mod nodes;
