@@ -362,3 +362,53 @@ fn the_get_budget_holds_across_a_burst_of_changes_during_pending_windows() {
         ))
     );
 }
+
+#[test]
+fn a_server_without_the_limits_route_with_html_404s_and_hyphenated_statuses_converges() {
+    let rig = Rig::new(Config {
+        pending_update: Duration::from_millis(200),
+        faults: clb_emulator::Faults {
+            no_limits_route: true,
+            html_404: true,
+            hyphenated_status: true,
+            control_service_first: true,
+            ..Default::default()
+        },
+        ..Config::default()
+    });
+    let want = addrs(0..30);
+    register_all(&rig.etcd.access(), &want);
+    let lbsync = rig.spawn(&[]);
+    // The documented default node limit (25) applies: 25 of the 30 go in.
+    let ok = testkit::wait::poll_until(CONVERGE, || rig.nodes().len() == 25);
+    assert!(
+        ok,
+        "{}",
+        lbsync.context(&format!("{} nodes", rig.nodes().len()))
+    );
+    delete_prefixes(
+        &rig.etcd.access(),
+        &(0..10)
+            .map(|i| format!("/services/web/i{i:03}/"))
+            .collect::<Vec<_>>(),
+    );
+    let ok = testkit::wait::poll_until(CONVERGE, || {
+        rig.nodes().len() == 20 && rig.nodes().iter().all(|a| want.contains(a))
+    });
+    assert!(
+        ok,
+        "{}",
+        lbsync.context("the remaining 20 fit and are served")
+    );
+    let logs = lbsync.logs();
+    assert!(
+        !logs.contains("<!doctype") && !logs.contains("<html"),
+        "{}",
+        lbsync.context("no HTML in the log")
+    );
+    assert!(
+        !logs.contains("load balancer is gone"),
+        "{}",
+        lbsync.context("a missing route is not a gone LB")
+    );
+}
