@@ -19,6 +19,10 @@ use super::super::node_plan::{sample, NodePlan};
 use super::super::plan::{plan_changes, LbLimits, LbNode, NodeChanges};
 use super::super::{LbsyncError, Step};
 use super::Backend;
+use drain::{is_draining, removal, Removal};
+
+mod drain;
+mod on_error;
 use crate::backoff::Backoff;
 use crate::rackspace::{Client, Error, LbStatus, LoadBalancer, NewNode, NodeCondition};
 
@@ -65,54 +69,6 @@ pub fn lb_nodes(lb: &LoadBalancer) -> Vec<LbNode> {
             condition: n.condition.as_str().to_string(),
         })
         .collect()
-}
-
-fn is_draining(n: &LbNode) -> bool {
-    n.condition.eq_ignore_ascii_case("DRAINING")
-}
-
-/// What a drain-aware removal does next: drain one more node, delete the drained ones, or wait.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Removal {
-    Drain(u64),
-    Delete(Vec<u64>),
-    WaitFor(Duration),
-    Nothing,
-}
-
-/// Decides the removal step for nodes `ids` (already drain-aware: `draining_since` holds when
-/// each DRAINING node started; `period` zero deletes at once).
-pub fn removal(
-    ids: &[u64],
-    nodes: &[LbNode],
-    draining_since: &BTreeMap<u64, Instant>,
-    period: Duration,
-    now: Instant,
-    batch: usize,
-) -> Removal {
-    if ids.is_empty() {
-        return Removal::Nothing;
-    }
-    if period.is_zero() {
-        return Removal::Delete(ids.iter().take(batch.max(1)).copied().collect());
-    }
-    let draining = |id: &u64| nodes.iter().any(|n| n.id == *id && is_draining(n));
-    if let Some(id) = ids.iter().find(|id| !draining(id)) {
-        return Removal::Drain(*id);
-    }
-    let left = |id: &u64| {
-        let since = draining_since.get(id).copied().unwrap_or(now);
-        (since + period).saturating_duration_since(now)
-    };
-    let due: Vec<u64> = ids
-        .iter()
-        .filter(|id| left(id).is_zero())
-        .copied()
-        .collect();
-    if !due.is_empty() {
-        return Removal::Delete(due.into_iter().take(batch.max(1)).collect());
-    }
-    Removal::WaitFor(ids.iter().map(left).min().unwrap_or(period))
 }
 
 /// What [`RackspaceExec::mutate`] did.
@@ -243,72 +199,6 @@ impl RackspaceExec {
             if suggested.is_zero() {
                 tokio::time::sleep(delay).await;
                 delay = (delay * 3 / 2).min(MAX_POLL);
-            }
-        }
-    }
-
-    /// Turns an API error into how long to wait before the next step.
-    async fn on_error(&mut self, e: Error) -> Step {
-        self.fresh = None;
-        if e.is_rejected_credentials() {
-            // The client already retried a few times, spaced, if they had worked before.
-            let at_start = matches!(e, Error::CredentialsRejected { revoked: false, .. });
-            self.fatal = Some(LbsyncError::CredentialsRejected {
-                source: e,
-                at_start,
-            });
-            return Step::Resync;
-        }
-        match &e {
-            Error::Immutable { .. } => {
-                info!(error = %e, "load balancer busy; waiting for ACTIVE and re-planning");
-                if let Some(id) = self.lb_id {
-                    if let Err(step) = Box::pin(self.wait_active(id)).await {
-                        return step;
-                    }
-                }
-                Step::Progress
-            }
-            Error::RateLimited { retry_after } => {
-                let d = retry_after.unwrap_or_else(|| self.backoff.next_delay());
-                warn!(
-                    retry_in_ms = d.as_millis() as u64,
-                    "rate limited by the load balancer API; waiting"
-                );
-                Step::Wait(d)
-            }
-            Error::Duplicate { .. } | Error::NotPartOfLb { .. } | Error::NodeNotFound { .. } => {
-                self.duplicates_in_a_row += 1;
-                if self.duplicates_in_a_row > 3 {
-                    error!(error = %e, "the load balancer keeps refusing the plan; retrying at the resync interval");
-                    Step::Resync
-                } else {
-                    info!(error = %e, "the load balancer changed under us; re-reading and re-planning");
-                    Step::Progress
-                }
-            }
-            Error::NodeLimit { .. } => {
-                let before = self.limits.take();
-                let after = self.limits().await.ok();
-                if after.is_some() && after != before {
-                    info!(error = %e, "node limit changed; re-planning");
-                    Step::Progress
-                } else {
-                    error!(error = %e, "node limit reached; the instances that do not fit stay out; retrying at the resync interval");
-                    Step::Resync
-                }
-            }
-            Error::LbGone { .. } | Error::NoSuchLb { .. } | Error::AmbiguousLb { .. } => {
-                error!(error = %e, "load balancer unavailable; retrying at the resync interval");
-                if self.lb_id_flag.is_none() {
-                    self.lb_id = None;
-                }
-                Step::Resync
-            }
-            _ => {
-                let d = self.backoff.next_delay();
-                warn!(error = %e, kind = e.metric_label(), attempt = self.backoff.attempts(), retry_in_ms = d.as_millis() as u64, "load balancer API call failed; retrying");
-                Step::Wait(d)
             }
         }
     }
@@ -514,6 +404,3 @@ impl Backend for RackspaceExec {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,4 +1,5 @@
 use super::*;
+use std::net::SocketAddr;
 
 fn node(id: u64, condition: &str) -> LbNode {
     LbNode {
