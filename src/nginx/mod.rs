@@ -144,6 +144,9 @@ enum Loaded {
 pub struct NginxBackend {
     cfg: NginxConfig,
     loaded: Loaded,
+    /// The set this process last wrote and nginx loaded (so a large file is not parsed again
+    /// to tell what changed).
+    applied: Option<BTreeSet<SocketAddr>>,
 }
 
 impl NginxBackend {
@@ -184,6 +187,7 @@ impl NginxBackend {
         Ok(NginxBackend {
             cfg,
             loaded: Loaded::Unknown,
+            applied: None,
         })
     }
 
@@ -219,6 +223,7 @@ impl NginxBackend {
         }
         let base = match &self.loaded {
             Loaded::Stale(served) => served.clone(),
+            Loaded::Current if self.applied.is_some() => self.applied.clone().unwrap_or_default(),
             Loaded::Unknown | Loaded::Current => self.lenient_parse(previous.as_deref()),
         };
 
@@ -270,6 +275,7 @@ impl NginxBackend {
         }
 
         self.loaded = Loaded::Current;
+        self.applied = Some(wanted.clone());
         let added: Vec<SocketAddr> = wanted.difference(&base).copied().collect();
         let removed: Vec<SocketAddr> = base.difference(&wanted).copied().collect();
         // One bounded line whatever the size (journald splits lines above 48 KB); all at debug.

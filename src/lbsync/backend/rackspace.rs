@@ -30,6 +30,8 @@ use crate::rackspace::{Client, Error, LbStatus, LoadBalancer, NewNode, NodeCondi
 const ACTIVE_WAIT: Duration = Duration::from_secs(120);
 const FIRST_POLL: Duration = Duration::from_millis(25);
 const MAX_POLL: Duration = Duration::from_secs(2);
+/// A learned PENDING window shorter than this is treated as none.
+const INSTANT_WINDOW: Duration = Duration::from_millis(25);
 /// The documented defaults when the API does not say (no `absolutelimits` route).
 const DEFAULT_LIMITS: LbLimits = LbLimits {
     node_limit: 25,
@@ -175,7 +177,17 @@ impl RackspaceExec {
         let started = Instant::now();
         let mut delay = FIRST_POLL;
         loop {
-            let suggested = self.client.suggested_poll_delay(id);
+            // A window learned as (nearly) zero: look at once rather than after the client's
+            // 100 ms floor for windows it has not seen end (at most one extra GET).
+            let instant = self
+                .client
+                .learned_pending_window()
+                .is_some_and(|w| w < INSTANT_WINDOW);
+            let suggested = if instant && delay == FIRST_POLL {
+                Duration::ZERO
+            } else {
+                self.client.suggested_poll_delay(id)
+            };
             if !suggested.is_zero() {
                 tokio::time::sleep(suggested).await;
             }
