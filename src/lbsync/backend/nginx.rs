@@ -16,7 +16,7 @@ use super::Backend;
 use crate::nginx::{Applied, NginxBackend};
 
 /// The least time between two reloads (changes meanwhile go out together in the next one).
-pub const RELOAD_SPACING: Duration = Duration::from_millis(200);
+pub const RELOAD_SPACING: Duration = Duration::from_millis(400);
 
 pub struct NginxSync {
     nginx: NginxBackend,
