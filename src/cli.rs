@@ -275,10 +275,19 @@ pub struct LbsyncArgs {
           value_parser = limits::RESYNC_INTERVAL.parser(), default_value = limits::RESYNC_INTERVAL.default,
           help = limits::RESYNC_INTERVAL.help("Full re-read of both sides as a safety net"))]
     pub resync_interval: Duration,
-    #[arg(long, env = "SIDEKICK_DEBOUNCE", value_name = "D",
-          value_parser = limits::DEBOUNCE.parser(), default_value = limits::DEBOUNCE.default,
-          help = limits::DEBOUNCE.help("How long to gather a burst of etcd changes into one pass"))]
-    pub debounce: Duration,
+    /// Deprecated and ignored: lbsync acts at once on an idle backend and batches the changes
+    /// that arrive while a change is in flight. Still parsed (and range-checked), with a warning.
+    #[arg(long, env = "SIDEKICK_DEBOUNCE", value_name = "D", hide = true,
+          value_parser = limits::DEBOUNCE.parser())]
+    pub debounce: Option<Duration>,
+    #[arg(long, env = "SIDEKICK_DRAIN_PERIOD", value_name = "D",
+          value_parser = limits::DRAIN_PERIOD.parser(), default_value = limits::DRAIN_PERIOD.default,
+          help = limits::DRAIN_PERIOD.help("Rackspace: set a node DRAINING this long before deleting it (0s: delete at once)"))]
+    pub drain_period: Duration,
+    /// Rackspace: accept loopback instance addresses (127.0.0.0/8, ::1), e.g. against a local
+    /// emulator; a real load balancer cannot reach them.
+    #[arg(long, env = "SIDEKICK_ALLOW_LOOPBACK")]
+    pub allow_loopback: bool,
     /// etcd key for the leader election [default: /sidekick/lbsync/<backend>/<lb>].
     #[arg(long, env = "SIDEKICK_ELECTION_KEY", value_name = "K")]
     pub election_key: Option<String>,

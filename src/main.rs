@@ -1,5 +1,8 @@
 //! The `sidekick` binary: parse the command line, set up logging, run one mode, map the outcome
-//! to an exit code (0 ok, 1 failure / not registrable, 2 bad usage or input).
+//! to an exit code (0 ok, 1 failure / not registrable, 2 bad usage or input). The mapping is
+//! explicit: 2 comes from `config` (flags, files, values) and from the few run-time errors that
+//! say the configuration is wrong, each listed in its mode's function below (lbsync: credentials
+//! Identity rejects at start, see `LbsyncError::is_config`); everything else that fails is 1.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -144,10 +147,8 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
     let config = e
         .downcast_ref::<sidekick::agent::AgentError>()
         .is_some_and(|e| e.is_config())
-        || matches!(
-            e.downcast_ref::<sidekick::lbsync::LbsyncError>(),
-            Some(sidekick::lbsync::LbsyncError::Etcd(e)) if e.is_config()
-        );
+        || e.downcast_ref::<sidekick::lbsync::LbsyncError>()
+            .is_some_and(|e| e.is_config());
     if config {
         2
     } else {

@@ -17,6 +17,7 @@ mod footprint;
 mod host;
 mod idle;
 mod lbsync;
+mod lbsync_scale;
 mod logs;
 mod metrics;
 mod registration;
@@ -224,6 +225,9 @@ fn main() -> ExitCode {
                 r.lbsync.push(x);
             }
         }
+        r.lbsync_scale = part("lbsync nginx, 20 000 instances", &mut errors, || {
+            lbsync_scale::run(&plan)
+        });
     }
     if on("idle") {
         r.idle = part("idle: raft proposals", &mut errors, || idle::run(&plan));

@@ -116,7 +116,8 @@ start_lbsyncs() {
     --election-key /sidekick/lbsync/nginx/demo
   procs_start lbsync-rackspace "$DIR/lbsync-rackspace.log" "$SIDEKICK" lbsync \
     --backend rackspace --etcd-endpoints "$ETCD_URL" --lb-name demo-lb --region ORD \
-    --username demo --api-key-file "$DIR/api-key" --identity-url "$EMU_URL/v2.0"
+    --username demo --api-key-file "$DIR/api-key" --identity-url "$EMU_URL/v2.0" \
+    --allow-loopback
 }
 
 lbsyncs_leading() {

@@ -45,7 +45,12 @@ pub struct LbsyncConfig {
     pub allow_empty: bool,
     pub recheck: Option<Recheck>,
     pub resync: Duration,
-    pub debounce: Duration,
+    /// `--debounce` was given: deprecated and ignored (lbsync warns once at start).
+    pub debounce_given: bool,
+    /// `--drain-period`: Rackspace nodes go DRAINING this long before deletion (zero: off).
+    pub drain_period: Duration,
+    /// `--allow-loopback`: the Rackspace backend accepts loopback addresses.
+    pub allow_loopback: bool,
     pub election_key: String,
     /// `--election-ttl`: the leadership lease.
     pub ttl: Duration,
@@ -198,7 +203,9 @@ impl LbsyncConfig {
             allow_empty: a.allow_empty,
             recheck,
             resync: a.resync_interval,
-            debounce: a.debounce,
+            debounce_given: a.debounce.is_some(),
+            drain_period: a.drain_period,
+            allow_loopback: a.allow_loopback,
             election_key,
             // etcd leases have whole-second TTLs: round up.
             ttl: Duration::from_secs(

@@ -73,13 +73,21 @@ pub const DEBOUNCE: DurationFlag = DurationFlag {
 };
 
 /// Every bounded duration flag (the property tests walk them).
-pub const ALL: [DurationFlag; 6] = [
+pub const DRAIN_PERIOD: DurationFlag = DurationFlag {
+    flag: "--drain-period",
+    default: "0s",
+    min: Duration::ZERO,
+    max: HOUR,
+};
+
+pub const ALL: [DurationFlag; 7] = [
     TTL,
     HEALTH_INTERVAL,
     HEALTH_TIMEOUT,
     RESYNC_INTERVAL,
     ELECTION_TTL,
     DEBOUNCE,
+    DRAIN_PERIOD,
 ];
 
 impl DurationFlag {

@@ -1,45 +1,39 @@
 //! `sidekick lbsync`: a level-triggered reconciler from the registry prefix (desired) into a load
-//! balancer (actual). Every pass re-reads the whole prefix and the backend, plans with pure
-//! functions, and takes one step; etcd changes (debounced), leadership changes and a periodic
-//! resync trigger passes. Only the elected leader changes anything.
+//! balancer (actual). A registry view (paged list, then the prefix watch) keeps the desired set in
+//! memory; the driver ([`driver::State`], advanced by [`driver::transition`]) runs a pass as soon
+//! as something changed and nothing is in flight: observe the backend, apply the shared
+//! [`node_plan`], take one step. Only the elected leader changes anything.
 
+pub mod backend;
+pub mod driver;
 pub mod election;
+pub mod node_plan;
 pub mod plan;
-pub mod rackspace;
-pub mod warned;
-pub mod watch;
+pub mod registry;
+pub mod view;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use etcd_client::{Client, GetOptions};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use crate::backoff::{Backoff, RetryLog};
 use crate::config::{BackendConfig, LbsyncConfig, Recheck};
-use crate::etcd::{timed, EtcdError};
+use crate::etcd::EtcdError;
 use crate::health::{Probe, Prober};
-use crate::nginx::{Applied, NginxBackend};
-use crate::registry::codec as instances;
+use crate::nginx::NginxBackend;
+use backend::nginx::NginxSync;
+use backend::rackspace::RackspaceExec;
+use backend::Backend;
+pub use driver::Step;
+use driver::{transition, Event, State};
 use election::{Election, Role};
-use rackspace::RackspaceExec;
-use warned::Warned;
-
-/// What one step of a backend asks for next.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
-    /// Nothing left to do until something changes.
-    Converged,
-    /// A change was made (or the state moved): step again at once.
-    Progress,
-    /// Wait this long before the next step, whatever happens meanwhile.
-    Wait(Duration),
-    /// Wait for the next resync (or a change in etcd).
-    Resync,
-}
+use node_plan::{plan_nodes, AddressRules};
+use registry::Registry;
+use view::{Desired, SharedRegistry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LbsyncError {
@@ -49,48 +43,25 @@ pub enum LbsyncError {
     Nginx(#[from] crate::nginx::NginxError),
     #[error(transparent)]
     Etcd(#[from] EtcdError),
+    /// Identity refused the credentials: at start (a configuration error: fix the key or the
+    /// user, exit 2), or again and again after they had worked (exit 1).
+    #[error("{source}{}", if *at_start { "; check --username and --api-key-file/--password-file" } else { "; the credentials stopped working" })]
+    CredentialsRejected {
+        source: crate::rackspace::Error,
+        at_start: bool,
+    },
 }
 
-enum Exec {
-    Rackspace(Box<RackspaceExec>),
-    Nginx(NginxBackend),
-}
-
-/// A snapshot of the registry prefix.
-pub struct Snapshot {
-    pub revision: i64,
-    pub desired: BTreeSet<SocketAddr>,
-    pub instances: usize,
-}
-
-async fn read_prefix(
-    client: &Client,
-    cfg: &LbsyncConfig,
-    warned: &mut Warned,
-) -> Result<Snapshot, EtcdError> {
-    let resp = timed(
-        client
-            .clone()
-            .get(cfg.prefix.as_str(), Some(GetOptions::new().with_prefix())),
-    )
-    .await?;
-    let kvs: BTreeMap<String, String> = resp
-        .kvs()
-        .iter()
-        .filter_map(|kv| {
-            Some((
-                kv.key_str().ok()?.to_string(),
-                String::from_utf8_lossy(kv.value()).into_owned(),
-            ))
-        })
-        .collect();
-    let (inst, skipped) = instances::parse(&cfg.prefix, &kvs, &cfg.address_field);
-    warned.report(&skipped);
-    Ok(Snapshot {
-        revision: resp.header().map(|h| h.revision()).unwrap_or(0),
-        desired: instances::addresses(&inst),
-        instances: inst.len(),
-    })
+impl LbsyncError {
+    /// True for errors the user must fix in the configuration (exit 2); false for failures (1).
+    pub fn is_config(&self) -> bool {
+        match self {
+            LbsyncError::CredentialsRejected { at_start, .. } => *at_start,
+            LbsyncError::Rackspace(e) => e.metric_label() == "config",
+            LbsyncError::Nginx(e) => e.is_config(),
+            LbsyncError::Etcd(e) => e.is_config(),
+        }
+    }
 }
 
 /// Keeps only the addresses that are already served or pass lbsync's own re-check.
@@ -120,152 +91,118 @@ async fn recheck(
     keep
 }
 
-fn build_exec(cfg: &LbsyncConfig) -> Result<Exec, LbsyncError> {
-    Ok(match &cfg.backend {
-        BackendConfig::Rackspace(t) => {
-            let client = crate::rackspace::Client::new(t.client.clone())?;
-            Exec::Rackspace(Box::new(RackspaceExec::new(
-                client,
-                t.lb_name.clone(),
-                t.lb_id,
-            )))
-        }
-        BackendConfig::Nginx(n) => Exec::Nginx(NginxBackend::new(n.clone())?),
-    })
-}
-
-/// One step of the backend towards `desired`.
-async fn step(
-    exec: &mut Exec,
+/// One pass: observe the backend once, plan, take one step.
+async fn pass<B: Backend>(
+    backend: &mut B,
     cfg: &LbsyncConfig,
     prober: &Prober,
-    desired: &BTreeSet<SocketAddr>,
+    desired: &Desired,
     is_leader: &dyn Fn() -> bool,
 ) -> Step {
-    match exec {
-        Exec::Rackspace(rs) => {
-            let desired = match &cfg.recheck {
-                Some(r) => {
-                    let present = match rs.plan(desired, &cfg.statics, cfg.allow_empty).await {
-                        Ok((lb, _)) => rackspace::lb_nodes(&lb)
-                            .iter()
-                            .filter_map(|n| n.addr)
-                            .collect(),
-                        Err(_) => BTreeSet::new(),
-                    };
-                    recheck(r, prober, desired, &present).await
-                }
-                None => desired.clone(),
-            };
-            rs.step(&desired, &cfg.statics, cfg.allow_empty, is_leader)
-                .await
-        }
-        Exec::Nginx(ng) => {
-            let present = ng.current().unwrap_or_default();
-            crate::telemetry::lbsync_actual(present.len());
-            let mut want = match &cfg.recheck {
-                Some(r) => recheck(r, prober, desired, &present).await,
-                None => desired.clone(),
-            };
-            let managed_present = present.difference(&cfg.statics).count() > 0;
-            if want.is_empty() && !cfg.allow_empty && managed_present {
-                error!("the registry prefix is empty: keeping nginx's current backends (pass --allow-empty to allow emptying it)");
-                return Step::Converged;
-            }
-            want.retain(|a| !cfg.statics.contains(a));
-            if !is_leader() {
-                return Step::Wait(Duration::from_secs(1));
-            }
-            match ng.apply(&want, &cfg.statics).await {
-                Ok(Applied::Unchanged) => Step::Converged,
-                Ok(Applied::Reloaded { .. }) => {
-                    crate::telemetry::lbsync_actual(want.len() + cfg.statics.len());
-                    Step::Converged
-                }
-                Err(e) => {
-                    error!(error = %e, kind = e.metric_label(), "nginx was not updated; retrying at the resync interval");
-                    Step::Resync
-                }
-            }
-        }
+    crate::telemetry::lbsync_desired(desired.addrs.len());
+    let present = match backend.observe().await {
+        Ok(p) => p,
+        Err(step) => return step,
+    };
+    crate::telemetry::lbsync_actual(present.len());
+    let want = match &cfg.recheck {
+        Some(r) => recheck(r, prober, &desired.addrs, &present).await,
+        None => desired.addrs.clone(),
+    };
+    let plan = plan_nodes(&want, &present, &cfg.statics, cfg.allow_empty);
+    // Once per pass (a change or the resync), so it stays visible without flooding.
+    if plan.empty_guard {
+        error!(kept = plan.want.len(), "the registry prefix is empty: keeping the backend's current nodes (pass --allow-empty to allow emptying it)");
     }
-}
-
-/// Prints what a pass would change, without changing it.
-async fn dry_run(exec: &mut Exec, cfg: &LbsyncConfig, snap: &Snapshot) -> Result<(), LbsyncError> {
-    println!(
-        "registry {}: {} valid instances, {} distinct addresses",
-        cfg.prefix,
-        snap.instances,
-        snap.desired.len()
-    );
-    match exec {
-        Exec::Rackspace(rs) => {
-            let (lb, p) = rs
-                .plan(&snap.desired, &cfg.statics, cfg.allow_empty)
-                .await?;
-            println!(
-                "load balancer {:?} (id {}, {}): {} nodes now",
-                lb.name,
-                lb.id,
-                lb.status,
-                lb.nodes.len()
-            );
-            for batch in &p.removes {
-                for id in batch {
-                    let n = lb.nodes.iter().find(|n| n.id == *id);
-                    println!(
-                        "remove  node {id} {}",
-                        n.map(|n| format!("{}:{}", n.address, n.port))
-                            .unwrap_or_default()
-                    );
-                }
-            }
-            for a in &p.adds {
-                println!("add     {a}");
-            }
-            for id in &p.enable {
-                println!("enable  node {id}");
-            }
-            for a in &p.unplaced {
-                println!("no room {a} (node limit)");
-            }
-            if p.empty_guard {
-                println!(
-                    "guard   the registry is empty: nothing would be removed without --allow-empty"
-                );
-            }
-            if p.is_converged() {
-                println!("nothing to change");
-            }
-        }
-        Exec::Nginx(ng) => {
-            let present = ng.current()?;
-            for a in present
-                .difference(&snap.desired)
-                .filter(|a| !cfg.statics.contains(a))
-            {
-                println!("remove  {a}");
-            }
-            for a in snap.desired.difference(&present) {
-                println!("add     {a}");
-            }
-        }
-    }
-    Ok(())
+    backend.apply(&plan, is_leader).await
 }
 
 /// Runs lbsync until `shutdown` resolves.
 pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Result<(), LbsyncError> {
+    match &cfg.backend {
+        BackendConfig::Rackspace(t) => {
+            let client = crate::rackspace::Client::new(t.client.clone())?;
+            let exec = RackspaceExec::new(
+                client,
+                t.lb_name.clone(),
+                t.lb_id,
+                cfg.statics.clone(),
+                cfg.drain_period,
+            );
+            let rules = AddressRules {
+                allow_loopback: cfg.allow_loopback,
+            };
+            drive(&cfg, exec, rules, shutdown).await
+        }
+        BackendConfig::Nginx(n) => {
+            let sync = NginxSync::new(NginxBackend::new(n.clone())?, cfg.statics.clone());
+            // nginx on this host may well proxy to instances on this host.
+            let rules = AddressRules {
+                allow_loopback: true,
+            };
+            drive(&cfg, sync, rules, shutdown).await
+        }
+    }
+}
+
+async fn drive<B: Backend>(
+    cfg: &LbsyncConfig,
+    mut backend: B,
+    rules: AddressRules,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), LbsyncError> {
     tokio::pin!(shutdown);
-    let mut exec = build_exec(&cfg)?;
-    let Some(pool) = election::connect_checked(&cfg, &mut shutdown).await? else {
+    if cfg.debounce_given {
+        warn!("--debounce is deprecated and ignored: lbsync acts at once when idle and batches the changes that arrive while one is in flight");
+    }
+    backend.start().await?;
+    let Some(pool) = election::connect_checked(cfg, &mut shutdown).await? else {
         return Ok(());
     };
-    let mut warned = Warned::default();
+    let registry: SharedRegistry = Arc::new(Mutex::new(Registry::new(
+        &cfg.prefix,
+        &cfg.address_field,
+        rules,
+    )));
+    let (view_tx, mut view) = tokio::sync::watch::channel::<Option<i64>>(None);
+    tokio::spawn(view::run(
+        pool.clone(),
+        registry.clone(),
+        cfg.prefix.clone(),
+        view_tx,
+    ));
+    let prober = Prober::new(
+        cfg.recheck
+            .as_ref()
+            .map(|r| r.timeout)
+            .unwrap_or(Duration::from_secs(2)),
+    );
     if cfg.dry_run {
-        let snap = read_prefix(&pool.client(), &cfg, &mut warned).await?;
-        return dry_run(&mut exec, &cfg, &snap).await;
+        let desired = tokio::select! {
+            d = view.wait_for(Option::is_some) => d.ok().and_then(|d| *d),
+            _ = &mut shutdown => None,
+        };
+        let Some(desired) = desired.map(|rev| view::desired(&registry, rev)) else {
+            return Ok(());
+        };
+        println!(
+            "registry {}: {} valid instances, {} distinct addresses",
+            cfg.prefix,
+            desired.instances,
+            desired.addrs.len()
+        );
+        let present = backend.observe().await.unwrap_or_default();
+        let want = match &cfg.recheck {
+            Some(r) => recheck(r, &prober, &desired.addrs, &present).await,
+            None => desired.addrs.clone(),
+        };
+        let plan = plan_nodes(&want, &present, &cfg.statics, cfg.allow_empty);
+        if plan.empty_guard {
+            println!(
+                "guard   the registry is empty: nothing would be removed without --allow-empty"
+            );
+        }
+        return backend.describe(&plan).await;
     }
     let me = format!(
         "{}/{}",
@@ -276,88 +213,56 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
     let election = Election::spawn(pool.clone(), cfg.election_key.clone(), me, cfg.ttl);
     let mut role = election.subscribe();
     crate::telemetry::follow_role(election.subscribe());
-    let (dirty_tx, mut dirty) = tokio::sync::watch::channel(Instant::now());
-    let mut dirty_tx = Some(dirty_tx);
-    let prober = Prober::new(
-        cfg.recheck
-            .as_ref()
-            .map(|r| r.timeout)
-            .unwrap_or(Duration::from_secs(2)),
-    );
-    let mut etcd_backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
-    let mut read_log = RetryLog::new("reading the registry prefix");
-    let mut next_pass = Instant::now();
-    let mut hold_until = Instant::now();
+    let is_leader = || election.is_leader_now();
+    let mut state = State::Following;
     // A pass may wait up to two minutes for the load balancer to become ACTIVE.
     let mut pulse = crate::telemetry::Pulse::start("lbsync", Duration::from_secs(180));
-    loop {
-        tokio::select! {
-            biased;
-            _ = &mut shutdown => break,
-            _ = pulse.tick() => continue,
-            r = role.changed() => { if r.is_err() { break; } next_pass = Instant::now(); }
-            r = dirty.changed() => {
-                if r.is_err() { break; }
-                // Debounce: wait for `debounce` of quiet after the latest change, so a burst
-                // becomes one pass; a change that already aged (say, during a step) goes at once.
-                // `until` bounds the wait however busy etcd is.
-                let until = crate::duration::after(Instant::now(), cfg.debounce.saturating_mul(10));
-                loop {
-                    let quiet_at = crate::duration::after(*dirty.borrow_and_update(), cfg.debounce).min(until);
-                    if Instant::now() >= quiet_at {
-                        break;
+    let outcome = loop {
+        let event = match state {
+            State::Due => {
+                let current = *view.borrow_and_update();
+                match current.map(|rev| view::desired(&registry, rev)) {
+                    Some(desired) => {
+                        let started = Instant::now();
+                        let step = pass(&mut backend, cfg, &prober, &desired, &is_leader).await;
+                        crate::telemetry::reconcile_done(
+                            started.elapsed(),
+                            step == Step::Converged,
+                        );
+                        Event::Passed(step)
                     }
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(quiet_at) => {}
-                        r = dirty.changed() => if r.is_err() { break },
-                    }
+                    // Not listed yet: wait for the first listing.
+                    None => tokio::select! {
+                        biased;
+                        _ = &mut shutdown => break Ok(()),
+                        r = view.changed() => if r.is_err() { break Ok(()) } else { Event::Changed },
+                    },
                 }
-                next_pass = Instant::now();
             }
-            _ = tokio::time::sleep_until(next_pass.max(hold_until)) => {}
-        }
-        if Instant::now() < hold_until || Instant::now() < next_pass {
-            continue;
-        }
-        if *role.borrow() != Role::Leader {
-            next_pass = crate::duration::after(Instant::now(), cfg.resync);
-            continue;
-        }
-        let snap = match read_prefix(&pool.client(), &cfg, &mut warned).await {
-            Ok(s) => s,
-            Err(e) => {
-                read_log.failed(&e);
-                next_pass = crate::duration::after(Instant::now(), etcd_backoff.next_delay());
-                continue;
+            State::Following => tokio::select! {
+                biased;
+                _ = &mut shutdown => break Ok(()),
+                _ = pulse.tick() => continue,
+                r = role.changed() => if r.is_err() { break Ok(()) } else { Event::Leadership(*role.borrow_and_update() == Role::Leader) },
+            },
+            State::Idle { until } | State::Holding { until } => {
+                let idle = matches!(state, State::Idle { .. });
+                tokio::select! {
+                    biased;
+                    _ = &mut shutdown => break Ok(()),
+                    _ = pulse.tick() => continue,
+                    r = role.changed() => if r.is_err() { break Ok(()) } else { Event::Leadership(*role.borrow_and_update() == Role::Leader) },
+                    r = view.changed(), if idle => if r.is_err() { break Ok(()) } else { Event::Changed },
+                    _ = tokio::time::sleep_until(until) => Event::Timer,
+                }
             }
         };
-        etcd_backoff.reset();
-        read_log.succeeded();
-        crate::telemetry::lbsync_desired(snap.desired.len());
-        if let Some(tx) = dirty_tx.take() {
-            tokio::spawn(watch::watch_prefix(
-                pool.clone(),
-                cfg.prefix.clone(),
-                snap.revision + 1,
-                tx,
-            ));
+        state = transition(state, event, Instant::now(), cfg.resync);
+        if let Some(e) = backend.fatal() {
+            break Err(e);
         }
-        let is_leader = || election.is_leader_now();
-        let started = Instant::now();
-        let outcome = step(&mut exec, &cfg, &prober, &snap.desired, &is_leader).await;
-        crate::telemetry::reconcile_done(started.elapsed(), outcome == Step::Converged);
-        match outcome {
-            Step::Progress => next_pass = Instant::now(),
-            Step::Converged | Step::Resync => {
-                next_pass = crate::duration::after(Instant::now(), cfg.resync)
-            }
-            Step::Wait(d) => {
-                hold_until = crate::duration::after(Instant::now(), d);
-                next_pass = hold_until;
-            }
-        }
-    }
+    };
     info!("shutting down: resigning leadership");
     election.resign().await;
-    Ok(())
+    outcome
 }

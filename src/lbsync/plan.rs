@@ -17,7 +17,7 @@ pub struct LbNode {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Plan {
+pub struct NodeChanges {
     /// Node ids to delete, each batch one API call.
     pub removes: Vec<Vec<u64>>,
     /// Addresses to add in one POST.
@@ -30,7 +30,7 @@ pub struct Plan {
     pub empty_guard: bool,
 }
 
-impl Plan {
+impl NodeChanges {
     pub fn is_converged(&self) -> bool {
         self.removes.is_empty() && self.adds.is_empty() && self.enable.is_empty()
     }
@@ -38,18 +38,18 @@ impl Plan {
 
 /// The limits read from the API's `absolutelimits`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub struct LbLimits {
     pub node_limit: usize,
     pub batch_delete_limit: usize,
 }
 
-pub fn plan(
+pub fn plan_changes(
     desired: &BTreeSet<SocketAddr>,
     nodes: &[LbNode],
     statics: &BTreeSet<SocketAddr>,
-    limits: Limits,
+    limits: LbLimits,
     allow_empty: bool,
-) -> Plan {
+) -> NodeChanges {
     let managed: Vec<(u64, SocketAddr, &str)> = nodes
         .iter()
         .filter_map(|n| {
@@ -86,7 +86,7 @@ pub fn plan(
         (wanted, Vec::new())
     };
     let batch = limits.batch_delete_limit.max(1);
-    Plan {
+    NodeChanges {
         removes: removes.chunks(batch).map(<[u64]>::to_vec).collect(),
         adds,
         enable,

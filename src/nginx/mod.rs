@@ -144,6 +144,9 @@ enum Loaded {
 pub struct NginxBackend {
     cfg: NginxConfig,
     loaded: Loaded,
+    /// The set this process last wrote and nginx loaded (so a large file is not parsed again
+    /// to tell what changed).
+    applied: Option<BTreeSet<SocketAddr>>,
 }
 
 impl NginxBackend {
@@ -184,6 +187,7 @@ impl NginxBackend {
         Ok(NginxBackend {
             cfg,
             loaded: Loaded::Unknown,
+            applied: None,
         })
     }
 
@@ -219,6 +223,7 @@ impl NginxBackend {
         }
         let base = match &self.loaded {
             Loaded::Stale(served) => served.clone(),
+            Loaded::Current if self.applied.is_some() => self.applied.clone().unwrap_or_default(),
             Loaded::Unknown | Loaded::Current => self.lenient_parse(previous.as_deref()),
         };
 
@@ -270,10 +275,14 @@ impl NginxBackend {
         }
 
         self.loaded = Loaded::Current;
+        self.applied = Some(wanted.clone());
         let added: Vec<SocketAddr> = wanted.difference(&base).copied().collect();
         let removed: Vec<SocketAddr> = base.difference(&wanted).copied().collect();
-        info!(added = ?added, removed = ?removed, servers = wanted.len(),
+        // One bounded line whatever the size (journald splits lines above 48 KB); all at debug.
+        info!(added = added.len(), removed = removed.len(), servers = wanted.len(),
+            added_sample = %sample(&added), removed_sample = %sample(&removed),
             file = %path.display(), "nginx upstream updated");
+        debug!(added = ?added, removed = ?removed, "nginx upstream update, every address");
         Ok(Applied::Reloaded { added, removed })
     }
 
@@ -308,6 +317,22 @@ impl NginxBackend {
         p.servers
     }
 }
+
+/// At most [`LOG_SAMPLE`] addresses for a log line, and how many more there are.
+fn sample(addrs: &[SocketAddr]) -> String {
+    let mut s: Vec<String> = addrs
+        .iter()
+        .take(LOG_SAMPLE)
+        .map(|a| a.to_string())
+        .collect();
+    if addrs.len() > LOG_SAMPLE {
+        s.push(format!("(+{} more)", addrs.len() - LOG_SAMPLE));
+    }
+    s.join(" ")
+}
+
+/// How many addresses an info line names.
+pub const LOG_SAMPLE: usize = 10;
 
 fn check_file(path: &Path) -> Result<(), NginxError> {
     let bad = |reason: String| NginxError::BadFile {

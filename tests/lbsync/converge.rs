@@ -29,10 +29,9 @@ fn a_dozen_instances_converge_in_one_post_and_removals_are_batched_by_ten() {
     );
     // Remove eleven: one bulk DELETE of ten ids and one single DELETE.
     rig.emu.api.reset_stats();
+    // Eleven instances leave at once (one transaction): no debounce, yet one pass sees them all.
     let names: Vec<String> = (1..12).map(|i| format!("/services/web/i{i:03}/")).collect();
-    for n in &names {
-        delete_prefix(&rig.etcd.access(), n);
-    }
+    delete_prefixes(&rig.etcd.access(), &names);
     let keep: BTreeSet<String> = want.iter().take(1).cloned().collect();
     rig.wait_nodes(&keep, CONVERGE, &lbsync);
     let s = rig.emu.api.stats();

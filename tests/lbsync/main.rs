@@ -5,6 +5,7 @@
 mod converge;
 mod etcd_faults;
 mod faults;
+mod outside;
 mod watch;
 
 use std::collections::BTreeSet;
@@ -202,6 +203,21 @@ pub fn delete_prefix(etcd: &EtcdAccess, prefix: &str) {
         )
         .await
         .unwrap();
+    });
+}
+
+/// Deletes several prefixes in one transaction (simultaneous departures).
+pub fn delete_prefixes(etcd: &EtcdAccess, prefixes: &[String]) {
+    let (access, prefixes) = (etcd.clone(), prefixes.to_vec());
+    testkit::rt::block_on(async move {
+        let mut c = access.client().await;
+        let ops: Vec<_> = prefixes
+            .into_iter()
+            .map(|p| {
+                etcd_client::TxnOp::delete(p, Some(etcd_client::DeleteOptions::new().with_prefix()))
+            })
+            .collect();
+        c.txn(etcd_client::Txn::new().and_then(ops)).await.unwrap();
     });
 }
 

@@ -173,3 +173,31 @@ fn prefixes_are_canonical() {
         assert_eq!(build(&nginx(&["--prefix", raw]), &[]).unwrap().prefix, want);
     }
 }
+
+#[test]
+fn drain_period_loopback_and_the_deprecated_debounce() {
+    let c = build(&nginx(&[]), &[]).unwrap();
+    assert_eq!(c.drain_period, Duration::ZERO, "draining is off by default");
+    assert!(!c.allow_loopback && !c.debounce_given);
+    let c = build(
+        &nginx(&[
+            "--drain-period",
+            "10s",
+            "--allow-loopback",
+            "--debounce",
+            "50ms",
+        ]),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.drain_period, Duration::from_secs(10));
+    assert!(c.allow_loopback && c.debounce_given);
+    assert!(
+        parse(&nginx(&["--drain-period", "2h"])).is_err(),
+        "above 1h"
+    );
+    assert!(
+        parse(&nginx(&["--debounce", "11s"])).is_err(),
+        "still range-checked"
+    );
+}

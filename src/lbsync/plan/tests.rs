@@ -1,6 +1,6 @@
 use super::*;
 
-const LIMITS: Limits = Limits {
+const LIMITS: LbLimits = LbLimits {
     node_limit: 25,
     batch_delete_limit: 10,
 };
@@ -30,7 +30,7 @@ fn many(n: usize) -> BTreeSet<SocketAddr> {
 #[test]
 fn adds_all_missing_in_one_batch_and_removes_what_is_gone() {
     let nodes = vec![node(1, "10.0.0.1:80"), node(2, "10.0.0.2:80")];
-    let p = plan(
+    let p = plan_changes(
         &set(&["10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:80"]),
         &nodes,
         &BTreeSet::new(),
@@ -45,7 +45,7 @@ fn adds_all_missing_in_one_batch_and_removes_what_is_gone() {
 #[test]
 fn converged_when_equal() {
     let nodes = vec![node(1, "10.0.0.1:80")];
-    assert!(plan(
+    assert!(plan_changes(
         &set(&["10.0.0.1:80"]),
         &nodes,
         &BTreeSet::new(),
@@ -66,7 +66,7 @@ fn static_and_domain_nodes_are_never_touched() {
         },
         node(3, "10.0.0.9:80"),
     ];
-    let p = plan(
+    let p = plan_changes(
         &set(&["10.0.0.1:80"]),
         &nodes,
         &set(&["1.1.1.1:80"]),
@@ -76,7 +76,7 @@ fn static_and_domain_nodes_are_never_touched() {
     assert_eq!(p.removes, vec![vec![3]]);
     assert_eq!(p.adds, vec![a("10.0.0.1:80")]);
     // A wanted address already present as a static node is not added again.
-    let p = plan(
+    let p = plan_changes(
         &set(&["1.1.1.1:80"]),
         &nodes,
         &set(&["1.1.1.1:80"]),
@@ -93,7 +93,7 @@ fn removals_are_batched_by_the_bulk_delete_limit() {
         .enumerate()
         .map(|(i, ad)| node(i as u64 + 1, &ad.to_string()))
         .collect();
-    let p = plan(
+    let p = plan_changes(
         &set(&["10.9.9.9:80"]),
         &nodes,
         &BTreeSet::new(),
@@ -115,9 +115,9 @@ fn adds_are_capped_to_the_room_under_the_node_limit_counting_removals() {
     let mut want = many(10);
     want.insert(a("10.1.0.1:80"));
     // 20 present, 19 to remove (all but 10.1.0.1) -> 1 stays, room for 24, 10 fit.
-    let p = plan(&want, &nodes, &BTreeSet::new(), LIMITS, false);
+    let p = plan_changes(&want, &nodes, &BTreeSet::new(), LIMITS, false);
     assert_eq!(p.adds.len(), 10);
-    let p = plan(&many(30), &[], &BTreeSet::new(), LIMITS, false);
+    let p = plan_changes(&many(30), &[], &BTreeSet::new(), LIMITS, false);
     assert_eq!((p.adds.len(), p.unplaced.len()), (25, 5));
     let full: Vec<LbNode> = many(25)
         .iter()
@@ -126,7 +126,7 @@ fn adds_are_capped_to_the_room_under_the_node_limit_counting_removals() {
         .collect();
     let mut want = many(25);
     want.insert(a("10.2.0.1:80"));
-    let p = plan(&want, &full, &BTreeSet::new(), LIMITS, false);
+    let p = plan_changes(&want, &full, &BTreeSet::new(), LIMITS, false);
     assert!(
         p.adds.is_empty() && p.unplaced == vec![a("10.2.0.1:80")],
         "full: nothing added, reported instead"
@@ -137,12 +137,12 @@ fn adds_are_capped_to_the_room_under_the_node_limit_counting_removals() {
 fn empty_registry_is_guarded_unless_allowed() {
     let nodes = vec![node(1, "10.0.0.1:80"), node(2, "1.1.1.1:80")];
     let statics = set(&["1.1.1.1:80"]);
-    let p = plan(&BTreeSet::new(), &nodes, &statics, LIMITS, false);
+    let p = plan_changes(&BTreeSet::new(), &nodes, &statics, LIMITS, false);
     assert!(p.empty_guard && p.is_converged(), "nothing removed");
-    let p = plan(&BTreeSet::new(), &nodes, &statics, LIMITS, true);
+    let p = plan_changes(&BTreeSet::new(), &nodes, &statics, LIMITS, true);
     assert_eq!(p.removes, vec![vec![1]]);
     assert!(!p.empty_guard);
-    let p = plan(
+    let p = plan_changes(
         &BTreeSet::new(),
         &[node(2, "1.1.1.1:80")],
         &statics,
@@ -156,7 +156,7 @@ fn empty_registry_is_guarded_unless_allowed() {
 fn wanted_nodes_that_are_not_enabled_are_re_enabled_and_duplicates_removed() {
     let mut n = node(1, "10.0.0.1:80");
     n.condition = "DRAINING".into();
-    let p = plan(
+    let p = plan_changes(
         &set(&["10.0.0.1:80"]),
         &[n, node(2, "10.0.0.1:80")],
         &BTreeSet::new(),

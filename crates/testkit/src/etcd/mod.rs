@@ -273,6 +273,18 @@ impl EtcdCluster {
         self.members[i].spawn();
     }
 
+    /// SIGKILLs member `i`, deletes its data dir and starts it again on the same ports, as an
+    /// etcd rebuilt or restored empty (a single member comes back as a new cluster whose revision
+    /// starts again at 1; auth is not set up again). Does not wait, like [`Self::start_member`].
+    pub fn rebuild_member_empty(&mut self, i: usize) {
+        self.members[i].kill();
+        let data = self.members[i].dir.join("data");
+        if data.exists() {
+            std::fs::remove_dir_all(&data).expect("remove the member's data dir");
+        }
+        self.members[i].spawn();
+    }
+
     /// Stops every member (a full outage that keeps the data).
     pub fn stop_all(&mut self) {
         for i in 0..self.members.len() {

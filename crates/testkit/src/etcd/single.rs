@@ -76,6 +76,12 @@ impl Etcd {
         self.cluster.start_member(0);
         self.cluster.wait_healthy(START_DEADLINE);
     }
+    /// Kills etcd, empties its data dir and starts it again on the same port: a rebuilt etcd,
+    /// whose revision starts again at 1. Returns once it answers.
+    pub fn rebuild_empty(&mut self) {
+        self.cluster.rebuild_member_empty(0);
+        self.cluster.wait_healthy(START_DEADLINE);
+    }
     /// `stop()` then `resume()`.
     pub fn restart(&mut self) {
         self.stop();

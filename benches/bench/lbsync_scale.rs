@@ -1,0 +1,169 @@
+//! Figure 5d (issue 14): `sidekick lbsync --backend nginx` (the real binary) over 20 000 instances
+//! in the 5-key layout (100 000 keys): time from start to the full upstream file, RSS then, CPU
+//! during 100 changes per second (one instance's port rewritten per change), and the time from
+//! the last change until the file matches etcd. nginx's check and reload are `true`: the file is
+//! what is measured, not nginx.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use etcd_client::{Txn, TxnOp};
+use serde::Serialize;
+use sidekick::registry::{codec, KeyFormat, Layout, Record};
+use testkit::etcd::Etcd;
+
+use super::Plan;
+
+const PREFIX: &str = "/services/web/";
+
+#[derive(Debug, Serialize)]
+pub struct ScaleResults {
+    pub instances: usize,
+    pub write_ms: f64,
+    pub full_upstream_ms: f64,
+    pub rss_mib: f64,
+    pub hwm_mib: f64,
+    pub churn_per_s: u32,
+    pub churn_secs: u64,
+    pub churn_cpu_pct: f64,
+    pub converge_after_churn_ms: f64,
+}
+
+fn addr(i: usize, port: u16) -> SocketAddr {
+    SocketAddr::from((
+        [
+            10,
+            1 + (i / 60000) as u8,
+            ((i / 240) % 250) as u8,
+            (i % 240 + 1) as u8,
+        ],
+        port,
+    ))
+}
+
+fn ops(i: usize, port: u16) -> Vec<TxnOp> {
+    let a = addr(i, port);
+    let record = Record {
+        unit: format!("monweb@{i:05}.service"),
+        host: "core01".into(),
+        public_ipv4_addr: a.ip(),
+        private_ipv4_addr: a.ip(),
+        port,
+    };
+    let layout = Layout::new(&format!("{PREFIX}i{i:05}"), KeyFormat::Keys).expect("a valid key");
+    codec::render(&layout, &record)
+        .into_iter()
+        .map(|(k, v)| TxnOp::put(k, v, None))
+        .collect()
+}
+
+fn upstream(file: &std::path::Path) -> BTreeSet<SocketAddr> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    sidekick::nginx::parse("web", &text).servers
+}
+
+fn wait_for(
+    file: &std::path::Path,
+    want: &BTreeSet<SocketAddr>,
+    t0: Instant,
+    deadline: Duration,
+) -> Result<f64, String> {
+    while t0.elapsed() < deadline {
+        if upstream(file) == *want {
+            return Ok(t0.elapsed().as_secs_f64() * 1e3);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Err(format!(
+        "the upstream did not match etcd within {deadline:?} ({} of {})",
+        upstream(file).len(),
+        want.len()
+    ))
+}
+
+pub fn run(plan: &Plan) -> Result<ScaleResults, String> {
+    let n = 20_000;
+    let churn_secs = if plan.quick { 10 } else { 60 };
+    let etcd = Etcd::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let client = rt.block_on(etcd.client());
+    let t_write = Instant::now();
+    rt.block_on(async {
+        let mut c = client.clone();
+        for chunk in (0..n).collect::<Vec<_>>().chunks(25) {
+            let txn =
+                Txn::new().and_then(chunk.iter().flat_map(|&i| ops(i, 8080)).collect::<Vec<_>>());
+            c.txn(txn).await.map_err(|e| format!("etcd txn: {e}"))?;
+        }
+        Ok::<(), String>(())
+    })?;
+    let write_ms = t_write.elapsed().as_secs_f64() * 1e3;
+    let mut want: Vec<u16> = vec![8080; n];
+    let set = |want: &[u16]| -> BTreeSet<SocketAddr> {
+        want.iter().enumerate().map(|(i, p)| addr(i, *p)).collect()
+    };
+
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let file = dir.path().join("upstream.conf");
+    let mut args: Vec<String> = [
+        "lbsync",
+        "--backend",
+        "nginx",
+        "--upstream-name",
+        "web",
+        "--check-cmd",
+        "true",
+        "--reload-cmd",
+        "true",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(["--upstream-file".into(), file.display().to_string()]);
+    args.extend(etcd.sidekick_args());
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let t0 = Instant::now();
+    let lbsync = super::sys::spawn_sidekick(&argv, &[]);
+    let full_upstream_ms = wait_for(&file, &set(&want), t0, Duration::from_secs(60))
+        .map_err(|e| lbsync.context(&e))?;
+    let mem = super::sys::rss(lbsync.pid()).ok_or("lbsync's /proc status")?;
+
+    // Churn: 100 changes per second, each one instance's port key, spread over the second.
+    let cpu0 = super::sys::cpu_ticks(lbsync.pid()).ok_or("lbsync's CPU ticks")?;
+    let c0 = Instant::now();
+    rt.block_on(async {
+        let mut c = client.clone();
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        for k in 0..(churn_secs as usize * 100) {
+            tick.tick().await;
+            let i = (k * 7919) % n;
+            want[i] = if want[i] == 8080 { 9090 } else { 8080 };
+            c.put(format!("{PREFIX}i{i:05}/port"), want[i].to_string(), None)
+                .await
+                .map_err(|e| format!("etcd put: {e}"))?;
+        }
+        Ok::<(), String>(())
+    })?;
+    let t_stop = Instant::now();
+    let converge_after_churn_ms = wait_for(&file, &set(&want), t_stop, Duration::from_secs(30))
+        .map_err(|e| lbsync.context(&e))?;
+    let cpu1 = super::sys::cpu_ticks(lbsync.pid()).ok_or("lbsync's CPU ticks")?;
+    let ticks = (cpu1.0 + cpu1.1).saturating_sub(cpu0.0 + cpu0.1) as f64;
+    let churn_cpu_pct = 100.0 * ticks / super::sys::clk_tck() / c0.elapsed().as_secs_f64();
+    drop(lbsync);
+    Ok(ScaleResults {
+        instances: n,
+        write_ms,
+        full_upstream_ms,
+        rss_mib: mem.rss as f64 / 1024.0,
+        hwm_mib: mem.hwm as f64 / 1024.0,
+        churn_per_s: 100,
+        churn_secs,
+        churn_cpu_pct,
+        converge_after_churn_ms,
+    })
+}

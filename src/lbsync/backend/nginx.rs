@@ -1,0 +1,81 @@
+//! The nginx backend of the [`Backend`] trait: the set in the upstream file is what nginx
+//! serves (read once, then known from what was applied); applying renders, checks and reloads
+//! through [`NginxBackend`]. After a reload the driver holds [`RELOAD_SPACING`] before the next
+//! pass, so a stream of changes costs a few reloads per second, not one per change; an idle
+//! change still goes out at once.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tracing::error;
+
+use super::super::node_plan::NodePlan;
+use super::super::{LbsyncError, Step};
+use super::Backend;
+use crate::nginx::{Applied, NginxBackend};
+
+/// The least time between two reloads (changes meanwhile go out together in the next one).
+pub const RELOAD_SPACING: Duration = Duration::from_millis(400);
+
+pub struct NginxSync {
+    nginx: NginxBackend,
+    statics: BTreeSet<SocketAddr>,
+    /// What the file holds, as last applied (`None`: read it).
+    served: Option<BTreeSet<SocketAddr>>,
+}
+
+impl NginxSync {
+    pub fn new(nginx: NginxBackend, statics: BTreeSet<SocketAddr>) -> NginxSync {
+        NginxSync {
+            nginx,
+            statics,
+            served: None,
+        }
+    }
+}
+
+impl Backend for NginxSync {
+    async fn observe(&mut self) -> Result<BTreeSet<SocketAddr>, Step> {
+        if let Some(s) = &self.served {
+            return Ok(s.clone());
+        }
+        // A file lbsync cannot read back is overwritten: it serves nothing we know of.
+        Ok(self.nginx.current().unwrap_or_default())
+    }
+
+    async fn apply(&mut self, plan: &NodePlan, is_leader: &dyn Fn() -> bool) -> Step {
+        if !is_leader() {
+            return Step::Wait(Duration::from_secs(1));
+        }
+        match self.nginx.apply(&plan.want, &self.statics).await {
+            Ok(applied) => {
+                self.served = Some(plan.want.union(&self.statics).copied().collect());
+                match applied {
+                    Applied::Unchanged => Step::Converged,
+                    Applied::Reloaded { .. } => Step::Wait(RELOAD_SPACING),
+                }
+            }
+            Err(e) => {
+                self.served = None;
+                error!(error = %e, kind = e.metric_label(), "nginx was not updated; retrying at the resync interval");
+                Step::Resync
+            }
+        }
+    }
+
+    async fn describe(&mut self, plan: &NodePlan) -> Result<(), LbsyncError> {
+        let present = self.nginx.current()?;
+        let wanted: BTreeSet<SocketAddr> = plan.want.union(&self.statics).copied().collect();
+        for a in present.difference(&wanted) {
+            println!("remove  {a}");
+        }
+        for a in wanted.difference(&present) {
+            println!("add     {a}");
+        }
+        if present == wanted {
+            println!("nothing to change");
+        }
+        Ok(())
+    }
+}

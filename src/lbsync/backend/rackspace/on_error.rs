@@ -1,0 +1,76 @@
+//! How the Rackspace backend answers each API error: a wait decision, or a fatal error when
+//! Identity refuses the credentials.
+
+use tracing::{error, info, warn};
+
+use super::super::super::{LbsyncError, Step};
+use super::RackspaceExec;
+use crate::rackspace::Error;
+
+impl RackspaceExec {
+    /// Turns an API error into how long to wait before the next step.
+    pub(super) async fn on_error(&mut self, e: Error) -> Step {
+        self.fresh = None;
+        if e.is_rejected_credentials() {
+            // The client already retried a few times, spaced, if they had worked before.
+            let at_start = matches!(e, Error::CredentialsRejected { revoked: false, .. });
+            self.fatal = Some(LbsyncError::CredentialsRejected {
+                source: e,
+                at_start,
+            });
+            return Step::Resync;
+        }
+        match &e {
+            Error::Immutable { .. } => {
+                info!(error = %e, "load balancer busy; waiting for ACTIVE and re-planning");
+                if let Some(id) = self.lb_id {
+                    if let Err(step) = Box::pin(self.wait_active(id)).await {
+                        return step;
+                    }
+                }
+                Step::Progress
+            }
+            Error::RateLimited { retry_after } => {
+                let d = retry_after.unwrap_or_else(|| self.backoff.next_delay());
+                warn!(
+                    retry_in_ms = d.as_millis() as u64,
+                    "rate limited by the load balancer API; waiting"
+                );
+                Step::Wait(d)
+            }
+            Error::Duplicate { .. } | Error::NotPartOfLb { .. } | Error::NodeNotFound { .. } => {
+                self.duplicates_in_a_row += 1;
+                if self.duplicates_in_a_row > 3 {
+                    error!(error = %e, "the load balancer keeps refusing the plan; retrying at the resync interval");
+                    Step::Resync
+                } else {
+                    info!(error = %e, "the load balancer changed under us; re-reading and re-planning");
+                    Step::Progress
+                }
+            }
+            Error::NodeLimit { .. } => {
+                let before = self.limits.take();
+                let after = self.limits().await.ok();
+                if after.is_some() && after != before {
+                    info!(error = %e, "node limit changed; re-planning");
+                    Step::Progress
+                } else {
+                    error!(error = %e, "node limit reached; the instances that do not fit stay out; retrying at the resync interval");
+                    Step::Resync
+                }
+            }
+            Error::LbGone { .. } | Error::NoSuchLb { .. } | Error::AmbiguousLb { .. } => {
+                error!(error = %e, "load balancer unavailable; retrying at the resync interval");
+                if self.lb_id_flag.is_none() {
+                    self.lb_id = None;
+                }
+                Step::Resync
+            }
+            _ => {
+                let d = self.backoff.next_delay();
+                warn!(error = %e, kind = e.metric_label(), attempt = self.backoff.attempts(), retry_in_ms = d.as_millis() as u64, "load balancer API call failed; retrying");
+                Step::Wait(d)
+            }
+        }
+    }
+}

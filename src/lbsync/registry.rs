@@ -1,0 +1,185 @@
+//! The registry prefix as lbsync holds it in memory: every key grouped by instance name, each
+//! instance parsed once when one of its keys changes (not the whole prefix per change), and the
+//! address rules of [`super::node_plan::refusal`] applied, so a refused address is a skipped key
+//! named exactly. Pure: the etcd side (paged list, watch) lives in `view`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+use tracing::warn;
+
+use super::node_plan::{refusal, AddressRules};
+use crate::registry::codec::{self, Skipped};
+
+/// One instance name's keys and what they parse to.
+#[derive(Debug, Default)]
+struct Group {
+    kvs: BTreeMap<String, String>,
+    addr: Option<SocketAddr>,
+    skipped: Vec<Skipped>,
+}
+
+/// The registry prefix, maintained from a listing and then from watch events.
+#[derive(Debug)]
+pub struct Registry {
+    prefix: String,
+    address_field: String,
+    rules: AddressRules,
+    groups: BTreeMap<String, Group>,
+    /// How many usable instances have each address (kept as groups change, so reading the
+    /// desired set never walks every instance).
+    counts: BTreeMap<SocketAddr, usize>,
+    instances: usize,
+}
+
+impl Registry {
+    pub fn new(prefix: &str, address_field: &str, rules: AddressRules) -> Registry {
+        Registry {
+            prefix: prefix.to_string(),
+            address_field: address_field.to_string(),
+            rules,
+            groups: BTreeMap::new(),
+            counts: BTreeMap::new(),
+            instances: 0,
+        }
+    }
+
+    /// The instance name a key belongs to (`""` for the prefix itself).
+    fn name_of<'k>(&self, key: &'k str) -> Option<&'k str> {
+        let rest = key.strip_prefix(&self.prefix)?;
+        Some(rest.split('/').next().unwrap_or(rest))
+    }
+
+    /// Replaces everything with a fresh listing; warns once per bad key.
+    pub fn reset(&mut self, kvs: impl IntoIterator<Item = (String, String)>) {
+        let old = std::mem::take(&mut self.groups);
+        self.counts.clear();
+        self.instances = 0;
+        let mut touched = BTreeSet::new();
+        for (k, v) in kvs {
+            if let Some(name) = self.name_of(&k).map(str::to_string) {
+                self.groups
+                    .entry(name.clone())
+                    .or_default()
+                    .kvs
+                    .insert(k, v);
+                touched.insert(name);
+            }
+        }
+        for name in touched {
+            let before = old
+                .get(&name)
+                .map(|g| g.skipped.clone())
+                .unwrap_or_default();
+            self.reparse(&name, &before);
+        }
+    }
+
+    /// A key was written.
+    pub fn put(&mut self, key: String, value: String) {
+        let Some(name) = self.name_of(&key).map(str::to_string) else {
+            return;
+        };
+        let g = self.groups.entry(name.clone()).or_default();
+        if g.kvs.get(&key) == Some(&value) {
+            return;
+        }
+        g.kvs.insert(key, value);
+        let before = g.skipped.clone();
+        self.reparse(&name, &before);
+    }
+
+    /// A key was deleted.
+    pub fn delete(&mut self, key: &str) {
+        let Some(name) = self.name_of(key).map(str::to_string) else {
+            return;
+        };
+        let Some(g) = self.groups.get_mut(&name) else {
+            return;
+        };
+        if g.kvs.remove(key).is_none() {
+            return;
+        }
+        if g.kvs.is_empty() {
+            let addr = g.addr;
+            self.groups.remove(&name);
+            self.count(addr, false);
+            return;
+        }
+        let before = g.skipped.clone();
+        self.reparse(&name, &before);
+    }
+
+    fn reparse(&mut self, name: &str, before: &[Skipped]) {
+        let Some(g) = self.groups.get_mut(name) else {
+            return;
+        };
+        let (inst, mut skipped) = codec::parse(&self.prefix, &g.kvs, &self.address_field);
+        let was = g.addr.take();
+        if let Some(i) = inst.values().next() {
+            match refusal(i.addr, self.rules) {
+                None => g.addr = Some(i.addr),
+                Some(why) => {
+                    let field_key = format!("{}{}/{}", self.prefix, i.name, self.address_field);
+                    let key = if g.kvs.contains_key(&field_key) {
+                        field_key
+                    } else {
+                        format!("{}{}", self.prefix, i.name)
+                    };
+                    skipped.push(Skipped {
+                        key,
+                        reason: format!("address {}: {why}", i.addr),
+                    });
+                }
+            }
+        }
+        for s in &skipped {
+            if !before.contains(s) {
+                warn!(key = %s.key, reason = %s.reason, "skipping an invalid instance key");
+            }
+        }
+        g.skipped = skipped;
+        let now = g.addr;
+        if was != now {
+            self.count(was, false);
+            self.count(now, true);
+        }
+    }
+
+    fn count(&mut self, addr: Option<SocketAddr>, add: bool) {
+        let Some(a) = addr else { return };
+        if add {
+            *self.counts.entry(a).or_default() += 1;
+            self.instances += 1;
+        } else {
+            self.instances = self.instances.saturating_sub(1);
+            if let Some(c) = self.counts.get_mut(&a) {
+                *c -= 1;
+                if *c == 0 {
+                    self.counts.remove(&a);
+                }
+            }
+        }
+    }
+
+    /// The distinct usable addresses.
+    pub fn desired(&self) -> BTreeSet<SocketAddr> {
+        self.counts.keys().copied().collect()
+    }
+
+    /// How many instances are usable.
+    pub fn instances(&self) -> usize {
+        self.instances
+    }
+
+    /// Every key skipped now, and why.
+    pub fn skipped(&self) -> Vec<Skipped> {
+        self.groups
+            .values()
+            .flat_map(|g| g.skipped.iter().cloned())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,298 @@
+//! The etcd side of the registry view: list the prefix in pages at one pinned revision, then
+//! apply the prefix watch's events to the shared [`Registry`] and publish the revision after each
+//! response (the driver reads the desired set from the registry when it runs a pass, so a burst
+//! of changes costs one read). A full re-list happens only when the history cannot be followed: a compaction or
+//! other cancel (logged with etcd's own reason), a watch response too large to decode, or an etcd
+//! that is *behind* us (rebuilt on an empty data dir, restored from a backup, another cluster):
+//! etcd silently accepts a watch at a future revision, so every response's header revision and
+//! cluster id are compared with what was seen.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use etcd_client::{Client, EventType, GetOptions, WatchOptions};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use super::registry::Registry;
+use crate::backoff::{Backoff, RetryLog};
+use crate::etcd::Pool;
+use crate::etcd::{timed, EtcdError};
+
+/// Keys per range request: far below gRPC's 4 MiB for any sane key and value size.
+pub const PAGE: i64 = 5_000;
+/// The decode limit of the watch stream (a big transaction's events come in one response).
+const MAX_MESSAGE: usize = 256 << 20;
+/// How often a quiet watch is asked for progress, and how long the answer may take.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+const PROGRESS_DEADLINE: Duration = Duration::from_secs(5);
+/// Re-opening a broken watch: short, so a restarted etcd is followed again within a second.
+const REOPEN_FIRST: Duration = Duration::from_millis(50);
+const REOPEN_MAX: Duration = Duration::from_millis(500);
+
+/// The registry shared by the view (writer) and the driver (reader).
+pub type SharedRegistry = Arc<Mutex<Registry>>;
+
+/// What the driver plans from: the registry's usable addresses at one revision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Desired {
+    pub revision: i64,
+    pub addrs: BTreeSet<SocketAddr>,
+    pub instances: usize,
+}
+
+/// Where a watch must start again, given what etcd answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Continuity {
+    /// The server is at or past what we saw: carry on.
+    Follows,
+    /// The server is behind our revision, or is another cluster: re-list from scratch.
+    Lost,
+}
+
+/// Compares a response header with what was seen (`next_rev`: the revision the watch expects
+/// next; `cluster`: the cluster id of the listing).
+pub fn continuity(header_rev: i64, header_cluster: u64, next_rev: i64, cluster: u64) -> Continuity {
+    if header_cluster != cluster || header_rev < next_rev - 1 {
+        Continuity::Lost
+    } else {
+        Continuity::Follows
+    }
+}
+
+/// The first key after every key starting with `prefix`.
+fn range_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+fn utf8(key: &[u8], value: &[u8]) -> Option<(String, String)> {
+    match std::str::from_utf8(key) {
+        Ok(k) => Some((k.to_string(), String::from_utf8_lossy(value).into_owned())),
+        Err(_) => {
+            warn!(key = %String::from_utf8_lossy(key), "skipping a registry key that is not UTF-8");
+            None
+        }
+    }
+}
+
+/// The prefix at one revision, read `PAGE` keys at a time.
+async fn list(
+    client: &Client,
+    prefix: &str,
+) -> Result<(i64, u64, Vec<(String, String)>), EtcdError> {
+    let mut kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
+    let end = range_end(prefix.as_bytes());
+    let mut from = prefix.as_bytes().to_vec();
+    let (mut rev, mut cluster) = (0i64, 0u64);
+    let mut out = Vec::new();
+    loop {
+        let mut opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
+        if rev > 0 {
+            opts = opts.with_revision(rev);
+        }
+        let resp = timed(kv.get(from.clone(), Some(opts))).await?;
+        if rev == 0 {
+            let h = resp.header();
+            rev = h.map(|h| h.revision()).unwrap_or(0);
+            cluster = h.map(|h| h.cluster_id()).unwrap_or(0);
+        }
+        let kvs = resp.kvs();
+        out.extend(kvs.iter().filter_map(|kv| utf8(kv.key(), kv.value())));
+        match kvs.last() {
+            Some(last) if resp.more() => {
+                from = last.key().to_vec();
+                from.push(0);
+            }
+            _ => break,
+        }
+    }
+    Ok((rev, cluster, out))
+}
+
+/// The desired set now.
+pub fn desired(registry: &SharedRegistry, revision: i64) -> Desired {
+    let r = lock(registry);
+    Desired {
+        revision,
+        addrs: r.desired(),
+        instances: r.instances(),
+    }
+}
+
+fn lock(registry: &SharedRegistry) -> std::sync::MutexGuard<'_, Registry> {
+    registry.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs until every receiver of `tx` is gone; `tx` carries the revision the registry is at
+/// (`None` until the first listing).
+pub async fn run(
+    pool: Pool,
+    registry: SharedRegistry,
+    prefix: String,
+    tx: watch::Sender<Option<i64>>,
+) {
+    let mut list_backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    let mut list_log = RetryLog::new("reading the registry prefix");
+    while !tx.is_closed() {
+        let member = pool.member();
+        let (rev, cluster, kvs) = match list(&member.client, &prefix).await {
+            Ok(x) => x,
+            Err(e) => {
+                pool.suspect(member.index, &e);
+                list_log.failed(&e);
+                tokio::select! {
+                    _ = tokio::time::sleep(list_backoff.next_delay()) => {}
+                    _ = tx.closed() => return,
+                }
+                continue;
+            }
+        };
+        list_log.succeeded();
+        list_backoff.reset();
+        debug!(revision = rev, keys = kvs.len(), "registry prefix listed");
+        lock(&registry).reset(kvs);
+        tx.send_replace(Some(rev));
+        follow(&pool, &prefix, &registry, rev, cluster, &tx).await;
+    }
+}
+
+/// Follows the watch from `rev + 1` until a re-list is needed (or the receivers are gone). Each
+/// (re)open goes to the pool's current member; a broken stream marks its member suspect, so the
+/// next open goes to one that answers.
+async fn follow(
+    pool: &Pool,
+    prefix: &str,
+    registry: &SharedRegistry,
+    rev: i64,
+    cluster: u64,
+    tx: &watch::Sender<Option<i64>>,
+) {
+    let mut next_rev = rev + 1;
+    let mut backoff = Backoff::new(REOPEN_FIRST, REOPEN_MAX);
+    let mut log = RetryLog::new("watching the registry prefix");
+    while !tx.is_closed() {
+        let member = pool.member();
+        let mut wc = member
+            .client
+            .watch_client()
+            .max_decoding_message_size(MAX_MESSAGE);
+        let opts = WatchOptions::new()
+            .with_prefix()
+            .with_start_revision(next_rev);
+        let mut stream = match timed(wc.watch(prefix, Some(opts))).await {
+            Ok(s) => s,
+            Err(e) => {
+                pool.suspect(member.index, &e);
+                log.failed(&e);
+                tokio::time::sleep(backoff.next_delay()).await;
+                continue;
+            }
+        };
+        let mut awaiting_progress = false;
+        loop {
+            let wait = if awaiting_progress {
+                PROGRESS_DEADLINE
+            } else {
+                PROGRESS_EVERY
+            };
+            let msg = tokio::select! {
+                m = tokio::time::timeout(wait, stream.message()) => m,
+                _ = tx.closed() => return,
+            };
+            let resp = match msg {
+                Err(_) if !awaiting_progress => {
+                    if stream.request_progress().await.is_err() {
+                        break;
+                    }
+                    awaiting_progress = true;
+                    continue;
+                }
+                Err(_) => {
+                    pool.suspect(member.index, &"the watch went silent");
+                    log.failed(&"the watch went silent");
+                    break;
+                }
+                Ok(Ok(Some(resp))) => resp,
+                Ok(Err(e)) if e.to_string().contains("too large") => {
+                    warn!(error = %e, "a watch response was too large to decode; re-listing the prefix");
+                    return;
+                }
+                Ok(Ok(None)) | Ok(Err(_)) => {
+                    pool.suspect(member.index, &"the watch stream broke");
+                    log.failed(&format_args!(
+                        "the watch stream broke at revision {next_rev}"
+                    ));
+                    break;
+                }
+            };
+            awaiting_progress = false;
+            if let Some(h) = resp.header() {
+                if continuity(h.revision(), h.cluster_id(), next_rev, cluster) == Continuity::Lost {
+                    warn!(
+                        etcd_revision = h.revision(),
+                        our_revision = next_rev - 1,
+                        etcd_cluster = h.cluster_id(),
+                        our_cluster = cluster,
+                        "etcd is behind what lbsync saw (rebuilt on an empty data dir, restored, or another cluster); re-listing the prefix"
+                    );
+                    return;
+                }
+            }
+            backoff.reset();
+            log.succeeded();
+            if resp.canceled() {
+                let reason = match (resp.compact_revision(), resp.cancel_reason()) {
+                    (c, _) if c > 0 => format!("history compacted up to revision {c}"),
+                    (_, "") => "canceled by etcd without a reason".to_string(),
+                    (_, r) => r.to_string(),
+                };
+                warn!(reason = %reason, "prefix watch canceled; re-listing the prefix");
+                tokio::time::sleep(backoff.next_delay()).await;
+                return;
+            }
+            if resp.events().is_empty() {
+                continue;
+            }
+            let mut last = next_rev - 1;
+            let mut registry = lock(registry);
+            for ev in resp.events() {
+                let Some(kv) = ev.kv() else { continue };
+                last = last.max(kv.mod_revision());
+                match ev.event_type() {
+                    EventType::Put => {
+                        if let Some((k, v)) = utf8(kv.key(), kv.value()) {
+                            registry.put(k, v);
+                        }
+                    }
+                    EventType::Delete => {
+                        if let Some((k, _)) = utf8(kv.key(), b"") {
+                            registry.delete(&k);
+                        }
+                    }
+                }
+            }
+            drop(registry);
+            next_rev = next_rev.max(last + 1);
+            debug!(
+                events = resp.events().len(),
+                revision = last,
+                "prefix changed"
+            );
+            tx.send_replace(Some(last));
+        }
+        tokio::time::sleep(backoff.next_delay()).await;
+    }
+    info!("registry view stopped");
+}
+
+#[cfg(test)]
+mod tests;
