@@ -22,6 +22,13 @@ fn the_view_lists_then_follows_changes_across_a_compaction() {
     }
     let ok = testkit::rt::block_on(async move {
         let mut c = access.client().await;
+        let pool = sidekick::etcd::Pool::connect(&sidekick::etcd::EtcdConfig {
+            endpoints: access.endpoints.clone(),
+            tls: None,
+            auth: None,
+        })
+        .await
+        .unwrap();
         let (tx, mut rx) = tokio::sync::watch::channel(None);
         let registry = Arc::new(Mutex::new(Registry::new(
             "/services/web/",
@@ -29,7 +36,7 @@ fn the_view_lists_then_follows_changes_across_a_compaction() {
             AddressRules::default(),
         )));
         let task = tokio::spawn(view::run(
-            c.clone(),
+            pool,
             registry.clone(),
             "/services/web/".into(),
             tx,
