@@ -109,11 +109,14 @@ fn nginx_serves_exactly_the_healthy_registered_containers() {
         vec!["web01", "web03"],
         "only the healthy two: {seen:?}"
     );
-    let upstream = std::fs::read_to_string(nginx.upstream_file()).unwrap();
-    assert_eq!(
-        upstream.matches("server 127.0.0.1:").count(),
-        2,
-        "{upstream}"
-    );
+    // nginx stops sending to a stopped container at once (proxy_next_upstream), which can be
+    // before lbsync's rewrite: reloads are spaced (at most one per 400 ms under churn), so the
+    // file is awaited, not read once.
+    let two = testkit::wait::poll_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(nginx.upstream_file())
+            .is_ok_and(|u| u.matches("server 127.0.0.1:").count() == 2)
+    });
+    let upstream = std::fs::read_to_string(nginx.upstream_file()).unwrap_or_default();
+    assert!(two, "the upstream still lists web02:\n{upstream}");
     drop(agents);
 }
