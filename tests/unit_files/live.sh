@@ -219,7 +219,9 @@ if ! grep -q 'WATCHDOG=1' "$bin"; then
 fi
 dropin sidekick-host.service "${notify}Environment=SIDEKICK_REQUIRE_LABEL=sidekick-live=$run_id"
 dropin "monweb@$run_id.service" "${notify}"
-dropin lbsync.service "${notify}Environment=SIDEKICK_IDENTITY_URL=http://127.0.0.1:$emu_port/v2.0"
+# The emulator and the test's web container are on loopback, which lbsync refuses to send to a
+# real load balancer unless told otherwise.
+dropin lbsync.service "${notify}Environment=SIDEKICK_IDENTITY_URL=http://127.0.0.1:$emu_port/v2.0\nEnvironment=SIDEKICK_ALLOW_LOOPBACK=true"
 dropin lbsync-nginx.service "${notify}"
 sx "systemctl daemon-reload && systemctl restart nginx"
 
