@@ -30,6 +30,10 @@ pub struct Registry {
     /// desired set never walks every instance).
     counts: BTreeMap<SocketAddr, usize>,
     instances: usize,
+    /// Instances changed by staged events and not parsed yet, with what they skipped before: a
+    /// transaction's keys arrive as several events of one revision, and an instance is judged
+    /// (and warned about) only once all of them are in.
+    staged: BTreeMap<String, Vec<Skipped>>,
 }
 
 impl Registry {
@@ -41,6 +45,7 @@ impl Registry {
             groups: BTreeMap::new(),
             counts: BTreeMap::new(),
             instances: 0,
+            staged: BTreeMap::new(),
         }
     }
 
@@ -75,8 +80,20 @@ impl Registry {
         }
     }
 
-    /// A key was written.
+    /// A key was written (parsed at once; the watch uses [`Registry::stage_put`]).
     pub fn put(&mut self, key: String, value: String) {
+        self.stage_put(key, value);
+        self.settle();
+    }
+
+    /// A key was deleted (parsed at once; the watch uses [`Registry::stage_delete`]).
+    pub fn delete(&mut self, key: &str) {
+        self.stage_delete(key);
+        self.settle();
+    }
+
+    /// A key was written; its instance is parsed at the next [`Registry::settle`].
+    pub fn stage_put(&mut self, key: String, value: String) {
         let Some(name) = self.name_of(&key).map(str::to_string) else {
             return;
         };
@@ -84,30 +101,41 @@ impl Registry {
         if g.kvs.get(&key) == Some(&value) {
             return;
         }
-        g.kvs.insert(key, value);
         let before = g.skipped.clone();
-        self.reparse(&name, &before);
+        g.kvs.insert(key, value);
+        self.staged.entry(name).or_insert(before);
     }
 
-    /// A key was deleted.
-    pub fn delete(&mut self, key: &str) {
+    /// A key was deleted; its instance is parsed at the next [`Registry::settle`].
+    pub fn stage_delete(&mut self, key: &str) {
         let Some(name) = self.name_of(key).map(str::to_string) else {
             return;
         };
         let Some(g) = self.groups.get_mut(&name) else {
             return;
         };
+        let before = g.skipped.clone();
         if g.kvs.remove(key).is_none() {
             return;
         }
-        if g.kvs.is_empty() {
-            let addr = g.addr;
-            self.groups.remove(&name);
-            self.count(addr, false);
-            return;
+        self.staged.entry(name).or_insert(before);
+    }
+
+    /// Parses every instance changed since the last settle (once per watch response, so the
+    /// keys of one transaction are judged together).
+    pub fn settle(&mut self) {
+        for (name, before) in std::mem::take(&mut self.staged) {
+            let Some(g) = self.groups.get_mut(&name) else {
+                continue;
+            };
+            if g.kvs.is_empty() {
+                let addr = g.addr;
+                self.groups.remove(&name);
+                self.count(addr, false);
+                continue;
+            }
+            self.reparse(&name, &before);
         }
-        let before = g.skipped.clone();
-        self.reparse(&name, &before);
     }
 
     fn reparse(&mut self, name: &str, before: &[Skipped]) {

@@ -270,16 +270,17 @@ async fn follow(
                 match ev.event_type() {
                     EventType::Put => {
                         if let Some((k, v)) = utf8(kv.key(), kv.value()) {
-                            registry.put(k, v);
+                            registry.stage_put(k, v);
                         }
                     }
                     EventType::Delete => {
                         if let Some((k, _)) = utf8(kv.key(), b"") {
-                            registry.delete(&k);
+                            registry.stage_delete(&k);
                         }
                     }
                 }
             }
+            registry.settle();
             drop(registry);
             next_rev = next_rev.max(last + 1);
             debug!(

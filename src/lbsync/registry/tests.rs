@@ -98,3 +98,26 @@ fn an_address_shared_by_two_instances_stays_until_both_are_gone() {
     assert_eq!(r.desired(), [a("10.0.0.1:81")].into());
     assert_eq!(r.instances(), 1);
 }
+
+#[test]
+fn a_transaction_is_judged_once_all_its_keys_are_in() {
+    let mut r = Registry::new(
+        "/services/web/",
+        "public_ipv4_addr",
+        AddressRules::default(),
+    );
+    r.stage_put(
+        "/services/web/w1/public_ipv4_addr".into(),
+        "10.0.0.1".into(),
+    );
+    r.stage_put("/services/web/w1/port".into(), "80".into());
+    r.settle();
+    assert!(r.skipped().is_empty(), "{:?}", r.skipped());
+    assert_eq!(r.instances(), 1);
+    r.stage_delete("/services/web/w1/public_ipv4_addr");
+    r.stage_delete("/services/web/w1/port");
+    r.settle();
+    assert!(r.skipped().is_empty(), "{:?}", r.skipped());
+    assert_eq!(r.instances(), 0);
+    assert!(r.desired().is_empty());
+}
