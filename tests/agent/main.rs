@@ -25,28 +25,7 @@ pub const FAIL_SHA1: &str = "dbe72348d4e3aa87958f421e4a9592a82839f3d8";
 /// Upper bound for anything that should happen "at once".
 pub const SOON: Duration = Duration::from_secs(10);
 
-/// `sidekick run` arguments for `container` on `key`, plus the etcd flags and `extra`.
-pub fn run_args(etcd_args: &[String], container: &str, key: &str, extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "run",
-        "--container",
-        container,
-        "--container-port",
-        "80/tcp",
-        "--key",
-        key,
-        "--unit",
-        "monweb@01.service",
-        "--host",
-        "core01",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    v.extend(etcd_args.iter().cloned());
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
-}
+pub use testkit::agent::run_args;
 
 pub fn spawn(args: &[String], env: &[(&str, &str)]) -> AgentProcess {
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -21,28 +21,7 @@ use testkit::etcd::EtcdAccess;
 pub const KEY: &str = "/services/web/web01";
 pub const SOON: Duration = Duration::from_secs(10);
 
-/// `sidekick run` arguments for `container` on `key` with the etcd flags and `extra`.
-pub fn run_args(etcd_args: &[String], container: &str, key: &str, extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "run",
-        "--container",
-        container,
-        "--container-port",
-        "80/tcp",
-        "--key",
-        key,
-        "--unit",
-        "monweb@01.service",
-        "--host",
-        "core01",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    v.extend(etcd_args.iter().cloned());
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
-}
+pub use testkit::agent::run_args;
 
 /// `sidekick lbsync` with the nginx backend writing into `dir` (check and reload are `true`:
 /// these tests are about etcd, not nginx).

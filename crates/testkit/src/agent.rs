@@ -207,3 +207,27 @@ pub fn run_to_completion(args: &[&str], env: &[(&str, &str)], deadline: Duration
     output_with_deadline(&mut cmd, None, deadline)
         .unwrap_or_else(|e| panic!("sidekick {args:?}: {e}"))
 }
+
+/// `sidekick run` arguments for `container` (its port 80/tcp) on `key`, as `monweb@01.service`
+/// on host `core01`, plus the etcd flags and `extra`.
+pub fn run_args(etcd_args: &[String], container: &str, key: &str, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "run",
+        "--container",
+        container,
+        "--container-port",
+        "80/tcp",
+        "--key",
+        key,
+        "--unit",
+        "monweb@01.service",
+        "--host",
+        "core01",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(etcd_args.iter().cloned());
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
