@@ -50,7 +50,11 @@ impl Backend for NginxSync {
         }
         match self.nginx.apply(&plan.want, &self.statics).await {
             Ok(applied) => {
-                self.served = Some(plan.want.union(&self.statics).copied().collect());
+                self.served = Some(if self.statics.is_empty() {
+                    plan.want.clone()
+                } else {
+                    plan.want.union(&self.statics).copied().collect()
+                });
                 match applied {
                     Applied::Unchanged => Step::Converged,
                     Applied::Reloaded { .. } => Step::Wait(RELOAD_SPACING),
