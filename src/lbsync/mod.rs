@@ -96,7 +96,7 @@ async fn pass<B: Backend>(
     backend: &mut B,
     cfg: &LbsyncConfig,
     prober: &Prober,
-    desired: &Desired,
+    desired: Desired,
     is_leader: &dyn Fn() -> bool,
 ) -> Step {
     crate::telemetry::lbsync_desired(desired.addrs.len());
@@ -107,9 +107,9 @@ async fn pass<B: Backend>(
     crate::telemetry::lbsync_actual(present.len());
     let want = match &cfg.recheck {
         Some(r) => recheck(r, prober, &desired.addrs, &present).await,
-        None => desired.addrs.clone(),
+        None => desired.addrs,
     };
-    let plan = plan_nodes(&want, &present, &cfg.statics, cfg.allow_empty);
+    let plan = plan_nodes(want, &present, &cfg.statics, cfg.allow_empty);
     // Once per pass (a change or the resync), so it stays visible without flooding.
     if plan.empty_guard {
         error!(kept = plan.want.len(), "the registry prefix is empty: keeping the backend's current nodes (pass --allow-empty to allow emptying it)");
@@ -194,9 +194,9 @@ async fn drive<B: Backend>(
         let present = backend.observe().await.unwrap_or_default();
         let want = match &cfg.recheck {
             Some(r) => recheck(r, &prober, &desired.addrs, &present).await,
-            None => desired.addrs.clone(),
+            None => desired.addrs,
         };
-        let plan = plan_nodes(&want, &present, &cfg.statics, cfg.allow_empty);
+        let plan = plan_nodes(want, &present, &cfg.statics, cfg.allow_empty);
         if plan.empty_guard {
             println!(
                 "guard   the registry is empty: nothing would be removed without --allow-empty"
@@ -224,7 +224,7 @@ async fn drive<B: Backend>(
                 match current.map(|rev| view::desired(&registry, rev)) {
                     Some(desired) => {
                         let started = Instant::now();
-                        let step = pass(&mut backend, cfg, &prober, &desired, &is_leader).await;
+                        let step = pass(&mut backend, cfg, &prober, desired, &is_leader).await;
                         crate::telemetry::reconcile_done(
                             started.elapsed(),
                             step == Step::Converged,

@@ -51,22 +51,28 @@ pub struct NodePlan {
 }
 
 /// Plans the managed set from `desired` (the registry, address rules already applied, re-checked
-/// if asked) and `present` (what the backend serves now, static nodes included).
+/// if asked; taken by value so a pass over 20 000 addresses copies none) and `present` (what the
+/// backend serves now, static nodes included).
 pub fn plan_nodes(
-    desired: &BTreeSet<SocketAddr>,
+    mut desired: BTreeSet<SocketAddr>,
     present: &BTreeSet<SocketAddr>,
     statics: &BTreeSet<SocketAddr>,
     allow_empty: bool,
 ) -> NodePlan {
-    let managed_present: BTreeSet<SocketAddr> = present.difference(statics).copied().collect();
-    if desired.is_empty() && !allow_empty && !managed_present.is_empty() {
-        return NodePlan {
-            want: managed_present,
-            empty_guard: true,
-        };
+    if desired.is_empty() && !allow_empty {
+        let managed_present: BTreeSet<SocketAddr> = present.difference(statics).copied().collect();
+        if !managed_present.is_empty() {
+            return NodePlan {
+                want: managed_present,
+                empty_guard: true,
+            };
+        }
+    }
+    if !statics.is_empty() {
+        desired.retain(|a| !statics.contains(a));
     }
     NodePlan {
-        want: desired.difference(statics).copied().collect(),
+        want: desired,
         empty_guard: false,
     }
 }

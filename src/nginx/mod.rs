@@ -11,7 +11,7 @@ mod file;
 mod render;
 
 pub use command::{CommandFailure, Failure, OUTPUT_CAP};
-pub use render::{parse, render, valid_name, Parsed, PLACEHOLDER};
+pub use render::{parse, render, render_into, valid_name, Parsed, PLACEHOLDER};
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -147,6 +147,11 @@ pub struct NginxBackend {
     /// The set this process last wrote and nginx loaded (so a large file is not parsed again
     /// to tell what changed).
     applied: Option<BTreeSet<SocketAddr>>,
+    /// The file's bytes as of the last successful apply (empty before one), so a pass that finds
+    /// the set unchanged compares the file with them instead of rendering it again.
+    rendered: String,
+    /// The buffer the next file is rendered into (swapped with `rendered` on success).
+    scratch: String,
 }
 
 impl NginxBackend {
@@ -188,6 +193,8 @@ impl NginxBackend {
             cfg,
             loaded: Loaded::Unknown,
             applied: None,
+            rendered: String::new(),
+            scratch: String::new(),
         })
     }
 
@@ -207,18 +214,33 @@ impl NginxBackend {
         static_nodes: &BTreeSet<SocketAddr>,
     ) -> Result<Applied, NginxError> {
         let path = self.cfg.upstream_file.clone();
-        let wanted: BTreeSet<SocketAddr> = backends.union(static_nodes).copied().collect();
-        let text = render(&self.cfg.upstream_name, &wanted);
-
+        let wanted: BTreeSet<SocketAddr> = if static_nodes.is_empty() {
+            backends.clone()
+        } else {
+            backends.union(static_nodes).copied().collect()
+        };
         let previous = {
             let p = path.clone();
             blocking(move || file::read(&p))
                 .await
                 .map_err(|source| io_error("read", &path, source))?
         };
+        // The set nginx serves, and the file still as written: nothing to render or run. A file
+        // edited by someone else falls through and is rendered and rewritten.
+        if self.loaded == Loaded::Current
+            && self.applied.as_ref() == Some(&wanted)
+            && previous.as_deref() == Some(self.rendered.as_bytes())
+        {
+            debug!(file = %path.display(), servers = wanted.len(), "nginx upstream unchanged");
+            return Ok(Applied::Unchanged);
+        }
+        let mut text = std::mem::take(&mut self.scratch);
+        render_into(&mut text, &self.cfg.upstream_name, &wanted);
         let changed = previous.as_deref() != Some(text.as_bytes());
         if !changed && self.loaded == Loaded::Current {
             debug!(file = %path.display(), servers = wanted.len(), "nginx upstream unchanged");
+            self.applied = Some(wanted);
+            self.scratch = std::mem::replace(&mut self.rendered, text);
             return Ok(Applied::Unchanged);
         }
         let base = match &self.loaded {
@@ -230,10 +252,16 @@ impl NginxBackend {
         // Until the reload succeeds nginx serves `base`, even if this future is dropped midway.
         let prior = std::mem::replace(&mut self.loaded, Loaded::Stale(base.clone()));
         if changed {
-            let (p, bytes) = (path.clone(), text.into_bytes());
-            blocking(move || file::write_atomic(&p, &bytes))
-                .await
-                .map_err(|source| io_error("write", &path, source))?;
+            // The blocking task borrows nothing: it takes the buffer and gives it back.
+            let p = path.clone();
+            let (back, written) = tokio::task::spawn_blocking(move || {
+                let r = file::write_atomic(&p, text.as_bytes());
+                (text, r)
+            })
+            .await
+            .unwrap_or_else(|e| (String::new(), Err(std::io::Error::other(e))));
+            text = back;
+            written.map_err(|source| io_error("write", &path, source))?;
         }
 
         if let Err(f) = command::run(&self.cfg.check_cmd, self.cfg.command_timeout).await {
@@ -275,11 +303,13 @@ impl NginxBackend {
         }
 
         self.loaded = Loaded::Current;
-        self.applied = Some(wanted.clone());
         let added: Vec<SocketAddr> = wanted.difference(&base).copied().collect();
         let removed: Vec<SocketAddr> = base.difference(&wanted).copied().collect();
+        let servers = wanted.len();
+        self.applied = Some(wanted);
+        self.scratch = std::mem::replace(&mut self.rendered, text);
         // One bounded line whatever the size (journald splits lines above 48 KB); all at debug.
-        info!(added = added.len(), removed = removed.len(), servers = wanted.len(),
+        info!(added = added.len(), removed = removed.len(), servers,
             added_sample = %sample(&added), removed_sample = %sample(&removed),
             file = %path.display(), "nginx upstream updated");
         debug!(added = ?added, removed = ?removed, "nginx upstream update, every address");

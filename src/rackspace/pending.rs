@@ -1,11 +1,15 @@
 //! Learning how long a load balancer stays PENDING_UPDATE after one of our mutations, so a caller
-//! waiting for ACTIVE can sleep through most of the window instead of polling it.
+//! waiting for ACTIVE sleeps through the window and spends its few GETs (3/s, 5 in any second)
+//! right at the window's expected end instead of spreading them over it.
 //!
 //! The client records the time of every accepted (202) mutation per load balancer and every
-//! status it reads back. The first accepting status (ACTIVE) after a mutation ends the window:
-//! its length becomes the learned window (the last PENDING sighting and the ACTIVE sighting
-//! bracket it; when the very first look was already ACTIVE, the estimate shrinks by a quarter so
-//! a window that got shorter is re-learned). Pure: times are arguments.
+//! status it reads back. The first accepting status (ACTIVE) after a mutation ends the window.
+//! When a PENDING look came before it, the end lies between the two looks and the ACTIVE look's
+//! time becomes the learned window (the looks are at most one short step apart, so it is tight).
+//! When the very first look was already ACTIVE, the window may have got shorter: the estimate
+//! shrinks by a small step that doubles with every such window in a row (5, 10, 20 ms, ...; at
+//! most a quarter), so a much shorter window is re-learned in a few mutations while a steady one
+//! only swings by a few milliseconds. Pure: times are arguments.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,12 +18,18 @@ use tokio::time::Instant;
 
 /// Never wait longer than this for one poll, whatever was learned.
 pub const MAX_POLL_DELAY: Duration = Duration::from_secs(10);
-/// The shortest poll interval once past the expected end of the window.
+/// The shortest poll interval once well past the expected end of the window (or with nothing
+/// learned yet).
 const MIN_POLL: Duration = Duration::from_millis(100);
+/// The poll interval after a PENDING look close to the expected end of the window.
+const STEP: Duration = Duration::from_millis(12);
+/// Short steps continue this far past the expected end (at least; an eighth of the window for
+/// long ones); a window still PENDING after that turned out longer and gets growing intervals.
+const STEP_ZONE: Duration = Duration::from_millis(60);
+/// The first shrink of the estimate after a first look that was already ACTIVE.
+const SHRINK: Duration = Duration::from_millis(5);
 /// A learned window is capped here (a stuck load balancer must not teach minutes).
 const MAX_WINDOW: Duration = Duration::from_secs(60);
-/// Added to the expected end of the window, so the poll lands just after it.
-const MARGIN: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, Copy)]
 struct Open {
@@ -33,6 +43,8 @@ struct Open {
 pub struct PendingWindows {
     open: HashMap<u64, Open>,
     learned: Option<Duration>,
+    /// Windows in a row whose first look was already ACTIVE (the estimate may be too long).
+    early_in_a_row: u32,
 }
 
 impl PendingWindows {
@@ -57,12 +69,16 @@ impl PendingWindows {
             open.pending_seen = Some(elapsed);
             return;
         }
-        let window = match open.pending_seen {
-            Some(_) => elapsed,
-            None => match self.learned {
-                Some(w) => elapsed.min(w) * 3 / 4,
-                None => elapsed,
-            },
+        let window = match (open.pending_seen, self.learned) {
+            (None, Some(w)) => {
+                let shrink = (SHRINK * (1 << self.early_in_a_row.min(16))).min(w / 4);
+                self.early_in_a_row = self.early_in_a_row.saturating_add(1);
+                elapsed.min(w).saturating_sub(shrink)
+            }
+            _ => {
+                self.early_in_a_row = 0;
+                elapsed
+            }
         };
         self.learned = Some(window.min(MAX_WINDOW));
         self.open.remove(&lb);
@@ -74,19 +90,24 @@ impl PendingWindows {
     }
 
     /// How long to wait before the next look at `lb` while waiting for it to accept changes:
-    /// zero with no mutation of ours in flight; otherwise until just after the learned window
-    /// ends, and past it (or with nothing learned) half the time since the mutation, at least
-    /// 100 ms (few looks at a window that turned out longer, little latency at a short one).
+    /// zero with no mutation of ours in flight; otherwise until the learned window ends; after a
+    /// PENDING look near that end, short steps (12 ms); well past it (or with nothing learned)
+    /// half the time since the mutation, at least 100 ms (few looks at a window that turned out
+    /// longer, little latency at a short one).
     pub fn suggested_delay(&self, lb: u64, now: Instant) -> Duration {
         let Some(open) = self.open.get(&lb) else {
             return Duration::ZERO;
         };
         let elapsed = now.saturating_duration_since(open.mutated_at);
+        let growing = (elapsed / 2).max(MIN_POLL);
         let delay = match self.learned {
-            Some(w) if elapsed < w && open.pending_seen.is_none_or(|p| p < w) => {
-                w - elapsed + MARGIN
-            }
-            _ => (elapsed / 2).max(MIN_POLL),
+            Some(w) if open.pending_seen.is_none() => w.saturating_sub(elapsed),
+            Some(w) if elapsed < w + STEP_ZONE.max(w / 8) => match open.pending_seen {
+                // Seen pending before the expected end: look again at it.
+                Some(p) if p + STEP < w => (w - elapsed).max(STEP),
+                _ => STEP,
+            },
+            _ => growing,
         };
         delay.min(MAX_POLL_DELAY)
     }

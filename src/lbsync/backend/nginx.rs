@@ -15,7 +15,8 @@ use super::super::{LbsyncError, Step};
 use super::Backend;
 use crate::nginx::{Applied, NginxBackend};
 
-/// The least time between two reloads (changes meanwhile go out together in the next one).
+/// The least time between the starts of two applies that reload (changes meanwhile go out
+/// together in the next one).
 pub const RELOAD_SPACING: Duration = Duration::from_millis(400);
 
 pub struct NginxSync {
@@ -48,12 +49,21 @@ impl Backend for NginxSync {
         if !is_leader() {
             return Step::Wait(Duration::from_secs(1));
         }
+        let started = tokio::time::Instant::now();
         match self.nginx.apply(&plan.want, &self.statics).await {
             Ok(applied) => {
-                self.served = Some(plan.want.union(&self.statics).copied().collect());
+                self.served = Some(if self.statics.is_empty() {
+                    plan.want.clone()
+                } else {
+                    plan.want.union(&self.statics).copied().collect()
+                });
                 match applied {
                     Applied::Unchanged => Step::Converged,
-                    Applied::Reloaded { .. } => Step::Wait(RELOAD_SPACING),
+                    // Counted from the start of this apply: a slow write (fsync on a busy
+                    // disk) does not stretch the spacing, and so the delay of a change.
+                    Applied::Reloaded { .. } => {
+                        Step::Wait(RELOAD_SPACING.saturating_sub(started.elapsed()))
+                    }
                 }
             }
             Err(e) => {
