@@ -1,7 +1,7 @@
 //! Client-side pacing, so lbsync leaves most of the account's shared rate limit to other tools.
 //!
 //! - GET: a budget of 3 per second sustained with bursts of 5, and never more than 5 in any one
-//!   second (a GCRA token bucket plus a sliding window of 1.05 s, the margin for jitter between our
+//!   second (a GCRA token bucket plus a sliding window of 1.01 s, a margin for jitter between our
 //!   send times and the server's arrival times). After an idle spell the bucket
 //!   is full, so the first GET goes out at once; polling for ACTIVE in a tight loop gets slowed to
 //!   3/s instead of reaching the API's 10/s.
@@ -19,7 +19,7 @@ const SECOND: Duration = Duration::from_secs(1);
 /// The GET window a little over a second: the server counts by its arrival times, which jitter
 /// against our send times by a few milliseconds, so exactly one second apart here can be 999 ms
 /// apart there (seen in the emulator: a sixth GET 999 ms after the first of five).
-const GET_WINDOW: Duration = Duration::from_millis(1050);
+const GET_WINDOW: Duration = Duration::from_millis(1010);
 const MINUTE: Duration = Duration::from_secs(60);
 
 /// Sustained GETs per second.
