@@ -318,6 +318,11 @@ impl<'a> AgentState<'a> {
                 elapsed_ms = r.outcome.elapsed_ms,
                 "health check passed"
             ),
+            Transition::Steady if !r.outcome.pass => debug!(
+                error = r.outcome.error.as_deref().unwrap_or(""),
+                elapsed_ms = r.outcome.elapsed_ms,
+                "health probe failed"
+            ),
             Transition::Steady => {}
         }
         self.health = HealthState {
