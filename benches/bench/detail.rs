@@ -196,6 +196,22 @@ fn host(o: &mut String, r: &Results) {
             m.n, mib(m.window.total_rss_kb.median), mib(w.rss_kb.median), mib(m.window.total_pss_kb as f64), w.pss_kb.map(|p| mib(p as f64)).unwrap_or("—".into()),
             pct(m.window.total_cpu_pct_ns), w.cpu_pct_ns.map(pct).unwrap_or("—".into()), m.n);
     }
+    match &h.publish_fallback {
+        None => {
+            let _ = writeln!(o, "The containers publish on {} (`-p {}::80`), an address of this host that is not loopback, and the agent probes that address, as it probes a public IP in production: Docker's DNAT rule takes the connection straight to the container.\n", h.publish_ip, h.publish_ip);
+        }
+        Some(why) => {
+            let _ = writeln!(o, "The containers publish on 127.0.0.1, so every probe goes through Docker's userland proxy (docker-proxy), a path production does not take: {why}.\n");
+        }
+    }
+    if let Some(f) = &h.probe_floor {
+        let _ = writeln!(o, "Probe floor: a plain blocking prober (std TcpStream, one `GET /health.php` per new connection, nothing else in its thread) on the same {} containers, all back to back every 5 s for {} probes ({} passed): {:.1} µs of CPU per probe (schedstat of its thread), {} of a core at the agent's {:.0} probes/s.\n",
+            h.n, f.probes, f.passed, f.us_per_probe, pct(f.pct_at_rate), f.rate_per_s);
+    }
+    if let Some(np) = &h.no_probe_window {
+        let _ = writeln!(o, "The agent without its probes: a second `sidekick host --health-mode none` on the same containers (same lease keepalives, resyncs, etcd connection and Docker stream), idle {:.0} s: CPU {} from utime+stime ({} from schedstat), VmRSS median {}.\n",
+            np.secs, pct(np.cpu_pct), np.cpu_pct_ns.map(pct).unwrap_or("—".into()), mib(np.rss_kb.median));
+    }
     let mut m: Vec<_> = w.mapping.iter().collect();
     m.sort_by(|a, b| b.1.cmp(a.1));
     let _ = writeln!(
@@ -245,6 +261,13 @@ fn host(o: &mut String, r: &Results) {
             }
         }
         o.push('\n');
+    }
+    if let Some(f) = summarize(&h.floor_burst_ms) {
+        let mut v = h.floor_burst_ms.clone();
+        v.sort_by(|a, b| a.total_cmp(b));
+        let all: Vec<String> = v.iter().map(|x| fmt_num(*x)).collect();
+        let _ = writeln!(o, "Readiness floor of the bursts (after the agent is gone, the same number of bursts of the same size): an ideal agent: each container published on a host port chosen beforehand, one observer thread that polls every container from the moment it sees its `start` event (through `docker events`), round after round 1 ms apart, each connect bounded to 20 ms; its `start` event → its first complete HTTP 200: median {}, p95 {}, min {}, max {} (N={}). No agent can register a container before it answers, and this floor leaves out the inspect an agent needs to learn a Docker-chosen port. Sorted (ms): {}.\n",
+            ms(f.median), ms(f.p95), ms(f.min), ms(f.max), f.n, all.join(", "));
     }
     let _ = writeln!(o, "SIGTERM with {} containers registered: the last DELETE arrived {} after the signal; the process exited after {}.\n",
         h.n, ms(h.sigterm_ms), ms(h.exit_ms));

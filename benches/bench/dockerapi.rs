@@ -66,6 +66,8 @@ pub fn kill(id: &str) -> Result<(), String> {
 pub struct Event {
     /// The container's id.
     pub id: String,
+    /// The container's name (`Actor.Attributes.name`).
+    pub name: String,
     pub action: String,
     /// Docker's own wall-clock time of the event.
     pub time_nano: i64,
@@ -123,8 +125,13 @@ impl Events {
                     .or(v["id"].as_str())
                     .unwrap_or("")
                     .to_string();
+                let name = v["Actor"]["Attributes"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
                 sink.lock().unwrap().push(Event {
                     id,
+                    name,
                     action,
                     time_nano,
                 });

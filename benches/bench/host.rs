@@ -5,6 +5,7 @@
 //! SIGTERM (signal → the receipt of the last DELETE).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use serde::Serialize;
 
 use super::dockerapi::Events;
 use super::footprint::{measure_process, Window};
+use super::host_floor::{burst_floor, probe_floor, ProbeFloor, PublishAddr};
 use super::logs::{parse, Line};
 use super::stats::{summarize, Summary};
 use super::sys::Anchor;
@@ -46,6 +48,16 @@ pub struct HostResults {
     pub sigterm_ms: f64,
     /// SIGTERM → the process exited.
     pub exit_ms: f64,
+    /// The host address the containers publish on and the agent probes, and why it is
+    /// 127.0.0.1 (docker-proxy) if it fell back to that.
+    pub publish_ip: String,
+    pub publish_fallback: Option<String>,
+    /// A minimal blocking prober on the same containers at the agent's probe rate.
+    pub probe_floor: Option<ProbeFloor>,
+    /// A second agent with `--health-mode none` on the same containers: the agent without probes.
+    pub no_probe_window: Option<Window>,
+    /// Per container of bursts with no agent: its `start` event → its first HTTP 200.
+    pub floor_burst_ms: Vec<f64>,
     pub errors: Vec<String>,
 }
 
@@ -133,14 +145,16 @@ impl HostResults {
     }
 }
 
-fn opts(case: &str, i: usize) -> ContainerOpts {
+/// A labelled web container published on `publish` (a `-p` spec).
+fn opts(case: &str, i: usize, publish: &str) -> ContainerOpts {
     ContainerOpts::web()
+        .publish(publish)
         .label(CASE_LABEL, case)
         .label("sidekick.key", &format!("{PREFIX}h{i:03}"))
 }
 
 /// `docker run` of every `opts` at once, `threads` at a time.
-fn run_at_once(opts: Vec<ContainerOpts>, threads: usize) -> Vec<Container> {
+pub(super) fn run_at_once(opts: Vec<ContainerOpts>, threads: usize) -> Vec<Container> {
     let queue = Mutex::new(opts);
     let made = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -156,7 +170,7 @@ fn run_at_once(opts: Vec<ContainerOpts>, threads: usize) -> Vec<Container> {
     made.into_inner().unwrap()
 }
 
-fn remove_all(containers: Vec<Container>) {
+pub(super) fn remove_all(containers: Vec<Container>) {
     let q = Mutex::new(containers);
     std::thread::scope(|s| {
         for _ in 0..4 {
@@ -197,9 +211,11 @@ pub fn run(plan: &Plan) -> Result<HostResults, String> {
     let n = plan.many_n;
     let etcd = Etcd::start();
     let case = unique_name("host");
+    let publish = PublishAddr::setup();
+    let spec = publish.spec(None);
     let watcher = Watcher::start(&etcd.endpoints(), PREFIX);
     let t0 = Instant::now();
-    let standing = run_at_once((0..n).map(|i| opts(&case, i)).collect(), 4);
+    let standing = run_at_once((0..n).map(|i| opts(&case, i, &spec)).collect(), 4);
     let containers_started_s = t0.elapsed().as_secs_f64();
     let mut args: Vec<String> = [
         "host",
@@ -251,14 +267,26 @@ pub fn run(plan: &Plan) -> Result<HostResults, String> {
         burst_spread_ms: Vec::new(),
         sigterm_ms: 0.0,
         exit_ms: 0.0,
+        publish_ip: publish.ip.to_string(),
+        publish_fallback: publish.fallback.clone(),
+        probe_floor: None,
+        no_probe_window: None,
+        floor_burst_ms: Vec::new(),
         errors: Vec::new(),
     };
+    let addrs: Vec<SocketAddr> = standing
+        .iter()
+        .filter_map(|c| c.try_host_port(80))
+        .map(|p| SocketAddr::from((publish.ip, p)))
+        .collect();
+    let rounds = if plan.quick { 2 } else { 6 };
+    out.probe_floor = Some(probe_floor(&addrs, Duration::from_secs(5), rounds));
     for b in 0..out.bursts {
         if let Err(e) = burst(
             &case,
             n + b * out.burst_size,
             out.burst_size,
-            (&watcher, &agent),
+            (&watcher, &agent, &spec),
             &mut out,
         ) {
             out.errors.push(format!("burst {b}: {e}"));
@@ -267,7 +295,21 @@ pub fn run(plan: &Plan) -> Result<HostResults, String> {
     let (sigterm_ms, exit_ms) = sigterm(&mut agent, &watcher, n)?;
     out.sigterm_ms = sigterm_ms;
     out.exit_ms = exit_ms;
+    match no_probes(&etcd, &case, &watcher, n, plan) {
+        Ok(w) => out.no_probe_window = Some(w),
+        Err(e) => out.errors.push(format!("agent without probes: {e}")),
+    }
     remove_all(standing);
+    for b in 0..out.bursts {
+        let first = n + (out.bursts + b) * out.burst_size;
+        let floor_opts = (first..first + out.burst_size)
+            .map(|_| ContainerOpts::web().label(CASE_LABEL, &case))
+            .collect();
+        match burst_floor(&publish, &format!("label={CASE_LABEL}={case}"), floor_opts) {
+            Ok(v) => out.floor_burst_ms.extend(v),
+            Err(e) => out.errors.push(format!("floor burst {b}: {e}")),
+        }
+    }
     Ok(out)
 }
 
@@ -276,7 +318,7 @@ fn burst(
     case: &str,
     first: usize,
     size: usize,
-    (watcher, agent): (&Watcher, &AgentProcess),
+    (watcher, agent, spec): (&Watcher, &AgentProcess, &str),
     out: &mut HostResults,
 ) -> Result<(), String> {
     let events = Events::follow_filter(&format!("label={CASE_LABEL}={case}"));
@@ -284,7 +326,10 @@ fn burst(
     let mark = watcher.len();
     let anchor = Anchor::now();
     let issued = super::sys::wall_ns();
-    let made = run_at_once((first..first + size).map(|i| opts(case, i)).collect(), size);
+    let made = run_at_once(
+        (first..first + size).map(|i| opts(case, i, spec)).collect(),
+        size,
+    );
     let result = (|| {
         let want: BTreeSet<String> = (first..first + size)
             .map(|i| format!("{PREFIX}h{i:03}/port"))
@@ -337,6 +382,37 @@ fn burst(
         (first..first + size).all(|i| gone.contains(format!("{PREFIX}h{i:03}/port").as_str()))
     });
     result
+}
+
+/// A second agent with `--health-mode none` beside the same `n` containers, idle for half the
+/// window once it registered them all: what the agent costs without its probes.
+fn no_probes(
+    etcd: &Etcd,
+    case: &str,
+    watcher: &Watcher,
+    n: usize,
+    plan: &Plan,
+) -> Result<Window, String> {
+    let mut args: Vec<String> = ["host", "--host", "core01", "--health-mode", "none"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push("--require-label".into());
+    args.push(format!("{CASE_LABEL}={case}"));
+    args.extend(etcd.sidekick_args());
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mark = watcher.len();
+    let mut agent = super::sys::spawn_sidekick(&argv, &[]);
+    if !wait(Duration::from_secs(30), || {
+        port_puts(watcher, mark).len() >= n
+    }) {
+        return Err(agent.context("did not register every container within 30 s"));
+    }
+    std::thread::sleep(plan.settle);
+    let w = measure_process(agent.pid(), plan.idle / 2);
+    agent.sigterm();
+    let _ = agent.wait_exit(Duration::from_secs(10));
+    w
 }
 
 /// SIGTERM with `n` registered: the signal → the last DELETE received, and → the exit.

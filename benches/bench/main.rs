@@ -15,6 +15,7 @@ mod detail;
 mod dockerapi;
 mod footprint;
 mod host;
+mod host_floor;
 mod idle;
 mod lbsync;
 mod lbsync_scale;

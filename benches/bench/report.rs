@@ -477,6 +477,29 @@ fn host_rows(t: &mut Table, r: &Results, plan: &Plan) {
     let cell = cpu_cell(w.cpu_pct, w.cpu_pct_ns);
     let ok = cpu_verdict(w.cpu_pct, w.cpu_pct_ns, 0.05);
     t.row(["6", &what, "1 window", &cell, "—", "≤ 0.05 % in all", ok]);
+    if let Some(f) = &h.probe_floor {
+        let what = format!(
+            "… floor: one plain blocking HTTP probe per container and 5 s, no agent ({:.0} probes/s, {:.0} µs each)",
+            f.rate_per_s, f.us_per_probe
+        );
+        t.row([
+            "6",
+            &what,
+            &f.probes.to_string(),
+            &pct(f.pct_at_rate),
+            "—",
+            "",
+            "",
+        ]);
+    }
+    if let Some(np) = &h.no_probe_window {
+        let what = format!(
+            "… `sidekick host --health-mode none`, same {n} containers: CPU over {:.0} s",
+            np.secs
+        );
+        let cell = cpu_cell(np.cpu_pct, np.cpu_pct_ns);
+        t.row(["6", &what, "1 window", &cell, "—", "", ""]);
+    }
     let what = format!(
         "`sidekick host` started beside {n} running containers: spawn → all {n} port keys seen"
     );
@@ -498,6 +521,10 @@ fn host_rows(t: &mut Table, r: &Results, plan: &Plan) {
         .map(|s| met(s.p95 <= 30.0).to_string())
         .unwrap_or_default();
     t.summary("6", &what, b, ms, "p95 ≤ 30 ms", &verdict);
+    if let Some(f) = summarize(&h.floor_burst_ms) {
+        let what = "… floor: the same bursts with no agent, `start` event → first HTTP 200 (an ideal agent: port known beforehand, polled 1 ms apart from the event)";
+        t.summary("6", what, Some(f), ms, "", "");
+    }
     let what = format!("`sidekick host` SIGTERM with {n} registered: signal → last DELETE seen");
     t.row([
         "6",
