@@ -1,8 +1,7 @@
 //! The probe schedule: probe a new target at once, retry quickly until it passes so a container is
-//! registered within milliseconds of listening (every 5 ms while nothing answers, 5, 10, then
-//! every 20 ms once something answers but fails, for the first 2 s of retries, then doubling up
-//! to the interval), probe every interval while healthy, and re-probe sooner after a single
-//! failure so `--fall` confirms quickly. Rise/fall damping happens here; each result goes to the agent as a [`Report`].
+//! registered within milliseconds of listening (5, 10, then every 20 ms for the first 2 s of
+//! retries, then doubling up to the interval), probe every interval while healthy, and re-probe
+//! sooner after a single failure so `--fall` confirms quickly. Rise/fall damping happens here; each result goes to the agent as a [`Report`].
 
 use std::future::Future;
 use std::time::Duration;
@@ -15,26 +14,18 @@ use crate::health::{Damper, Outcome, Probe, Transition};
 /// listens 2-6 ms after Docker's `start` event (measured by scripts/bench), so retries start fine.
 pub const FIRST_RETRY: Duration = Duration::from_millis(5);
 
-/// The longest wait between retries during the first [`FAST_PHASE`] of retries while the target
-/// answers but fails (a status or digest that does not pass yet). Under a burst of `docker run`s
-/// a container may take 50-250 ms to listen; plain doubling (…, 40, 80, 160 ms) then overshoots
-/// by up to half that, which was most of `host`'s burst p95 (figure 6).
+/// The longest wait between retries during the first [`FAST_PHASE`] of retries. Under a burst of
+/// `docker run`s a container may take 50-250 ms to listen; plain doubling (…, 40, 80, 160 ms)
+/// then overshoots by up to half that, which was most of `host`'s burst p95 (figure 6).
 pub const FAST_CAP: Duration = Duration::from_millis(20);
-
-/// The wait between retries during the first [`FAST_PHASE`] while nothing answers at all (the
-/// connection refused or closed unanswered: the server is not listening yet). Such a probe costs
-/// one refused connect, about 30 µs, so polling every 5 ms for 2 s (400 attempts, about 12 ms of
-/// CPU) is cheap, and it cuts the wait after the container starts listening from up to 20 ms to
-/// up to 5 ms (figure 6 bursts).
-pub const UNANSWERED_CAP: Duration = FIRST_RETRY;
 
 /// How long retries stay at most [`FAST_CAP`] apart: bounds what a target that never passes
 /// (a wrong digest, a dead app) costs to about 100 probes before the delay doubles away.
 pub const FAST_PHASE: Duration = Duration::from_secs(2);
 
 /// The retry delay while unhealthy: the next delay and the time spent in retries so far (waits
-/// and the probes themselves, so a server that hangs every probe leaves the fast phase in 2 s
-/// too).
+/// and the probes themselves, so a server that hangs every probe until its timeout leaves the
+/// fast phase after [`FAST_PHASE`] too, not after 100 probes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retry {
     next: Duration,
@@ -51,7 +42,7 @@ impl Retry {
 }
 
 impl Retry {
-    /// Counts time a probe took towards [`FAST_PHASE`].
+    /// Counts time a failed probe took towards [`FAST_PHASE`].
     pub fn spent(&mut self, probe: Duration) {
         self.waited = self.waited.saturating_add(probe);
     }
@@ -87,35 +78,15 @@ pub struct Schedule {
     pub fall: u32,
 }
 
-/// What the last probe found, for the retry schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Last {
-    Pass,
-    /// Something answered (an HTTP status), but not a passing one.
-    Refused,
-    /// Nothing answered: no connection, or no response on it.
-    Unanswered,
-}
-
-impl Last {
-    pub fn of(o: &Outcome) -> Last {
-        if o.pass {
-            Last::Pass
-        } else if o.status.is_some() {
-            Last::Refused
-        } else {
-            Last::Unanswered
-        }
-    }
-}
-
 /// Pure: how long to wait before the next probe. `retry` is the growing retry delay while
 /// unhealthy.
-pub fn next_delay(healthy: bool, last: Last, retry: &mut Retry, interval: Duration) -> Duration {
+pub fn next_delay(
+    healthy: bool,
+    last_pass: bool,
+    retry: &mut Retry,
+    interval: Duration,
+) -> Duration {
     if !healthy {
-        if retry.waited < FAST_PHASE && last == Last::Unanswered {
-            retry.next = retry.next.min(UNANSWERED_CAP);
-        }
         let d = retry.next.min(interval);
         retry.waited = retry.waited.saturating_add(d);
         let grown = retry.next.saturating_mul(2);
@@ -126,7 +97,7 @@ pub fn next_delay(healthy: bool, last: Last, retry: &mut Retry, interval: Durati
         };
         retry.next = grown.min(interval);
         d
-    } else if last == Last::Pass {
+    } else if last_pass {
         *retry = Retry::new();
         interval
     } else {
@@ -162,8 +133,8 @@ pub async fn run<F, Fut>(
             };
             crate::telemetry::probe_observed(&outcome);
             let transition = damper.record(outcome.pass);
-            let last = Last::of(&outcome);
-            if last != Last::Pass {
+            let pass = outcome.pass;
+            if !pass {
                 retry.spent(Duration::from_millis(outcome.elapsed_ms));
             }
             let report = Report {
@@ -176,7 +147,7 @@ pub async fn run<F, Fut>(
             if reports.send(report).await.is_err() {
                 return;
             }
-            let delay = next_delay(damper.healthy(), last, &mut retry, schedule.interval);
+            let delay = next_delay(damper.healthy(), pass, &mut retry, schedule.interval);
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 r = targets.changed() => { if r.is_err() { return; } break; }

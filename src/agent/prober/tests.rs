@@ -56,51 +56,30 @@ fn next_delay_retries_every_20ms_for_2s_then_grows_to_the_interval() {
     let mut retry = Retry::new();
     let i = Duration::from_secs(5);
     let delays: Vec<u128> = (0..110)
-        .map(|_| next_delay(false, Last::Refused, &mut retry, i).as_millis())
+        .map(|_| next_delay(false, false, &mut retry, i).as_millis())
         .collect();
     assert_eq!(&delays[..5], &[5, 10, 20, 20, 20]);
     // 5 + 10 + 20 × 100 = 2015 ms of retries: the fast phase is over, the delay doubles.
     assert!(delays[2..102].iter().all(|d| *d == 20), "{delays:?}");
     assert_eq!(&delays[102..], &[40, 80, 160, 320, 640, 1280, 2560, 5000]);
-    assert_eq!(next_delay(true, Last::Pass, &mut retry, i), i);
+    assert_eq!(next_delay(true, true, &mut retry, i), i);
     assert_eq!(retry, Retry::new(), "a pass resets the fast retry");
     assert_eq!(
-        next_delay(true, Last::Refused, &mut retry, i),
+        next_delay(true, false, &mut retry, i),
         Duration::from_millis(1250)
     );
 }
 
 #[test]
-fn next_delay_polls_every_5ms_while_nothing_answers_then_20ms_once_something_does() {
+fn a_target_that_hangs_every_probe_leaves_the_fast_phase_after_2s_too() {
     let mut retry = Retry::new();
     let i = Duration::from_secs(5);
-    let mut next = |last| next_delay(false, last, &mut retry, i).as_millis();
-    let unanswered: Vec<u128> = (0..10).map(|_| next(Last::Unanswered)).collect();
-    assert_eq!(
-        unanswered,
-        vec![5; 10],
-        "a server not listening yet is polled every 5 ms"
-    );
-    let answered: Vec<u128> = (0..4).map(|_| next(Last::Refused)).collect();
-    assert_eq!(
-        answered,
-        vec![10, 20, 20, 20],
-        "one that answers wrongly backs off to 20 ms"
-    );
-    // 2 s of unanswered retries: 400 attempts at most, then the delay doubles as before.
-    let mut retry = Retry::new();
-    let delays: Vec<u128> = (0..410)
-        .map(|_| next_delay(false, Last::Unanswered, &mut retry, i).as_millis())
-        .collect();
-    assert!(delays[..400].iter().all(|d| *d == 5), "{delays:?}");
-    assert_eq!(&delays[400..404], &[10, 20, 40, 80]);
-    // A server that hangs each probe for its 2 s timeout uses the fast phase up in one probe.
-    let mut retry = Retry::new();
+    // One probe that took its whole 2 s timeout uses the fast phase up.
     retry.spent(Duration::from_secs(2));
-    let d: Vec<u128> = (0..3)
-        .map(|_| next_delay(false, Last::Unanswered, &mut retry, i).as_millis())
+    let d: Vec<u128> = (0..4)
+        .map(|_| next_delay(false, false, &mut retry, i).as_millis())
         .collect();
-    assert_eq!(d, vec![5, 10, 20]);
+    assert_eq!(d, vec![5, 10, 20, 40]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -121,8 +100,8 @@ async fn first_probe_is_immediate_and_retries_are_fast_until_it_passes() {
         .collect();
     assert_eq!(
         &at[..5],
-        &[0, 5, 10, 15, 5015],
-        "immediate, 5 ms retries while nothing answers, then the interval"
+        &[0, 5, 15, 35, 5035],
+        "immediate, 5/10/20 ms retries, then the interval"
     );
     assert_eq!(reports[3].transition, Transition::Rose);
     assert!(reports[3].healthy);
