@@ -6,6 +6,8 @@
 //! namespaces; needs root).
 
 mod idle;
+#[path = "../support/instances.rs"]
+mod instances;
 mod members;
 mod partition;
 mod permissions;
@@ -83,28 +85,9 @@ pub fn wait_log(p: &AgentProcess, needle: &str, deadline: Duration) {
 
 /// Writes instance `name`'s five keys under /services/web/ (as `sidekick run` would).
 pub fn register(etcd: &EtcdAccess, name: &str, addr: &str) {
-    let (access, name) = (etcd.clone(), name.to_string());
-    let addr: std::net::SocketAddr = addr.parse().unwrap();
-    testkit::rt::block_on(async move {
-        let mut c = access.client().await;
-        let record = sidekick::registry::Record {
-            unit: format!("monweb@{name}.service"),
-            host: "core02".into(),
-            public_ipv4_addr: addr.ip(),
-            private_ipv4_addr: addr.ip(),
-            port: addr.port(),
-        };
-        let layout = sidekick::registry::Layout::new(
-            &format!("/services/web/{name}"),
-            sidekick::registry::KeyFormat::Keys,
-        )
-        .unwrap();
-        let ops: Vec<_> = sidekick::registry::codec::render(&layout, &record)
-            .into_iter()
-            .map(|(k, v)| etcd_client::TxnOp::put(k, v, None))
-            .collect();
-        c.txn(etcd_client::Txn::new().and_then(ops)).await.unwrap();
-    });
+    let addr = addr.parse().expect("a test address");
+    let one = instances::Instance::new("/services/web/", name, addr, "core02");
+    instances::register(etcd, vec![one], 1);
 }
 
 /// Waits until lbsync's upstream file in `dir` mentions `needle`.

@@ -5,6 +5,8 @@
 mod converge;
 mod etcd_faults;
 mod faults;
+#[path = "../support/instances.rs"]
+mod instances;
 mod outside;
 mod watch;
 
@@ -148,39 +150,14 @@ pub fn addrs(range: std::ops::Range<usize>) -> BTreeSet<String> {
 
 /// Writes each instance's five keys in one transaction, as `sidekick run` does.
 pub fn register(etcd: &EtcdAccess, prefix: &str, names_addrs: &[(String, String)]) {
-    let (access, prefix, items) = (etcd.clone(), prefix.to_string(), names_addrs.to_vec());
-    testkit::rt::block_on(async move {
-        let mut c = access.client().await;
-        for (name, addr) in items {
-            let addr: std::net::SocketAddr = addr.parse().unwrap();
-            let record = sidekick::registry::Record {
-                unit: format!("monweb@{name}.service"),
-                host: "core01".into(),
-                public_ipv4_addr: addr.ip(),
-                private_ipv4_addr: addr.ip(),
-                port: addr.port(),
-            };
-            let layout = sidekick::registry::Layout::new(
-                &format!("{prefix}{name}"),
-                sidekick::registry::KeyFormat::Keys,
-            )
-            .unwrap();
-            let ops: Vec<_> = sidekick::registry::codec::render(&layout, &record)
-                .into_iter()
-                .map(|(k, v)| etcd_client::TxnOp::put(k, v, None))
-                .collect();
-            // Retried: a registration during an etcd election fails with "leader changed".
-            let mut attempt = 0;
-            while let Err(e) = c.txn(etcd_client::Txn::new().and_then(ops.clone())).await {
-                attempt += 1;
-                assert!(
-                    attempt < 100,
-                    "etcd refused the registration 100 times: {e}"
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        }
-    });
+    let all = names_addrs
+        .iter()
+        .map(|(name, addr)| {
+            let addr = addr.parse().expect("a test address");
+            instances::Instance::new(prefix, name, addr, "core01")
+        })
+        .collect();
+    instances::register(etcd, all, 1);
 }
 
 /// Registers `addrs` as instances `i000`, `i001`, ... under /services/web/.

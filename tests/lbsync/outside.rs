@@ -58,34 +58,14 @@ fn register_many(etcd: &EtcdAccess, n: usize) -> BTreeSet<SocketAddr> {
             (format!("i{i:05}"), addr)
         })
         .collect();
-    let (access, list) = (etcd.clone(), items.clone());
-    testkit::rt::block_on(async move {
-        let mut c = access.client().await;
-        for chunk in list.chunks(25) {
-            let mut ops = Vec::new();
-            for (name, addr) in chunk {
-                let addr: SocketAddr = addr.parse().unwrap();
-                let record = sidekick::registry::Record {
-                    unit: format!("monweb@{name}.service"),
-                    host: "core01".into(),
-                    public_ipv4_addr: addr.ip(),
-                    private_ipv4_addr: addr.ip(),
-                    port: addr.port(),
-                };
-                let layout = sidekick::registry::Layout::new(
-                    &format!("/services/web/{name}"),
-                    sidekick::registry::KeyFormat::Keys,
-                )
-                .unwrap();
-                ops.extend(
-                    sidekick::registry::codec::render(&layout, &record)
-                        .into_iter()
-                        .map(|(k, v)| etcd_client::TxnOp::put(k, v, None)),
-                );
-            }
-            c.txn(etcd_client::Txn::new().and_then(ops)).await.unwrap();
-        }
-    });
+    let all = items
+        .iter()
+        .map(|(name, addr)| {
+            let addr = addr.parse().expect("a test address");
+            crate::instances::Instance::new("/services/web/", name, addr, "core01")
+        })
+        .collect();
+    crate::instances::register(etcd, all, 25);
     items.iter().map(|(_, a)| a.parse().unwrap()).collect()
 }
 
