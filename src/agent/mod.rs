@@ -153,10 +153,11 @@ pub async fn connect_checked(
 
 /// Runs the agent until `shutdown` resolves; then revokes the lease and returns.
 pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
-    let docker = docker::connect(&cfg.docker_host)?;
     info!(container = %cfg.container, port = %cfg.port, key = %cfg.layout.prefix, mode = ?cfg.health.mode, etcd = ?cfg.etcd.endpoints, "sidekick run starting");
-
     tokio::pin!(shutdown);
+    let Some(docker) = docker::connect_waiting(&cfg.docker_host, &mut shutdown).await? else {
+        return Ok(());
+    };
     let needs = [
         Need::ReadWrite(cfg.layout.owner_key()),
         Need::ReadWrite(cfg.layout.prefix.clone()),

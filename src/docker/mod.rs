@@ -132,6 +132,38 @@ pub fn connect(host: &str) -> Result<Docker, DockerError> {
     )?)
 }
 
+/// [`connect`], waiting while the daemon's unix socket does not exist yet (a boot where the agent
+/// starts before Docker, or Docker restarting): retried with capped backoff, logged once a
+/// minute at most, until the socket appears or `stop` resolves (`Ok(None)`). A malformed host is
+/// an error at once.
+pub async fn connect_waiting(
+    host: &str,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<Option<Docker>, DockerError> {
+    tokio::pin!(stop);
+    let mut backoff = crate::backoff::Backoff::new(
+        std::time::Duration::from_millis(100),
+        std::time::Duration::from_secs(1),
+    );
+    let mut log = crate::backoff::RetryLog::new("waiting for the docker socket");
+    loop {
+        match connect(host) {
+            Ok(d) => {
+                log.succeeded();
+                return Ok(Some(d));
+            }
+            Err(DockerError::Api(bollard::errors::Error::SocketNotFoundError(path))) => {
+                log.failed(&format_args!("{path} does not exist (is Docker running?)"));
+            }
+            Err(e) => return Err(e),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
+            _ = &mut stop => return Ok(None),
+        }
+    }
+}
+
 /// Inspects the container by name or id; `Ok(None)` when Docker has no such container.
 pub async fn inspect(
     docker: &Docker,

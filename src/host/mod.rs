@@ -34,10 +34,13 @@ const AGENT_QUEUE: usize = 32;
 
 /// Runs until `shutdown` resolves; then stops every agent, lets the lease go and returns.
 pub async fn run(cfg: HostConfig, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
-    let docker = docker::connect(&cfg.defaults.docker_host)?;
     let labels = cfg.label_filters();
     info!(labels = ?labels, host = %cfg.defaults.host, etcd = ?cfg.defaults.etcd.endpoints, "sidekick host starting");
     tokio::pin!(shutdown);
+    let Some(docker) = docker::connect_waiting(&cfg.defaults.docker_host, &mut shutdown).await?
+    else {
+        return Ok(());
+    };
     let cfg = Arc::new(cfg);
     let Some(etcd) = HostEtcd::start(&cfg.defaults, &mut shutdown).await? else {
         return Ok(());

@@ -1,5 +1,6 @@
 //! The agent under faults: its own death, etcd leader loss and full outage, a severed Docker
-//! socket with a restart during the cut, and TLS + auth.
+//! socket with a restart during the cut, a Docker socket that appears only after the agent
+//! started, and TLS + auth.
 
 use std::time::{Duration, Instant};
 
@@ -151,6 +152,53 @@ fn a_severed_docker_socket_with_a_restart_during_the_cut_is_caught_up() {
     assert!(
         proxy.connections_refused() > 0,
         "the agent really tried to reconnect"
+    );
+}
+
+#[test]
+fn a_docker_socket_that_appears_after_the_agent_started_is_waited_for() {
+    let etcd = Etcd::start();
+    let proxy = DockerProxy::start();
+    let web = Container::run(ContainerOpts::web());
+    let dir = tempfile::tempdir().unwrap();
+    let late = dir.path().join("docker.sock");
+    let host = format!("unix://{}", late.display());
+    let mut agent = spawn(
+        &run_args(&etcd.sidekick_args(), web.name(), KEY, &[]),
+        &[("DOCKER_HOST", &host)],
+    );
+    wait_log(&agent, "waiting for the docker socket");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        agent.is_running(),
+        "{}",
+        agent.context("exited instead of waiting for Docker (a boot where it starts first)")
+    );
+    assert!(keys(&etcd.access(), KEY).is_empty());
+    std::os::unix::fs::symlink(proxy.socket_path(), &late).unwrap();
+    wait_registered(&etcd.access(), KEY, web.host_port(80), &agent);
+    agent.sigterm();
+    assert!(agent
+        .wait_exit(Duration::from_secs(5))
+        .is_some_and(|s| s.success()));
+}
+
+#[test]
+fn a_sigterm_while_waiting_for_the_docker_socket_exits_0() {
+    let etcd = Etcd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let host = format!("unix://{}", dir.path().join("docker.sock").display());
+    let mut agent = spawn(
+        &run_args(&etcd.sidekick_args(), "web", KEY, &[]),
+        &[("DOCKER_HOST", &host)],
+    );
+    wait_log(&agent, "waiting for the docker socket");
+    agent.sigterm();
+    let status = agent.wait_exit(Duration::from_secs(5));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{}",
+        agent.context(&format!("exit status {status:?}"))
     );
 }
 
