@@ -224,18 +224,25 @@ fn check_and_run_agree_on_a_bad_docker_host() {
 }
 
 #[test]
-fn a_missing_docker_socket_is_reported_once() {
+fn a_missing_docker_socket_is_reported_once_and_waited_for() {
+    // Not bad input: Docker may simply not be up yet (the contract: the agent never exits
+    // because Docker went away). One warning naming the socket, no flood while it retries.
     let args = agent("run", &[]);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (out, _) = sidekick(&argv);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let last = stderr.lines().last().unwrap_or_default();
+    let mut p = testkit::agent::AgentProcess::spawn(&argv, &[]);
+    p.wait_for_log("waiting for the docker socket", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(2)); // several retries (100 ms to 1 s apart)
+    assert!(p.is_running(), "{}", p.context("exited instead of waiting"));
+    let logs = p.logs();
     assert_eq!(
-        last.matches("nonexistent-sidekick-test.sock").count(),
+        logs.matches("nonexistent-sidekick-test.sock").count(),
         1,
-        "{stderr}"
+        "{logs}"
     );
+    p.sigterm();
+    assert!(p
+        .wait_exit(Duration::from_secs(5))
+        .is_some_and(|s| s.success()));
 }
 
 #[test]
