@@ -120,5 +120,40 @@ impl RetryLog {
     }
 }
 
+/// The start-up retry loop: runs `attempt` until it succeeds (`Ok(Some(_))`), fails with an
+/// error `is_final` says no retry can fix (returned at once: a configuration error), or `stop`
+/// resolves first (`Ok(None)`). Other failures go through a [`RetryLog`] named `what` and wait
+/// the next `backoff` delay.
+pub async fn retry_until_stopped<T, E, Fut>(
+    what: &'static str,
+    mut backoff: Backoff,
+    stop: impl std::future::Future<Output = ()>,
+    mut attempt: impl FnMut() -> Fut,
+    is_final: impl Fn(&E) -> bool,
+) -> Result<Option<T>, E>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: Display,
+{
+    tokio::pin!(stop);
+    let mut log = RetryLog::new(what);
+    loop {
+        match attempt().await {
+            Ok(v) => {
+                log.succeeded();
+                return Ok(Some(v));
+            }
+            Err(e) if is_final(&e) => return Err(e),
+            Err(e) => {
+                log.failed(&e);
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                    _ = &mut stop => return Ok(None),
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -46,3 +46,49 @@ fn grows_to_the_cap_with_jitter_and_resets() {
     b.reset();
     assert!(b.next_delay() <= Duration::from_millis(100));
 }
+
+#[tokio::test(start_paused = true)]
+async fn retry_until_stopped_retries_transient_errors_and_returns_final_ones_at_once() {
+    let backoff = || Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+    let mut calls = 0;
+    let got = retry_until_stopped(
+        "test",
+        backoff(),
+        std::future::pending(),
+        || {
+            calls += 1;
+            std::future::ready(if calls < 3 {
+                Err("transient")
+            } else {
+                Ok(calls)
+            })
+        },
+        |_| false,
+    )
+    .await;
+    assert_eq!(got, Ok(Some(3)));
+
+    let mut calls = 0;
+    let got: Result<Option<()>, &str> = retry_until_stopped(
+        "test",
+        backoff(),
+        std::future::pending(),
+        || {
+            calls += 1;
+            std::future::ready(Err("bad config"))
+        },
+        |e| *e == "bad config",
+    )
+    .await;
+    assert_eq!((got, calls), (Err("bad config"), 1));
+
+    let got: Result<Option<()>, &str> = retry_until_stopped(
+        "test",
+        backoff(),
+        tokio::time::sleep(Duration::from_secs(3)),
+        || std::future::ready(Err("down")),
+        |_| false,
+    )
+    .await;
+    assert_eq!(got, Ok(None), "stop ends the wait");
+}

@@ -34,13 +34,25 @@ pub enum DockerError {
     Api(bollard::errors::Error),
     #[error("docker: no answer within {0:?}")]
     Timeout(Duration),
+    /// The unix socket does not exist (yet): Docker is not running, or not started yet.
+    #[error("docker socket {0} does not exist (is Docker running?)")]
+    NoSocket(String),
+}
+
+impl From<bollard::errors::Error> for DockerError {
+    fn from(e: bollard::errors::Error) -> DockerError {
+        match e {
+            bollard::errors::Error::SocketNotFoundError(path) => DockerError::NoSocket(path),
+            e => DockerError::Api(e),
+        }
+    }
 }
 
 impl DockerError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             DockerError::BadHost { .. } => "config",
-            DockerError::Api(_) => "api",
+            DockerError::Api(_) | DockerError::NoSocket(_) => "api",
             DockerError::Timeout(_) => "timeout",
         }
     }
@@ -71,12 +83,6 @@ fn api_message(e: &bollard::errors::Error) -> String {
         );
     }
     msg
-}
-
-impl From<bollard::errors::Error> for DockerError {
-    fn from(e: bollard::errors::Error) -> Self {
-        DockerError::Api(e)
-    }
 }
 
 /// Whether `host` is an address [`connect`] can use: `unix:///path`, `/path`, `tcp://host:port`
@@ -134,34 +140,20 @@ pub fn connect(host: &str) -> Result<Docker, DockerError> {
 
 /// [`connect`], waiting while the daemon's unix socket does not exist yet (a boot where the agent
 /// starts before Docker, or Docker restarting): retried with capped backoff, logged once a
-/// minute at most, until the socket appears or `stop` resolves (`Ok(None)`). A malformed host is
-/// an error at once.
+/// minute at most, until the socket appears or `stop` resolves (`Ok(None)`). Any other error (a
+/// malformed host) is returned at once.
 pub async fn connect_waiting(
     host: &str,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<Option<Docker>, DockerError> {
-    tokio::pin!(stop);
-    let mut backoff = crate::backoff::Backoff::new(
-        std::time::Duration::from_millis(100),
-        std::time::Duration::from_secs(1),
-    );
-    let mut log = crate::backoff::RetryLog::new("waiting for the docker socket");
-    loop {
-        match connect(host) {
-            Ok(d) => {
-                log.succeeded();
-                return Ok(Some(d));
-            }
-            Err(DockerError::Api(bollard::errors::Error::SocketNotFoundError(path))) => {
-                log.failed(&format_args!("{path} does not exist (is Docker running?)"));
-            }
-            Err(e) => return Err(e),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff.next_delay()) => {}
-            _ = &mut stop => return Ok(None),
-        }
-    }
+    crate::backoff::retry_until_stopped(
+        "waiting for the docker socket",
+        crate::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(1)),
+        stop,
+        || std::future::ready(connect(host)),
+        |e| !matches!(e, DockerError::NoSocket(_)),
+    )
+    .await
 }
 
 /// Inspects the container by name or id; `Ok(None)` when Docker has no such container.

@@ -243,26 +243,14 @@ pub async fn connect_retrying(
     etcd: &EtcdConfig,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<Option<Pool>, EtcdError> {
-    tokio::pin!(stop);
-    let mut backoff =
-        crate::backoff::Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
-    let mut log = crate::backoff::RetryLog::new("connecting to etcd");
-    loop {
-        match Pool::connect(etcd).await {
-            Ok(p) => {
-                log.succeeded();
-                return Ok(Some(p));
-            }
-            Err(e) if e.is_config() => return Err(e),
-            Err(e) => {
-                log.failed(&e);
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff.next_delay()) => {}
-                    _ = &mut stop => return Ok(None),
-                }
-            }
-        }
-    }
+    crate::backoff::retry_until_stopped(
+        "connecting to etcd",
+        crate::backoff::Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
+        stop,
+        || Pool::connect(etcd),
+        EtcdError::is_config,
+    )
+    .await
 }
 
 /// Runs one etcd call under `deadline`.
