@@ -138,24 +138,7 @@ pub fn measure_tree(root: u32, window: Duration) -> Result<Window, String> {
 }
 
 fn agent_args(etcd: &Etcd, container: &str, key: &str, unit: &str) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "run",
-        "--container",
-        container,
-        "--container-port",
-        "80/tcp",
-        "--key",
-        key,
-        "--unit",
-        unit,
-        "--host",
-        "core01",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    v.extend(etcd.sidekick_args());
-    v
+    testkit::agent::run_args_as(&etcd.sidekick_args(), container, key, unit, &[])
 }
 
 fn spawn_agent(args: &[String]) -> AgentProcess {

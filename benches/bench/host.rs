@@ -153,6 +153,18 @@ fn opts(case: &str, i: usize, publish: &str) -> ContainerOpts {
         .label("sidekick.key", &format!("{PREFIX}h{i:03}"))
 }
 
+/// `sidekick host` for this run's containers (those labelled with `case`), plus `extra`.
+fn host_args(etcd: &Etcd, case: &str, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = ["host", "--host", "core01", "--require-label"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    v.push(format!("{CASE_LABEL}={case}"));
+    v.extend(etcd.sidekick_args());
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
 /// `docker run` of every `opts` at once, `threads` at a time.
 pub(super) fn run_at_once(opts: Vec<ContainerOpts>, threads: usize) -> Vec<Container> {
     let queue = Mutex::new(opts);
@@ -217,17 +229,7 @@ pub fn run(plan: &Plan) -> Result<HostResults, String> {
     let t0 = Instant::now();
     let standing = run_at_once((0..n).map(|i| opts(&case, i, &spec)).collect(), 4);
     let containers_started_s = t0.elapsed().as_secs_f64();
-    let mut args: Vec<String> = [
-        "host",
-        "--host",
-        "core01",
-        "--require-label",
-        &format!("{CASE_LABEL}={case}"),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(etcd.sidekick_args());
+    let args = host_args(&etcd, &case, &[]);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let mark = watcher.len();
     let spawned = Instant::now();
@@ -393,13 +395,7 @@ fn no_probes(
     n: usize,
     plan: &Plan,
 ) -> Result<Window, String> {
-    let mut args: Vec<String> = ["host", "--host", "core01", "--health-mode", "none"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.push("--require-label".into());
-    args.push(format!("{CASE_LABEL}={case}"));
-    args.extend(etcd.sidekick_args());
+    let args = host_args(etcd, case, &["--health-mode", "none"]);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let mark = watcher.len();
     let mut agent = super::sys::spawn_sidekick(&argv, &[]);

@@ -5,8 +5,7 @@
 //! starts and polls it every millisecond).
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -36,36 +35,32 @@ impl PublishAddr {
     pub fn setup() -> PublishAddr {
         if let Ok(ip) = std::env::var("BENCH_HOST_PUBLISH_IP") {
             if let Ok(ip) = ip.parse() {
-                return PublishAddr {
-                    ip,
-                    fallback: None,
-                    added: false,
-                };
+                return PublishAddr::at(ip, false);
             }
         }
         let cidr = format!("{BENCH_PUBLIC_IP}/32");
         if on_lo(BENCH_PUBLIC_IP) {
             // Already there (a previous run or a person put it there): use it, leave it.
-            return PublishAddr {
-                ip: BENCH_PUBLIC_IP,
-                fallback: None,
-                added: false,
-            };
+            return PublishAddr::at(BENCH_PUBLIC_IP, false);
         }
         let out = std::process::Command::new("ip")
             .args(["addr", "add", &cidr, "dev", "lo"])
             .output();
         match out {
-            Ok(o) if o.status.success() => PublishAddr {
-                ip: BENCH_PUBLIC_IP,
-                fallback: None,
-                added: true,
-            },
+            Ok(o) if o.status.success() => PublishAddr::at(BENCH_PUBLIC_IP, true),
             Ok(o) => PublishAddr::loopback(format!(
                 "ip addr add {cidr} dev lo: {}",
                 String::from_utf8_lossy(&o.stderr).trim()
             )),
             Err(e) => PublishAddr::loopback(format!("ip: {e}")),
+        }
+    }
+
+    fn at(ip: Ipv4Addr, added: bool) -> PublishAddr {
+        PublishAddr {
+            ip,
+            fallback: None,
+            added,
         }
     }
 
@@ -114,20 +109,10 @@ pub fn get_ok(addr: SocketAddr) -> bool {
 
 /// [`get_ok`] with the connect bounded by `connect`.
 fn get_ok_within(addr: SocketAddr, connect: Duration) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, connect) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /health.php HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut raw = Vec::with_capacity(512);
-    if s.read_to_end(&mut raw).is_err() {
-        return false;
-    }
-    raw.starts_with(b"HTTP/1.") && raw.get(9..12) == Some(b"200")
+    matches!(
+        testkit::docker::http_get_at(addr, "/health.php", connect, Duration::from_secs(2)),
+        Ok((200, _))
+    )
 }
 
 /// On-CPU nanoseconds of the calling thread so far.

@@ -109,22 +109,7 @@ pub fn run(plan: &Plan) -> Result<ScaleResults, String> {
 
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let file = dir.path().join("upstream.conf");
-    let mut args: Vec<String> = [
-        "lbsync",
-        "--backend",
-        "nginx",
-        "--upstream-name",
-        "web",
-        "--check-cmd",
-        "true",
-        "--reload-cmd",
-        "true",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(["--upstream-file".into(), file.display().to_string()]);
-    args.extend(etcd.sidekick_args());
+    let args = testkit::agent::lbsync_nginx_args(&file, &etcd.sidekick_args(), &[]);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let t0 = Instant::now();
     let lbsync = super::sys::spawn_sidekick(&argv, &[]);

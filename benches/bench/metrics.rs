@@ -27,22 +27,10 @@ pub struct MetricsFigure {
 }
 
 fn args(etcd: &Etcd, container: &str, key: &str, metrics: Option<&str>) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "run",
-        "--container",
-        container,
-        "--container-port",
-        "80/tcp",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    v.extend(["--key".to_string(), key.to_string()]);
-    if let Some(addr) = metrics {
-        v.extend(["--metrics-addr".to_string(), addr.to_string()]);
-    }
-    v.extend(etcd.sidekick_args());
-    v
+    let extra: Vec<&str> = metrics
+        .map(|a| vec!["--metrics-addr", a])
+        .unwrap_or_default();
+    testkit::agent::run_args(&etcd.sidekick_args(), container, key, &extra)
 }
 
 pub fn run(plan: &Plan) -> Result<MetricsFigure, String> {

@@ -152,23 +152,7 @@ pub fn sidekick(plan: &Plan) -> Result<SidekickResults, String> {
         }
     }
     let watcher = Watcher::start(&etcd.endpoints(), &format!("{KEY}/"));
-    let mut args: Vec<String> = [
-        "run",
-        "--container",
-        container.name(),
-        "--container-port",
-        "80/tcp",
-        "--key",
-        KEY,
-        "--unit",
-        "monweb@01.service",
-        "--host",
-        "core01",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(etcd.sidekick_args());
+    let args = testkit::agent::run_args(&etcd.sidekick_args(), container.name(), KEY, &[]);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let agent = super::sys::spawn_sidekick(&argv, &[("RUST_LOG", "info,sidekick=debug")]);
     let rig = Rig {

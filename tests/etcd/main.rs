@@ -28,29 +28,9 @@ pub use testkit::agent::run_args;
 /// `sidekick lbsync` with the nginx backend writing into `dir` (check and reload are `true`:
 /// these tests are about etcd, not nginx).
 pub fn lbsync_args(dir: &Path, etcd_args: &[String], extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "lbsync",
-        "--backend",
-        "nginx",
-        "--upstream-name",
-        "web",
-        "--check-cmd",
-        "true",
-        "--reload-cmd",
-        "true",
-        "--prefix",
-        "/services/web/",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    v.extend([
-        "--upstream-file".to_string(),
-        dir.join("upstream.conf").display().to_string(),
-    ]);
-    v.extend(etcd_args.iter().cloned());
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
+    let mut flags = vec!["--prefix", "/services/web/"];
+    flags.extend_from_slice(extra);
+    testkit::agent::lbsync_nginx_args(&dir.join("upstream.conf"), etcd_args, &flags)
 }
 
 pub fn spawn(args: &[String]) -> AgentProcess {

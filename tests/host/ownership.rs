@@ -12,24 +12,7 @@ const KEY: &str = "/services/web/web01";
 
 /// `sidekick run` for `container` on `key`.
 fn run_args(etcd: &Etcd, container: &str, key: &str) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "run",
-        "--container",
-        container,
-        "--container-port",
-        "80/tcp",
-        "--key",
-        key,
-        "--host",
-        "core01",
-        "--ttl",
-        "3s",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    v.extend(etcd.sidekick_args());
-    v
+    testkit::agent::run_args(&etcd.sidekick_args(), container, key, &["--ttl", "3s"])
 }
 
 /// Asserts for `d` that the keys stay registered on `port`.

@@ -17,25 +17,9 @@ use crate::*;
 /// file is the backend here).
 fn spawn_nginx(etcd: &Etcd, dir: &std::path::Path, extra: &[&str]) -> (AgentProcess, PathBuf) {
     let file = dir.join("upstream.conf");
-    let mut args: Vec<String> = [
-        "lbsync",
-        "--backend",
-        "nginx",
-        "--upstream-name",
-        "web",
-        "--check-cmd",
-        "true",
-        "--reload-cmd",
-        "true",
-        "--election-ttl",
-        "2s",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(["--upstream-file".into(), file.display().to_string()]);
-    args.extend(etcd.sidekick_args());
-    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut flags = vec!["--election-ttl", "2s"];
+    flags.extend_from_slice(extra);
+    let args = testkit::agent::lbsync_nginx_args(&file, &etcd.sidekick_args(), &flags);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     (AgentProcess::spawn(&argv, &[]), file)
 }

@@ -9,24 +9,9 @@ use testkit::etcd::Etcd;
 use super::*;
 
 fn run_agent(etcd: &Etcd, container: &str, key: &str, addr: &str, extra: &[&str]) -> AgentProcess {
-    let mut args: Vec<String> = [
-        "run",
-        "--container",
-        container,
-        "--container-port",
-        "80/tcp",
-        "--key",
-        key,
-        "--health-interval",
-        "500ms",
-        "--metrics-addr",
-        addr,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args.extend(etcd.sidekick_args());
+    let mut flags = vec!["--health-interval", "500ms", "--metrics-addr", addr];
+    flags.extend_from_slice(extra);
+    let args = testkit::agent::run_args(&etcd.sidekick_args(), container, key, &flags);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     AgentProcess::spawn(&argv, &[])
 }

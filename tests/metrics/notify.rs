@@ -76,21 +76,12 @@ fn run_says_ready_pings_the_watchdog_and_says_stopping() {
     let notify = NotifySocket::bind();
     let (addr, port) = metrics_addr();
     let container = testkit::docker::unique_name("absent");
-    let mut args: Vec<String> = [
-        "run",
-        "--container",
+    let args = testkit::agent::run_args(
+        &etcd.sidekick_args(),
         &container,
-        "--container-port",
-        "80/tcp",
-        "--key",
         "/services/web/notify01",
-        "--metrics-addr",
-        &addr,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(etcd.sidekick_args());
+        &["--metrics-addr", &addr],
+    );
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut agent = AgentProcess::spawn(
         &argv,
@@ -149,19 +140,12 @@ fn without_a_watchdog_there_are_no_pings() {
     let etcd = Etcd::start();
     let notify = NotifySocket::bind();
     let container = testkit::docker::unique_name("absent");
-    let mut args: Vec<String> = [
-        "run",
-        "--container",
+    let args = testkit::agent::run_args(
+        &etcd.sidekick_args(),
         &container,
-        "--container-port",
-        "80/tcp",
-        "--key",
         "/services/web/notify02",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(etcd.sidekick_args());
+        &[],
+    );
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut agent = AgentProcess::spawn(&argv, &[("NOTIFY_SOCKET", notify.path())]);
     notify.wait_for("READY=1", "ready", &agent);

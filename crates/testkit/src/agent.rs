@@ -211,6 +211,17 @@ pub fn run_to_completion(args: &[&str], env: &[(&str, &str)], deadline: Duration
 /// `sidekick run` arguments for `container` (its port 80/tcp) on `key`, as `monweb@01.service`
 /// on host `core01`, plus the etcd flags and `extra`.
 pub fn run_args(etcd_args: &[String], container: &str, key: &str, extra: &[&str]) -> Vec<String> {
+    run_args_as(etcd_args, container, key, "monweb@01.service", extra)
+}
+
+/// [`run_args`] with another `--unit`.
+pub fn run_args_as(
+    etcd_args: &[String],
+    container: &str,
+    key: &str,
+    unit: &str,
+    extra: &[&str],
+) -> Vec<String> {
     let mut v: Vec<String> = [
         "run",
         "--container",
@@ -220,13 +231,44 @@ pub fn run_args(etcd_args: &[String], container: &str, key: &str, extra: &[&str]
         "--key",
         key,
         "--unit",
-        "monweb@01.service",
+        unit,
         "--host",
         "core01",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
+    v.extend(etcd_args.iter().cloned());
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+/// `sidekick lbsync --backend nginx` arguments writing upstream `web` into `upstream_file`, with
+/// check and reload commands that always succeed (the file is the backend), plus the etcd flags
+/// and `extra`.
+pub fn lbsync_nginx_args(
+    upstream_file: &Path,
+    etcd_args: &[String],
+    extra: &[&str],
+) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "lbsync",
+        "--backend",
+        "nginx",
+        "--upstream-name",
+        "web",
+        "--check-cmd",
+        "true",
+        "--reload-cmd",
+        "true",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend([
+        "--upstream-file".to_string(),
+        upstream_file.display().to_string(),
+    ]);
     v.extend(etcd_args.iter().cloned());
     v.extend(extra.iter().map(|s| s.to_string()));
     v

@@ -230,12 +230,23 @@ impl Drop for Container {
 
 /// A plain HTTP/1.0 GET to 127.0.0.1:`port`; returns (status code, body bytes).
 pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
-    use std::io::{Read, Write};
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.set_write_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    http_get_at(addr, path, Duration::from_secs(2), Duration::from_secs(5))
+}
+
+/// A plain HTTP/1.0 GET to `addr` on a new connection, the connect bounded by `connect` and each
+/// read and write by `io`; returns (status code, body bytes).
+pub fn http_get_at(
+    addr: std::net::SocketAddr,
+    path: &str,
+    connect: Duration,
+    io: Duration,
+) -> std::io::Result<(u16, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, connect)?;
+    s.set_read_timeout(Some(io))?;
+    s.set_write_timeout(Some(io))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", addr.ip())?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     let split = raw
