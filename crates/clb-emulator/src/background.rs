@@ -24,6 +24,14 @@ pub struct BackgroundEmulator {
 impl Emulator {
     /// Serves this emulator on a thread of its own (see [`BackgroundEmulator`]).
     pub fn start_background(&self) -> std::io::Result<BackgroundEmulator> {
+        self.start_background_on(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Like [`Emulator::start_background`], bound to `addr` (port 0: a free one).
+    pub fn start_background_on(
+        &self,
+        addr: std::net::SocketAddr,
+    ) -> std::io::Result<BackgroundEmulator> {
         let (url_tx, url_rx) = mpsc::channel();
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let api = self.clone();
@@ -41,7 +49,7 @@ impl Emulator {
                     }
                 };
                 rt.block_on(async move {
-                    let running = match api.spawn_local().await {
+                    let running = match api.spawn_on(addr).await {
                         Ok(r) => r,
                         Err(e) => {
                             let _ = url_tx.send(Err(e));

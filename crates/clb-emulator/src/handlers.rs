@@ -82,7 +82,9 @@ pub(crate) async fn tokens(State(ctx): State<Ctx>, headers: HeaderMap, body: Byt
         }
         let user = identity::authenticate(&s.config.users, &req)?.clone();
         let ttl = s.config.token_ttl;
-        let token = s.tokens.issue(&user.tenant_id, ttl, now, &mut s.token_rng);
+        let token = s
+            .tokens
+            .issue(&user.username, &user.tenant_id, ttl, now, &mut s.token_rng);
         let expires = chrono::Utc::now()
             + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(3650));
         Ok::<_, Fault>(identity::access_json(&Access {

@@ -52,6 +52,11 @@ fn tenant_of(path: &str) -> &str {
         .unwrap_or_default()
 }
 
+tokio::task_local! {
+    /// The user whose token the request in progress carries (mutations are recorded with it).
+    pub(crate) static ACTOR: String;
+}
+
 /// Token check (401, empty), then rate limit (413 wrapped), then injected faults (500/503).
 async fn clb_gate(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
     let now = Instant::now();
@@ -62,9 +67,10 @@ async fn clb_gate(State(ctx): State<Ctx>, req: Request, next: Next) -> Response 
         .and_then(|t| t.to_str().ok());
     let method = req.method().as_str();
     let verdict = ctx.emu.with_state(|s| {
-        if !token.is_some_and(|t| s.tokens.accepts(t, tenant, now)) {
+        let Some(user) = token.and_then(|t| s.tokens.accepts(t, tenant, now)) else {
             return Err(Fault::Unauthorized);
-        }
+        };
+        let user = user.to_string();
         if s.config.rate_limits {
             s.limiter
                 .check(tenant, method, now)
@@ -74,10 +80,10 @@ async fn clb_gate(State(ctx): State<Ctx>, req: Request, next: Next) -> Response 
             let code = if s.fault_rng.bool() { 500 } else { 503 };
             return Err(Fault::Injected(code));
         }
-        Ok(())
+        Ok(user)
     });
     match verdict {
-        Ok(()) => next.run(req).await,
+        Ok(user) => ACTOR.scope(user, next.run(req)).await,
         Err(fault) => fault.into_response(),
     }
 }

@@ -103,6 +103,7 @@ pub(crate) fn authenticate<'a>(users: &'a [User], req: &AuthRequest) -> Result<&
 #[derive(Debug, Clone)]
 struct Token {
     tenant: String,
+    user: String,
     valid_until: Instant,
 }
 
@@ -113,9 +114,10 @@ pub(crate) struct TokenStore {
 }
 
 impl TokenStore {
-    /// Issues a fresh token for `tenant`, valid for `ttl`.
+    /// Issues a fresh token for `user` of `tenant`, valid for `ttl`.
     pub(crate) fn issue(
         &mut self,
+        user: &str,
         tenant: &str,
         ttl: Duration,
         now: Instant,
@@ -129,17 +131,19 @@ impl TokenStore {
             id.clone(),
             Token {
                 tenant: tenant.to_string(),
+                user: user.to_string(),
                 valid_until: now + ttl,
             },
         );
         id
     }
 
-    /// True when `token` exists, has not expired and belongs to `tenant`.
-    pub(crate) fn accepts(&self, token: &str, tenant: &str, now: Instant) -> bool {
+    /// The user `token` was issued to, when it exists, has not expired and belongs to `tenant`.
+    pub(crate) fn accepts(&self, token: &str, tenant: &str, now: Instant) -> Option<&str> {
         self.tokens
             .get(token)
-            .is_some_and(|t| t.tenant == tenant && now < t.valid_until)
+            .filter(|t| t.tenant == tenant && now < t.valid_until)
+            .map(|t| t.user.as_str())
     }
 
     /// Every issued token becomes invalid.

@@ -247,7 +247,13 @@ impl Emulator {
     /// Binds 127.0.0.1 on a free port and serves in a background task until the handle is shut
     /// down or dropped.
     pub async fn spawn_local(&self) -> std::io::Result<RunningEmulator> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        self.spawn_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Like [`Emulator::spawn_local`] on `addr` (port 0: a free one), for clients in other
+    /// network namespaces.
+    pub async fn spawn_on(&self, addr: SocketAddr) -> std::io::Result<RunningEmulator> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(self.clone().serve(listener, async move {

@@ -47,6 +47,9 @@ pub struct Mutation {
     pub node_ids: Vec<u64>,
     /// `address:port` of the nodes concerned.
     pub addresses: Vec<String>,
+    /// The user whose token made the change (empty for changes made through the admin API).
+    #[serde(default)]
+    pub by: String,
 }
 
 /// A snapshot of everything counted since start or the last reset.

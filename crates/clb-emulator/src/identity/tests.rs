@@ -47,17 +47,21 @@ fn malformed_and_wrong_requests() {
 }
 
 #[test]
-fn tokens_expire_and_are_bound_to_their_tenant() {
+fn tokens_expire_and_are_bound_to_their_tenant_and_user() {
     let mut store = TokenStore::default();
     let mut rng = fastrand::Rng::with_seed(1);
     let t0 = Instant::now();
-    let tok = store.issue("123", Duration::from_secs(10), t0, &mut rng);
+    let tok = store.issue("demo", "123", Duration::from_secs(10), t0, &mut rng);
     assert_eq!(tok.len(), 32);
-    assert!(store.accepts(&tok, "123", t0));
-    assert!(!store.accepts(&tok, "456", t0));
-    assert!(!store.accepts(&tok, "123", t0 + Duration::from_secs(10)));
-    let tok2 = store.issue("123", Duration::from_secs(10), t0, &mut rng);
+    assert_eq!(store.accepts(&tok, "123", t0), Some("demo"));
+    assert_eq!(store.accepts(&tok, "456", t0), None);
+    assert_eq!(
+        store.accepts(&tok, "123", t0 + Duration::from_secs(10)),
+        None
+    );
+    let tok2 = store.issue("ops", "123", Duration::from_secs(10), t0, &mut rng);
     assert_ne!(tok, tok2);
+    assert_eq!(store.accepts(&tok2, "123", t0), Some("ops"));
     store.expire_all();
-    assert!(!store.accepts(&tok2, "123", t0));
+    assert_eq!(store.accepts(&tok2, "123", t0), None);
 }

@@ -146,6 +146,9 @@ impl State {
             lb_id,
             node_ids: nodes.iter().map(|n| n.id).collect(),
             addresses: nodes.iter().map(address_of).collect(),
+            by: crate::http::ACTOR
+                .try_with(|u| u.clone())
+                .unwrap_or_default(),
         });
     }
 
