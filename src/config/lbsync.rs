@@ -52,6 +52,9 @@ pub struct LbsyncConfig {
     /// `--allow-loopback`: the Rackspace backend accepts loopback addresses.
     pub allow_loopback: bool,
     pub election_key: String,
+    /// What this instance reconciles into (`rackspace/<lb>`, `nginx/<upstream>`): written in the
+    /// election key so instances that share a key but not a target refuse to run.
+    pub target: String,
     /// `--election-ttl`: the leadership lease.
     pub ttl: Duration,
     pub dry_run: bool,
@@ -207,6 +210,7 @@ impl LbsyncConfig {
             drain_period: a.drain_period,
             allow_loopback: a.allow_loopback,
             election_key,
+            target: lb_label,
             // etcd leases have whole-second TTLs: round up.
             ttl: Duration::from_secs(
                 ttl.as_secs()

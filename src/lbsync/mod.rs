@@ -30,7 +30,7 @@ use backend::rackspace::RackspaceExec;
 use backend::Backend;
 pub use driver::Step;
 use driver::{transition, Event, State};
-use election::{Election, Role};
+use election::{Election, Fence, Holder, Role};
 use node_plan::{plan_nodes, AddressRules};
 use registry::Registry;
 use view::{Desired, SharedRegistry};
@@ -43,6 +43,13 @@ pub enum LbsyncError {
     Nginx(#[from] crate::nginx::NginxError),
     #[error(transparent)]
     Etcd(#[from] EtcdError),
+    #[error("--election-key {key} is held by lbsync {holder}, which reconciles into {theirs}; this one reconciles into {ours}: give each load balancer its own --election-key")]
+    ElectionConflict {
+        key: String,
+        holder: String,
+        theirs: String,
+        ours: String,
+    },
     /// Identity refused the credentials: at start (a configuration error: fix the key or the
     /// user, exit 2), or again and again after they had worked (exit 1).
     #[error("{source}{}", if *at_start { "; check --username and --api-key-file/--password-file" } else { "; the credentials stopped working" })]
@@ -60,6 +67,7 @@ impl LbsyncError {
             LbsyncError::Rackspace(e) => e.metric_label() == "config",
             LbsyncError::Nginx(e) => e.is_config(),
             LbsyncError::Etcd(e) => e.is_config(),
+            LbsyncError::ElectionConflict { .. } => true,
         }
     }
 }
@@ -117,6 +125,33 @@ async fn pass<B: Backend>(
     backend.apply(&plan, is_leader).await
 }
 
+/// Waits (a bounded time) until the registry view has caught up with the revision the current
+/// leadership term was confirmed at, so a pass never plans from a view older than the term.
+async fn catch_up(
+    election: &Election,
+    seen: &mut tokio::sync::watch::Receiver<i64>,
+    wanted: &tokio::sync::watch::Sender<i64>,
+) {
+    let Fence::ViewBehind { need } = election.fence(*seen.borrow()) else {
+        return;
+    };
+    wanted.send_replace(need);
+    if tokio::time::timeout(CATCH_UP_DEADLINE, seen.wait_for(|&s| s >= need))
+        .await
+        .is_err()
+    {
+        warn!(
+            need,
+            seen = *seen.borrow(),
+            "the registry view has not caught up with this leadership term; not changing anything yet"
+        );
+    }
+}
+
+/// How long a pass waits for the registry view to catch up before it gives up (and changes
+/// nothing: the fence stays closed).
+const CATCH_UP_DEADLINE: Duration = Duration::from_secs(2);
+
 /// Runs lbsync until `shutdown` resolves.
 pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Result<(), LbsyncError> {
     match &cfg.backend {
@@ -165,11 +200,17 @@ async fn drive<B: Backend>(
         rules,
     )));
     let (view_tx, mut view) = tokio::sync::watch::channel::<Option<i64>>(None);
+    let (seen_tx, mut seen) = tokio::sync::watch::channel(0i64);
+    let (wanted, wanted_rx) = tokio::sync::watch::channel(0i64);
     tokio::spawn(view::run(
         pool.clone(),
         registry.clone(),
         cfg.prefix.clone(),
         view_tx,
+        view::CatchUp {
+            seen: seen_tx,
+            wanted: wanted_rx,
+        },
     ));
     let prober = Prober::new(
         cfg.recheck
@@ -210,16 +251,22 @@ async fn drive<B: Backend>(
         std::process::id()
     );
     info!(prefix = %cfg.prefix, election_key = %cfg.election_key, id = %me, "sidekick lbsync starting");
+    let me = Holder {
+        id: me,
+        target: Some(cfg.target.clone()),
+    };
     let election = Election::spawn(pool.clone(), cfg.election_key.clone(), me, cfg.ttl);
     let mut role = election.subscribe();
     crate::telemetry::follow_role(election.subscribe());
-    let is_leader = || election.is_leader_now();
+    let view_at = seen.clone();
+    let is_leader = || election.fence(*view_at.borrow()) == Fence::Act;
     let mut state = State::Following;
     // A pass may wait up to two minutes for the load balancer to become ACTIVE.
     let mut pulse = crate::telemetry::Pulse::start("lbsync", Duration::from_secs(180));
     let outcome = loop {
         let event = match state {
             State::Due => {
+                catch_up(&election, &mut seen, &wanted).await;
                 let current = *view.borrow_and_update();
                 match current.map(|rev| view::desired(&registry, rev)) {
                     Some(desired) => {
@@ -243,7 +290,7 @@ async fn drive<B: Backend>(
                 biased;
                 _ = &mut shutdown => break Ok(()),
                 _ = pulse.tick() => continue,
-                r = role.changed() => if r.is_err() { break Ok(()) } else { Event::Leadership(*role.borrow_and_update() == Role::Leader) },
+                r = role.changed() => if r.is_err() { break Ok(()) } else { Event::Leadership(role.borrow_and_update().leads()) },
             },
             State::Idle { until } | State::Holding { until } => {
                 let idle = matches!(state, State::Idle { .. });
@@ -251,7 +298,7 @@ async fn drive<B: Backend>(
                     biased;
                     _ = &mut shutdown => break Ok(()),
                     _ = pulse.tick() => continue,
-                    r = role.changed() => if r.is_err() { break Ok(()) } else { Event::Leadership(*role.borrow_and_update() == Role::Leader) },
+                    r = role.changed() => if r.is_err() { break Ok(()) } else { Event::Leadership(role.borrow_and_update().leads()) },
                     r = view.changed(), if idle => if r.is_err() { break Ok(()) } else { Event::Changed },
                     _ = tokio::time::sleep_until(until) => Event::Timer,
                 }
@@ -260,6 +307,14 @@ async fn drive<B: Backend>(
         state = transition(state, event, Instant::now(), cfg.resync);
         if let Some(e) = backend.fatal() {
             break Err(e);
+        }
+        if let Role::Conflict { holder } = &*role.borrow() {
+            break Err(LbsyncError::ElectionConflict {
+                key: cfg.election_key.clone(),
+                holder: holder.id.clone(),
+                theirs: holder.target.clone().unwrap_or_default(),
+                ours: cfg.target.clone(),
+            });
         }
     };
     info!("shutting down: resigning leadership");

@@ -32,6 +32,32 @@ const PROGRESS_DEADLINE: Duration = Duration::from_secs(5);
 const REOPEN_FIRST: Duration = Duration::from_millis(50);
 const REOPEN_MAX: Duration = Duration::from_millis(500);
 
+/// How far the view has caught up with etcd, for the leader's fence: `seen` is the highest header
+/// revision of a listing or watch response (every event up to it is applied); `wanted` is the
+/// revision a new leadership term needs, which the view asks etcd for with a progress request
+/// rather than waiting for the next change.
+pub struct CatchUp {
+    pub seen: watch::Sender<i64>,
+    pub wanted: watch::Receiver<i64>,
+}
+
+impl CatchUp {
+    fn saw(&self, revision: i64) {
+        self.seen.send_if_modified(|s| {
+            let newer = revision > *s;
+            if newer {
+                *s = revision;
+            }
+            newer
+        });
+    }
+
+    /// True when a leader waits for a revision the view has not shown yet.
+    fn behind(&mut self) -> bool {
+        *self.wanted.borrow_and_update() > *self.seen.borrow()
+    }
+}
+
 /// The registry shared by the view (writer) and the driver (reader).
 pub type SharedRegistry = Arc<Mutex<Registry>>;
 
@@ -139,6 +165,7 @@ pub async fn run(
     registry: SharedRegistry,
     prefix: String,
     tx: watch::Sender<Option<i64>>,
+    mut catch_up: CatchUp,
 ) {
     let mut list_backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     let mut list_log = RetryLog::new("reading the registry prefix");
@@ -161,7 +188,16 @@ pub async fn run(
         debug!(revision = rev, keys = kvs.len(), "registry prefix listed");
         lock(&registry).reset(kvs);
         tx.send_replace(Some(rev));
-        follow(&pool, &prefix, &registry, rev, cluster, &tx).await;
+        catch_up.saw(rev);
+        follow(
+            &pool,
+            &prefix,
+            &registry,
+            (rev, cluster),
+            &tx,
+            &mut catch_up,
+        )
+        .await;
     }
 }
 
@@ -172,9 +208,9 @@ async fn follow(
     pool: &Pool,
     prefix: &str,
     registry: &SharedRegistry,
-    rev: i64,
-    cluster: u64,
+    (rev, cluster): (i64, u64),
     tx: &watch::Sender<Option<i64>>,
+    catch_up: &mut CatchUp,
 ) {
     let mut next_rev = rev + 1;
     let mut backoff = Backoff::new(REOPEN_FIRST, REOPEN_MAX);
@@ -199,6 +235,12 @@ async fn follow(
         };
         let mut awaiting_progress = false;
         loop {
+            if !awaiting_progress && catch_up.behind() {
+                if stream.request_progress().await.is_err() {
+                    break;
+                }
+                awaiting_progress = true;
+            }
             let wait = if awaiting_progress {
                 PROGRESS_DEADLINE
             } else {
@@ -207,6 +249,7 @@ async fn follow(
             let msg = tokio::select! {
                 m = tokio::time::timeout(wait, stream.message()) => m,
                 _ = tx.closed() => return,
+                r = catch_up.wanted.changed() => if r.is_err() { return } else { continue },
             };
             let resp = match msg {
                 Err(_) if !awaiting_progress => {
@@ -260,6 +303,11 @@ async fn follow(
                 return;
             }
             if resp.events().is_empty() {
+                // A progress notice (etcd sends one only to a watch that has delivered every
+                // event up to its header's revision); not the `created` answer, which comes first.
+                if !resp.created() {
+                    catch_up.saw(resp.header().map(|h| h.revision()).unwrap_or(0));
+                }
                 continue;
             }
             let mut last = next_rev - 1;
@@ -289,6 +337,7 @@ async fn follow(
                 "prefix changed"
             );
             tx.send_replace(Some(last));
+            catch_up.saw(last);
         }
         tokio::time::sleep(backoff.next_delay()).await;
     }

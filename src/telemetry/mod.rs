@@ -269,10 +269,11 @@ pub fn follow_role(mut role: tokio::sync::watch::Receiver<Role>) {
         loop {
             let now = role.borrow_and_update().clone();
             if let Some(m) = &t.metrics {
-                m.leader.set(i64::from(now == Role::Leader));
+                m.leader.set(i64::from(now.leads()));
             }
             let text = match now {
-                Role::Leader => "leader".to_string(),
+                Role::Leader { .. } => "leader".to_string(),
+                Role::Conflict { holder } => format!("refused (key held by {})", holder.id),
                 Role::Follower { leader } => format!("standby (leader: {leader})"),
                 Role::Candidate => "campaigning".to_string(),
             };

@@ -346,7 +346,7 @@ impl Backend for RackspaceExec {
             };
         }
         if !is_leader() {
-            warn!("not (or no longer surely) the leader; not changing the load balancer");
+            debug!("not (or no longer surely) the leader; not changing the load balancer");
             return Step::Wait(Duration::from_secs(1));
         }
         let started = Instant::now();
