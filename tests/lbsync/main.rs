@@ -7,6 +7,7 @@ mod etcd_faults;
 mod faults;
 #[path = "../support/instances.rs"]
 mod instances;
+mod leader_drill;
 mod outside;
 mod watch;
 

@@ -376,3 +376,32 @@ fn a_server_without_the_limits_route_with_html_404s_and_hyphenated_statuses_conv
         lbsync.context("a missing route is not a gone LB")
     );
 }
+
+#[test]
+fn a_second_lbsync_with_another_backend_on_the_same_election_key_refuses_to_run() {
+    let rig = Rig::new(Config::default());
+    let key = "/sidekick/shared/lbsync";
+    let mut rackspace = rig.spawn(&["--election-key", key, "--election-ttl", "2s"]);
+    rackspace.wait_for_log("elected leader", CONVERGE);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut nginx, _file) = spawn_nginx(&rig.etcd, dir.path(), &["--election-key", key]);
+    let status = nginx.wait_exit(Duration::from_secs(15));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(2),
+        "{}",
+        nginx.context("the nginx lbsync must exit 2 (a configuration error)")
+    );
+    let logs = nginx.logs();
+    assert!(
+        logs.contains(&format!("--election-key {key} is held by lbsync"))
+            && logs.contains("rackspace/web-lb")
+            && logs.contains("nginx/web"),
+        "one error naming the key, the holder's target and ours:\n{logs}"
+    );
+    assert!(
+        rackspace.is_running(),
+        "{}",
+        rackspace.context("the leader keeps running")
+    );
+}
