@@ -268,10 +268,12 @@ pub async fn timed_within<T>(
 pub async fn timed<T>(
     f: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
 ) -> Result<T, EtcdError> {
-    crate::telemetry::etcd_counted(match tokio::time::timeout(REQUEST_TIMEOUT, f).await {
+    let r = match tokio::time::timeout(REQUEST_TIMEOUT, f).await {
         Ok(r) => r.map_err(EtcdError::from),
         Err(_) => Err(EtcdError::Timeout(REQUEST_TIMEOUT)),
-    })
+    };
+    crate::telemetry::etcd_request(r.as_ref().err().map(EtcdError::metric_label));
+    r
 }
 
 #[cfg(test)]

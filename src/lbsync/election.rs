@@ -81,6 +81,30 @@ impl Role {
     pub fn leads(&self) -> bool {
         matches!(self, Role::Leader { .. })
     }
+
+    /// Reports every role to telemetry (the leader gauge and the status line) as it changes.
+    pub fn report(mut role: watch::Receiver<Role>) {
+        tokio::spawn(async move {
+            loop {
+                let now = role.borrow_and_update().clone();
+                crate::telemetry::lbsync_role(now.leads(), now.to_string());
+                if role.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Role::Leader { .. } => write!(f, "leader"),
+            Role::Conflict { holder } => write!(f, "refused (key held by {})", holder.id),
+            Role::Follower { leader } => write!(f, "standby (leader: {leader})"),
+            Role::Candidate => write!(f, "campaigning"),
+        }
+    }
 }
 
 /// Whether this instance may change the load balancer right now, and if not, why.

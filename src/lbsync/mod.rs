@@ -257,7 +257,7 @@ async fn drive<B: Backend>(
     };
     let election = Election::spawn(pool.clone(), cfg.election_key.clone(), me, cfg.ttl);
     let mut role = election.subscribe();
-    crate::telemetry::follow_role(election.subscribe());
+    Role::report(election.subscribe());
     let view_at = seen.clone();
     let is_leader = || election.fence(*view_at.borrow()) == Fence::Act;
     let mut state = State::Following;

@@ -28,7 +28,6 @@ use sd_notify::NotifyState;
 use tokio::time::Instant;
 
 use crate::health::Outcome;
-use crate::lbsync::election::Role;
 use heartbeat::Heartbeat;
 
 /// Which mode runs: decides the metric families and when `READY=1` is sent.
@@ -232,15 +231,14 @@ pub fn docker_reconnect() {
     }
 }
 
-/// Counts one unary etcd request and, when it failed, its error kind; returns it unchanged.
-pub fn etcd_counted<T>(r: Result<T, crate::etcd::EtcdError>) -> Result<T, crate::etcd::EtcdError> {
+/// Counts one unary etcd request and, when it failed, its error kind.
+pub fn etcd_request(failed: Option<&'static str>) {
     if let Some(m) = metrics() {
         m.etcd_requests.inc();
-        if let Err(e) = &r {
-            m.etcd_errors.with_label_values(&[e.metric_label()]).inc();
+        if let Some(kind) = failed {
+            m.etcd_errors.with_label_values(&[kind]).inc();
         }
     }
-    r
 }
 
 /// One lease keepalive was answered after `rtt`.
@@ -262,27 +260,13 @@ pub fn host_pass(listed: bool, inspections_out: usize) {
     }
 }
 
-/// `lbsync`: follows the election's role (the leader gauge and `STATUS=`/`READY=1`).
-pub fn follow_role(mut role: tokio::sync::watch::Receiver<Role>) {
+/// `lbsync`: the election's role now (the leader gauge and `STATUS=`/`READY=1`).
+pub fn lbsync_role(leading: bool, text: String) {
     let Some(t) = get() else { return };
-    tokio::spawn(async move {
-        loop {
-            let now = role.borrow_and_update().clone();
-            if let Some(m) = &t.metrics {
-                m.leader.set(i64::from(now.leads()));
-            }
-            let text = match now {
-                Role::Leader { .. } => "leader".to_string(),
-                Role::Conflict { holder } => format!("refused (key held by {})", holder.id),
-                Role::Follower { leader } => format!("standby (leader: {leader})"),
-                Role::Candidate => "campaigning".to_string(),
-            };
-            t.update(|s| s.summary.role = Some(text));
-            if role.changed().await.is_err() {
-                return;
-            }
-        }
-    });
+    if let Some(m) = &t.metrics {
+        m.leader.set(i64::from(leading));
+    }
+    t.update(|s| s.summary.role = Some(text));
 }
 
 /// `lbsync`: how many backends the registry wants.
