@@ -317,7 +317,12 @@ fn run_drill(cycles: usize) -> Vec<Cycle> {
                 .iter()
                 .any(|t| &t.holder == standby && t.from > mark)
         });
-        let gauges = (leader_gauge(&pair[leader]), leader_gauge(&pair[1 - leader]));
+        // The new leader sets its gauge right after its write, which the watch may see first.
+        let mut gauges = (None, None);
+        testkit::wait::poll_until(Duration::from_secs(2), || {
+            gauges = (leader_gauge(&pair[leader]), leader_gauge(&pair[1 - leader]));
+            gauges == (Some(0), Some(1))
+        });
         std::thread::sleep(CUT_FOR.saturating_sub(cut.elapsed()));
         let _ = stop_tx.send(());
         churned = churner.join().expect("the churn thread");
