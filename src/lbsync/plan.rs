@@ -1,7 +1,8 @@
 //! The pure reconcile plan for a load balancer's node list: what to remove (in batches no larger
 //! than the bulk-delete limit), what to add (capped to the room left under the node limit), and
 //! which managed nodes to re-enable. Static nodes and nodes whose address is not an IP are never
-//! touched; an empty registry never empties the load balancer unless allowed.
+//! touched. It starts from a [`NodePlan`](super::node_plan::NodePlan)'s `want`, so the
+//! empty-registry guard has already been applied there, once for every backend.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -26,8 +27,6 @@ pub struct NodeChanges {
     pub enable: Vec<u64>,
     /// Wanted addresses that do not fit under the node limit.
     pub unplaced: Vec<SocketAddr>,
-    /// The registry is empty and the guard kept the managed nodes.
-    pub empty_guard: bool,
 }
 
 impl NodeChanges {
@@ -48,7 +47,6 @@ pub fn plan_changes(
     nodes: &[LbNode],
     statics: &BTreeSet<SocketAddr>,
     limits: LbLimits,
-    allow_empty: bool,
 ) -> NodeChanges {
     let managed: Vec<(u64, SocketAddr, &str)> = nodes
         .iter()
@@ -59,14 +57,13 @@ pub fn plan_changes(
         })
         .collect();
     let present: BTreeSet<SocketAddr> = nodes.iter().filter_map(|n| n.addr).collect();
-    let empty_guard = desired.is_empty() && !allow_empty && !managed.is_empty();
     let mut seen = BTreeSet::new();
     let mut removes: Vec<u64> = Vec::new();
     let mut enable = Vec::new();
     for (id, addr, condition) in managed {
         // A second node with the same address is always surplus.
         let duplicate = !seen.insert(addr);
-        if duplicate || (!desired.contains(&addr) && !empty_guard) {
+        if duplicate || !desired.contains(&addr) {
             removes.push(id);
         } else if desired.contains(&addr) && !condition.eq_ignore_ascii_case("ENABLED") {
             enable.push(id);
@@ -91,7 +88,6 @@ pub fn plan_changes(
         adds,
         enable,
         unplaced,
-        empty_guard,
     }
 }
 

@@ -331,7 +331,7 @@ impl Backend for RackspaceExec {
             },
         };
         let limits = self.limits.unwrap_or(DEFAULT_LIMITS);
-        let c = plan_changes(&plan.want, &lb_nodes(&lb), &self.statics, limits, true);
+        let c = plan_changes(&plan.want, &lb_nodes(&lb), &self.statics, limits);
         self.report(&c, lb.id);
         if c.is_converged() {
             self.backoff.reset();
@@ -380,7 +380,7 @@ impl Backend for RackspaceExec {
             None => self.read().await?,
         };
         let limits = self.limits.unwrap_or(DEFAULT_LIMITS);
-        let c = plan_changes(&plan.want, &lb_nodes(&lb), &self.statics, limits, true);
+        let c = plan_changes(&plan.want, &lb_nodes(&lb), &self.statics, limits);
         println!(
             "load balancer {:?} (id {}, {}): {} nodes now",
             lb.name,

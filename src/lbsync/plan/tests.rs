@@ -1,4 +1,5 @@
 use super::*;
+use crate::lbsync::node_plan::plan_nodes;
 
 const LIMITS: LbLimits = LbLimits {
     node_limit: 25,
@@ -35,24 +36,16 @@ fn adds_all_missing_in_one_batch_and_removes_what_is_gone() {
         &nodes,
         &BTreeSet::new(),
         LIMITS,
-        false,
     );
     assert_eq!(p.removes, vec![vec![1]]);
     assert_eq!(p.adds, vec![a("10.0.0.3:80"), a("10.0.0.4:80")]);
-    assert!(p.enable.is_empty() && p.unplaced.is_empty() && !p.empty_guard);
+    assert!(p.enable.is_empty() && p.unplaced.is_empty());
 }
 
 #[test]
 fn converged_when_equal() {
     let nodes = vec![node(1, "10.0.0.1:80")];
-    assert!(plan_changes(
-        &set(&["10.0.0.1:80"]),
-        &nodes,
-        &BTreeSet::new(),
-        LIMITS,
-        false
-    )
-    .is_converged());
+    assert!(plan_changes(&set(&["10.0.0.1:80"]), &nodes, &BTreeSet::new(), LIMITS).is_converged());
 }
 
 #[test]
@@ -71,18 +64,11 @@ fn static_and_domain_nodes_are_never_touched() {
         &nodes,
         &set(&["1.1.1.1:80"]),
         LIMITS,
-        false,
     );
     assert_eq!(p.removes, vec![vec![3]]);
     assert_eq!(p.adds, vec![a("10.0.0.1:80")]);
     // A wanted address already present as a static node is not added again.
-    let p = plan_changes(
-        &set(&["1.1.1.1:80"]),
-        &nodes,
-        &set(&["1.1.1.1:80"]),
-        LIMITS,
-        true,
-    );
+    let p = plan_changes(&set(&["1.1.1.1:80"]), &nodes, &set(&["1.1.1.1:80"]), LIMITS);
     assert!(p.adds.is_empty());
 }
 
@@ -93,13 +79,7 @@ fn removals_are_batched_by_the_bulk_delete_limit() {
         .enumerate()
         .map(|(i, ad)| node(i as u64 + 1, &ad.to_string()))
         .collect();
-    let p = plan_changes(
-        &set(&["10.9.9.9:80"]),
-        &nodes,
-        &BTreeSet::new(),
-        LIMITS,
-        false,
-    );
+    let p = plan_changes(&set(&["10.9.9.9:80"]), &nodes, &BTreeSet::new(), LIMITS);
     assert_eq!(
         p.removes.iter().map(Vec::len).collect::<Vec<_>>(),
         vec![10, 10, 3]
@@ -115,9 +95,9 @@ fn adds_are_capped_to_the_room_under_the_node_limit_counting_removals() {
     let mut want = many(10);
     want.insert(a("10.1.0.1:80"));
     // 20 present, 19 to remove (all but 10.1.0.1) -> 1 stays, room for 24, 10 fit.
-    let p = plan_changes(&want, &nodes, &BTreeSet::new(), LIMITS, false);
+    let p = plan_changes(&want, &nodes, &BTreeSet::new(), LIMITS);
     assert_eq!(p.adds.len(), 10);
-    let p = plan_changes(&many(30), &[], &BTreeSet::new(), LIMITS, false);
+    let p = plan_changes(&many(30), &[], &BTreeSet::new(), LIMITS);
     assert_eq!((p.adds.len(), p.unplaced.len()), (25, 5));
     let full: Vec<LbNode> = many(25)
         .iter()
@@ -126,7 +106,7 @@ fn adds_are_capped_to_the_room_under_the_node_limit_counting_removals() {
         .collect();
     let mut want = many(25);
     want.insert(a("10.2.0.1:80"));
-    let p = plan_changes(&want, &full, &BTreeSet::new(), LIMITS, false);
+    let p = plan_changes(&want, &full, &BTreeSet::new(), LIMITS);
     assert!(
         p.adds.is_empty() && p.unplaced == vec![a("10.2.0.1:80")],
         "full: nothing added, reported instead"
@@ -135,21 +115,21 @@ fn adds_are_capped_to_the_room_under_the_node_limit_counting_removals() {
 
 #[test]
 fn empty_registry_is_guarded_unless_allowed() {
+    // As lbsync composes them: the shared node plan (where the guard lives), then this plan.
+    let plan = |nodes: &[LbNode], statics: &BTreeSet<SocketAddr>, allow_empty: bool| {
+        let present = nodes.iter().filter_map(|n| n.addr).collect();
+        let p = plan_nodes(BTreeSet::new(), &present, statics, allow_empty);
+        (p.empty_guard, plan_changes(&p.want, nodes, statics, LIMITS))
+    };
     let nodes = vec![node(1, "10.0.0.1:80"), node(2, "1.1.1.1:80")];
     let statics = set(&["1.1.1.1:80"]);
-    let p = plan_changes(&BTreeSet::new(), &nodes, &statics, LIMITS, false);
-    assert!(p.empty_guard && p.is_converged(), "nothing removed");
-    let p = plan_changes(&BTreeSet::new(), &nodes, &statics, LIMITS, true);
+    let (guard, p) = plan(&nodes, &statics, false);
+    assert!(guard && p.is_converged(), "nothing removed");
+    let (guard, p) = plan(&nodes, &statics, true);
     assert_eq!(p.removes, vec![vec![1]]);
-    assert!(!p.empty_guard);
-    let p = plan_changes(
-        &BTreeSet::new(),
-        &[node(2, "1.1.1.1:80")],
-        &statics,
-        LIMITS,
-        false,
-    );
-    assert!(!p.empty_guard, "only static nodes: nothing to guard");
+    assert!(!guard);
+    let (guard, _) = plan(&[node(2, "1.1.1.1:80")], &statics, false);
+    assert!(!guard, "only static nodes: nothing to guard");
 }
 
 #[test]
@@ -161,7 +141,6 @@ fn wanted_nodes_that_are_not_enabled_are_re_enabled_and_duplicates_removed() {
         &[n, node(2, "10.0.0.1:80")],
         &BTreeSet::new(),
         LIMITS,
-        false,
     );
     assert_eq!(p.enable, vec![1]);
     assert_eq!(p.removes, vec![vec![2]]);
