@@ -6,12 +6,20 @@
 //! is never touched. Every name carries a per-cluster tag; Drop kills the members and deletes the
 //! namespaces and the host's veth, also when the test panics.
 //!
+//! Client hosts ([`NetnsCluster::add_host`]): a process that must lose etcd on its own (an agent,
+//! an lbsync instance) runs in its own namespace on the same bridge ([`NetnsHost::spawn`],
+//! [`NetnsHost::command`]); [`NetnsHost::cut_from_etcd`] drops its traffic to and from etcd's
+//! client port only (iptables inside that namespace), so the Docker socket (a unix socket,
+//! reachable from any namespace) and servers of the root namespace on [`NetnsCluster::root_ip`]
+//! stay reachable.
+//!
 //! ```text
-//!   root ns: agents ── <tag>h ──┐
+//!   root ns: agents ── <tag>h ──┐  (<net>.1)
 //!                               │  switch ns <tag>sw: bridge br0
-//!   <tag>m0: etcd ── <tag>m0a ──┤
+//!   <tag>m0: etcd ── <tag>m0a ──┤  (<net>.11, .12, ...)
 //!   <tag>m1: etcd ── <tag>m1a ──┤
-//!   <tag>m2: etcd ── <tag>m2a ──┘
+//!   <tag>m2: etcd ── <tag>m2a ──┤
+//!   <tag>-<name>: ── <tag>x0a ──┘  (client hosts: <net>.101, .102, ...)
 //! ```
 
 use std::process::Command;
@@ -20,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use super::super::agent::{sidekick_bin, AgentProcess};
 use super::super::rt;
 use super::access::EtcdAccess;
 use super::member::{self, Member};
@@ -85,6 +94,8 @@ pub struct NetnsCluster {
     /// Every namespace made so far (deleted by Drop, even if construction stopped half-way).
     namespaces: Vec<String>,
     access: EtcdAccess,
+    /// How many client hosts were made (numbers their addresses and interfaces).
+    hosts: AtomicUsize,
     _dir: TempDir,
 }
 
@@ -107,6 +118,7 @@ impl NetnsCluster {
             members: Vec::new(),
             namespaces: Vec::new(),
             access: EtcdAccess::plain(&[]),
+            hosts: AtomicUsize::new(0),
             _dir: dir,
         };
         // From here on, Drop cleans whatever was made.
@@ -201,6 +213,48 @@ impl NetnsCluster {
 
     fn member_ns(&self, i: usize) -> String {
         format!("{}m{i}", self.tag)
+    }
+
+    /// The root namespace's address on the bridge: where a client host reaches a server of the
+    /// root namespace (one listening on this address or on 0.0.0.0).
+    pub fn root_ip(&self) -> String {
+        format!("{}.1", self.net)
+    }
+
+    /// A client host: a new namespace `<tag>-<name>` on the bridge, with its own address. Its
+    /// Drop deletes the namespace (the processes in it are the caller's to stop).
+    pub fn add_host(&self, name: &str) -> NetnsHost {
+        let k = self.hosts.fetch_add(1, Ordering::Relaxed);
+        assert!(k < 100, "at most 100 client hosts per netns cluster");
+        let host = NetnsHost {
+            ns: format!("{}-{name}", self.tag),
+            ip: format!("{}.{}", self.net, 101 + k),
+        };
+        let sw = self.switch_ns();
+        let (a, b) = (format!("{}x{k}a", self.tag), format!("{}x{k}b", self.tag));
+        sh("ip", &["netns", "add", &host.ns]);
+        sh("ip", &["-n", &host.ns, "link", "set", "lo", "up"]);
+        sh(
+            "ip",
+            &["link", "add", &a, "type", "veth", "peer", "name", &b],
+        );
+        sh("ip", &["link", "set", &a, "netns", &host.ns]);
+        sh("ip", &["link", "set", &b, "netns", &sw]);
+        sh("ip", &["-n", &sw, "link", "set", &b, "master", "br0", "up"]);
+        sh(
+            "ip",
+            &[
+                "-n",
+                &host.ns,
+                "addr",
+                "add",
+                &format!("{}/24", host.ip),
+                "dev",
+                &a,
+            ],
+        );
+        sh("ip", &["-n", &host.ns, "link", "set", &a, "up"]);
+        host
     }
 
     /// Member `i`'s address on the private bridge.
@@ -326,5 +380,73 @@ impl Drop for NetnsCluster {
             sh_quiet("ip", &["netns", "del", ns]);
         }
         sh_quiet("ip", &["link", "del", &format!("{}h", self.tag)]);
+    }
+}
+
+/// A client "host" of a [`NetnsCluster`]: its own network namespace on the cluster's bridge.
+pub struct NetnsHost {
+    ns: String,
+    ip: String,
+}
+
+impl NetnsHost {
+    /// The namespace's name (for `ip netns exec` / `ip -n`).
+    pub fn ns(&self) -> &str {
+        &self.ns
+    }
+
+    /// Its address on the bridge.
+    pub fn ip(&self) -> &str {
+        &self.ip
+    }
+
+    /// `program` run inside this namespace (`ip netns exec NS program`, which execs it under the
+    /// same pid); add its arguments.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns]).arg(program);
+        cmd
+    }
+
+    /// `sidekick <args>` inside this namespace, as [`AgentProcess::spawn`] starts it.
+    pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> AgentProcess {
+        let bin = sidekick_bin();
+        let mut argv = vec!["netns", "exec", &self.ns];
+        let bin = bin.to_str().expect("a UTF-8 path to the sidekick binary");
+        argv.push(bin);
+        argv.extend_from_slice(args);
+        AgentProcess::spawn_program(std::path::Path::new("ip"), &argv, env)
+    }
+
+    /// The rules of a cut: every packet to or from etcd's client port.
+    fn iptables_etcd(&self, op: &str) {
+        let port = CLIENT_PORT.to_string();
+        for (chain, dir) in [("OUTPUT", "--dport"), ("INPUT", "--sport")] {
+            sh(
+                "ip",
+                &[
+                    "netns", "exec", &self.ns, "iptables", "-w", op, chain, "-p", "tcp", dir,
+                    &port, "-j", "DROP",
+                ],
+            );
+        }
+    }
+
+    /// Drops this host's traffic to and from etcd's client port (silently, as a network that
+    /// lost the path: no reset, no refusal); everything else still flows.
+    pub fn cut_from_etcd(&self) {
+        self.iptables_etcd("-A");
+    }
+
+    /// Undoes [`NetnsHost::cut_from_etcd`] (only its rules).
+    pub fn heal(&self) {
+        self.iptables_etcd("-D");
+    }
+}
+
+impl Drop for NetnsHost {
+    fn drop(&mut self) {
+        // The veth goes with the namespace (its peer in the switch with it).
+        sh_quiet("ip", &["netns", "del", &self.ns]);
     }
 }
