@@ -115,8 +115,9 @@ fn all_fields(
 fn cycle(hosts: &[Host], watcher: &Watcher, target: usize) -> Cycle {
     let h = &hosts[target];
     let mark = watcher.len();
-    h.ns.cut_from_etcd();
+    // Timed from before the rules go in: the first one (outbound) already stops the renewals.
     let cut = Instant::now();
+    h.ns.cut_from_etcd();
     std::thread::sleep(CUT_FOR.saturating_sub(cut.elapsed()));
     let healed_mark = watcher.len();
     // Timed from before the rules go (an upper bound on the time since the heal).
