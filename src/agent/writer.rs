@@ -12,6 +12,7 @@ pub mod state;
 
 pub use ops::read_actual;
 
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
@@ -24,7 +25,7 @@ use crate::backoff::{Backoff, RetryLog};
 use crate::etcd::lease::{call_deadline, LeaseState};
 use crate::etcd::{EtcdError, Member, Pool};
 use crate::registry::{Layout, Owner};
-use ops::{Calls, Ownership};
+use ops::{Calls, NotOwner, Ownership};
 use state::{next, step, Claim, Event, Next, Reconciled, State, Wait};
 
 /// How long shutdown waits for etcd to revoke the lease (or release the keys).
@@ -65,6 +66,41 @@ fn failed(pool: &Pool, m: &Member, e: &EtcdError, log: &mut RetryLog) {
     log.failed(e);
 }
 
+/// Runs one etcd call unless the keeper's lease changes first. Then the call's outcome is moot
+/// (the writer starts over under the new lease), and a call stuck on a connection from before an
+/// outage does not hold up the registration under the new lease.
+async fn unless_lease_changes<T>(
+    lease_rx: &mut watch::Receiver<LeaseState>,
+    call: impl Future<Output = T>,
+) -> Result<T, Event> {
+    tokio::select! {
+        r = call => Ok(r),
+        Ok(()) = lease_rx.changed() => Err(Event::Lease(live(&lease_rx.borrow_and_update()))),
+    }
+}
+
+/// Says why a write guarded by ownership was refused: the lease ended (the owner key went with
+/// it), an older lease of this same agent, or another agent, named.
+fn log_not_owner(layout: &Layout, me: &Owner, holder: &NotOwner) {
+    match holder {
+        NotOwner::Vacant => warn!(
+            key = %layout.prefix,
+            "the key's ownership record is gone, and the keys with it: this agent's etcd lease ended (it expired, e.g. while etcd was unreachable, or was revoked) or the record was deleted; claiming the key again"
+        ),
+        NotOwner::Held(Some(h)) if h.agent == me.agent => debug!(
+            key = %layout.prefix,
+            "the owner key is this agent's under another of its leases; claiming it again"
+        ),
+        NotOwner::Held(h) => warn!(
+            key = %layout.prefix,
+            holder_host = h.as_ref().map(|h| h.host.as_str()).unwrap_or("?"),
+            holder_container = h.as_ref().map(|h| h.container.as_str()).unwrap_or("?"),
+            holder_pid = h.as_ref().map(|h| h.pid).unwrap_or(0),
+            "lost ownership of the key to another agent"
+        ),
+    }
+}
+
 /// Runs until `stop` says how to stop (or the caller goes away). With [`StopMode::Release`] on
 /// a shared lease the keys and the owner key are deleted here; otherwise whoever holds the
 /// lease revokes it. Returns the mode.
@@ -95,8 +131,10 @@ pub async fn run(
                     deadline,
                     user: user.as_deref(),
                 };
-                match ops::acquire(&calls, layout, &cfg.me, lease.id).await {
-                    Ok(Ownership::Mine { stale_lease: s }) => {
+                let claimed = ops::acquire(&calls, layout, &cfg.me, lease.id);
+                match unless_lease_changes(&mut lease_rx, claimed).await {
+                    Err(preempted) => preempted,
+                    Ok(Ok(Ownership::Mine { stale_lease: s })) => {
                         stale_lease = s.or(stale_lease);
                         backoff.reset();
                         if held_logged.take().is_some() {
@@ -104,7 +142,11 @@ pub async fn run(
                         }
                         Event::Claimed(Claim::Mine)
                     }
-                    Ok(Ownership::Held(holder)) => {
+                    Ok(Ok(Ownership::Vanished)) => {
+                        debug!(key = %layout.prefix, "the owner key went while it was being claimed; claiming again");
+                        Event::Timer
+                    }
+                    Ok(Ok(Ownership::Held(holder))) => {
                         if held_logged.is_none_or(|t| t.elapsed() >= HELD_LOG_EVERY) {
                             error!(
                                 key = %layout.prefix,
@@ -117,7 +159,7 @@ pub async fn run(
                         }
                         Event::Claimed(Claim::Held)
                     }
-                    Err(e) => {
+                    Ok(Err(e)) => {
                         failed(&sh.pool, &m, &e, &mut log);
                         Event::Claimed(Claim::Failed)
                     }
@@ -131,19 +173,24 @@ pub async fn run(
                     user: user.as_deref(),
                 };
                 let want = desired.borrow_and_update().clone();
-                let outcome = match &want {
-                    // Not known yet: leave the keys as they are (only learn what etcd holds).
-                    Desired::Undecided => match cache {
-                        Some(c) => Ok(Some(c)),
-                        None => ops::read_actual(&m.client, layout).await.map(Some),
-                    },
-                    Desired::Absent => ops::reconcile(&calls, layout, lease.id, None, cache).await,
-                    Desired::Present(r) => {
-                        ops::reconcile(&calls, layout, lease.id, Some(r), cache).await
+                let reconciled = async {
+                    match &want {
+                        // Not known yet: leave the keys as they are (only learn what etcd holds).
+                        Desired::Undecided => match cache {
+                            Some(c) => Ok(Ok(c)),
+                            None => ops::read_actual(&m.client, layout).await.map(Ok),
+                        },
+                        Desired::Absent => {
+                            ops::reconcile(&calls, layout, lease.id, None, cache).await
+                        }
+                        Desired::Present(r) => {
+                            ops::reconcile(&calls, layout, lease.id, Some(r), cache).await
+                        }
                     }
                 };
-                match outcome {
-                    Ok(Some(actual)) => {
+                match unless_lease_changes(&mut lease_rx, reconciled).await {
+                    Err(preempted) => preempted,
+                    Ok(Ok(Ok(actual))) => {
                         match &want {
                             Desired::Present(_) => {
                                 crate::telemetry::registered(&layout.prefix, true)
@@ -166,12 +213,12 @@ pub async fn run(
                         }
                         Event::Reconciled(Reconciled::Done(actual))
                     }
-                    Ok(None) => {
+                    Ok(Ok(Err(holder))) => {
                         crate::telemetry::registered(&layout.prefix, false);
-                        warn!(key = %layout.prefix, "lost ownership of the key to another agent");
+                        log_not_owner(layout, &cfg.me, &holder);
                         Event::Reconciled(Reconciled::Lost)
                     }
-                    Err(e) => {
+                    Ok(Err(e)) => {
                         failed(&sh.pool, &m, &e, &mut log);
                         Event::Reconciled(Reconciled::Failed)
                     }

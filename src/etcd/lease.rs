@@ -3,7 +3,9 @@
 //! on shutdown. Every call has a deadline well inside the TTL ([`call_deadline`]); a call that
 //! fails or misses it marks its member suspect in the [`Pool`] and the next attempt goes to
 //! another member at once, so a member cut off from its peers (which still accepts the
-//! connection but can no longer renew anything) costs one deadline, not the lease.
+//! connection but can no longer renew anything) costs one deadline, not the lease. When no member
+//! answered and the pool finds one again ([`Pool::recovered`]), the keeper stops waiting (a
+//! backoff, or a call stuck on a connection from before) and renews or re-grants at once.
 
 use std::time::Duration;
 
@@ -96,10 +98,22 @@ impl Drop for LeaseKeeper {
     }
 }
 
+/// How long the lease had gone unconfirmed when etcd said it was gone, if that was longer than
+/// its TTL: it then expired while etcd was unreachable (not revoked under our eyes).
+pub fn expired_unconfirmed(
+    now: Instant,
+    confirmed_until: Instant,
+    ttl: Duration,
+) -> Option<Duration> {
+    (now >= confirmed_until).then(|| now.saturating_duration_since(confirmed_until) + ttl)
+}
+
 /// How a keepalive session ended.
 enum Ended {
     /// The stream broke (why); re-open it for the same lease.
     Broken(String),
+    /// A member answers again after none did: re-open at once.
+    Retry,
     /// etcd says the lease no longer exists; grant a new one.
     Lost,
     /// Shutdown was asked with this revoke deadline.
@@ -120,12 +134,14 @@ async fn keep(
         Duration::from_secs(2).min(period),
     );
     let mut log = RetryLog::new("keeping the etcd lease alive");
+    let mut recovered = client.recovered();
     'grant: loop {
         let sent = Instant::now();
         let m = client.member();
         let mut c = m.client.clone();
         let granted = tokio::select! {
             r = timed_within(call_deadline(ttl), c.lease_grant(ttl_secs, None)) => r,
+            Ok(()) = recovered.changed() => continue 'grant,
             d = &mut stop => { finish(&client, None, d.unwrap_or(Duration::ZERO)).await; return; }
         };
         let id = match granted {
@@ -137,6 +153,7 @@ async fn keep(
                 log.failed(&e);
                 tokio::select! {
                     _ = tokio::time::sleep(backoff.next_delay()) => continue 'grant,
+                    Ok(()) = recovered.changed() => { backoff.reset(); continue 'grant }
                     d = &mut stop => { finish(&client, None, d.unwrap_or(Duration::ZERO)).await; return; }
                 }
             }
@@ -162,7 +179,7 @@ async fn keep(
                 ttl,
                 period,
                 &tx,
-                &mut stop,
+                (&mut stop, &mut recovered),
                 (&mut log, &mut backoff),
             )
             .await
@@ -172,13 +189,28 @@ async fn keep(
                     return;
                 }
                 Ended::Lost => {
-                    warn!(
-                        lease = format_args!("{id:x}"),
-                        "etcd lease expired or was revoked; granting a new one and re-registering"
-                    );
+                    let unconfirmed = match *tx.borrow() {
+                        LeaseState::Live {
+                            confirmed_until, ..
+                        } => expired_unconfirmed(Instant::now(), confirmed_until, ttl),
+                        LeaseState::Pending => None,
+                    };
+                    match unconfirmed {
+                        Some(d) => warn!(
+                            lease = format_args!("{id:x}"),
+                            ttl_s = ttl_secs,
+                            unconfirmed_ms = d.as_millis() as u64,
+                            "etcd lease expired while etcd was unreachable (not renewed for longer than its TTL); granting a new one and re-registering"
+                        ),
+                        None => warn!(
+                            lease = format_args!("{id:x}"),
+                            "etcd lease expired or was revoked; granting a new one and re-registering"
+                        ),
+                    }
                     tx.send_replace(LeaseState::Pending);
                     continue 'grant;
                 }
+                Ended::Retry => backoff.reset(),
                 Ended::Broken(why) => {
                     log.failed(&why);
                     // Another member is tried at once; backing off only once they all failed.
@@ -194,6 +226,7 @@ async fn keep(
                     );
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
+                        Ok(()) = recovered.changed() => backoff.reset(),
                         d = &mut stop => { finish(&client, Some(id), d.unwrap_or(Duration::ZERO)).await; return; }
                     }
                 }
@@ -223,7 +256,7 @@ async fn session(
     ttl: Duration,
     period: Duration,
     tx: &watch::Sender<LeaseState>,
-    stop: &mut oneshot::Receiver<Duration>,
+    (stop, recovered): (&mut oneshot::Receiver<Duration>, &mut watch::Receiver<u64>),
     retry: (&mut RetryLog, &mut Backoff),
 ) -> Ended {
     let answer_deadline = call_deadline(ttl);
@@ -236,6 +269,7 @@ async fn session(
     };
     let opened = tokio::select! {
         r = tokio::time::timeout(answer_deadline, c.lease_keep_alive(id)) => r,
+        Ok(()) = recovered.changed() => return Ended::Retry,
         d = &mut *stop => return Ended::Stop(d.unwrap_or(Duration::ZERO)),
     };
     let (mut keeper, mut stream) = match opened {

@@ -6,12 +6,20 @@
 //! another member at once. A background task re-probes every member every [`PROBE_EVERY`], so a
 //! member that died, or that fell into a minority partition (it answers but has no leader), is
 //! left, and one that came back is usable again. Probes are status reads: no raft proposals.
+//!
+//! When no member answers (this host is cut off from etcd), the prober hunts: every
+//! [`HUNT_EVERY`] it opens a fresh connection to every member, each with its own deadline, since
+//! a connection attempt made during the cut waits out the kernel's SYN retransmission (1 s, then
+//! 3 s...) even after the network is back. The first member that answers gets that fresh client
+//! and [`Pool::recovered`] tells the callers, which retry at once instead of at the end of
+//! their backoff: this bounds how long after the heal the agent finds etcd again.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use etcd_client::Client;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use super::{EtcdConfig, EtcdError};
@@ -20,6 +28,8 @@ use super::{EtcdConfig, EtcdError};
 pub const PROBE_EVERY: Duration = Duration::from_secs(2);
 /// How long one probe (connect and status) may take.
 pub const PROBE_DEADLINE: Duration = Duration::from_secs(1);
+/// While no member answers: how often a fresh connection to every member is tried.
+pub const HUNT_EVERY: Duration = Duration::from_millis(250);
 
 /// A shared handle to the pool; clones are cheap and see the same members.
 #[derive(Clone)]
@@ -51,6 +61,8 @@ struct Inner {
     members: Mutex<Vec<Slot>>,
     current: Mutex<usize>,
     reprobe: Notify,
+    /// Counts the ends of outages (no member answered, then one did).
+    recovered: watch::Sender<u64>,
 }
 
 #[derive(Default, Clone)]
@@ -153,6 +165,7 @@ impl Pool {
             members: Mutex::new(slots),
             current: Mutex::new(first),
             reprobe: Notify::new(),
+            recovered: watch::Sender::new(0),
         });
         let prober = tokio::spawn(reprobe_loop(inner.clone()));
         Ok(Pool {
@@ -192,6 +205,12 @@ impl Pool {
         &self.inner.cfg
     }
 
+    /// Changes each time a member answers again after none did: a caller waiting out a backoff
+    /// (or a call stuck on a connection from before) retries at once.
+    pub fn recovered(&self) -> watch::Receiver<u64> {
+        self.inner.recovered.subscribe()
+    }
+
     /// A call through member `index` failed or missed its deadline: stop using it until a probe
     /// says it answers again, and move the calls to another member now.
     pub fn suspect(&self, index: usize, why: &dyn std::fmt::Display) {
@@ -210,13 +229,21 @@ impl Pool {
                 .map(|s| (s.healthy, s.client.is_some()))
                 .unzip();
             let next = choose(*current, &healthy, &has);
-            let moved = (next != *current).then_some((*current, next));
+            let moved = (next != *current).then_some((*current, next, healthy[next]));
             *current = next;
             moved
         };
-        if let Some((from, to)) = moved {
-            let e = &self.inner.cfg.endpoints;
-            info!(from = %e[from], to = %e[to], reason = %why, "moving etcd calls to another member");
+        let e = &self.inner.cfg.endpoints;
+        match moved {
+            Some((from, to, true)) => {
+                info!(from = %e[from], to = %e[to], reason = %why, "moving etcd calls to another member")
+            }
+            // No member answers: trying them in turn is not news (the caller's retry log says
+            // that etcd is unreachable).
+            Some((from, to, false)) => {
+                debug!(from = %e[from], to = %e[to], reason = %why, "trying another etcd member")
+            }
+            None => {}
         }
         self.inner.reprobe.notify_one();
     }
@@ -236,7 +263,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Re-probes every member every [`PROBE_EVERY`] (sooner after a suspicion) until the pool is
-/// dropped (the last [`Pool`] clone aborts it); logs a member going down or coming back once each.
+/// dropped (the last [`Pool`] clone aborts it), hunting (see [`hunt`]) while none answers; logs a
+/// member going down or coming back once each.
 async fn reprobe_loop(inner: Arc<Inner>) {
     loop {
         let slots: Vec<Slot> = lock(&inner.members).clone();
@@ -247,7 +275,7 @@ async fn reprobe_loop(inner: Arc<Inner>) {
             .zip(&slots)
             .map(|(e, s)| probe(&inner.cfg, e, s.client.clone()));
         let results = futures_util::future::join_all(probes).await;
-        {
+        let outage = {
             let mut members = lock(&inner.members);
             for (i, r) in results.into_iter().enumerate() {
                 let endpoint = &inner.cfg.endpoints[i];
@@ -281,13 +309,62 @@ async fn reprobe_loop(inner: Arc<Inner>) {
                 .unzip();
             let next = choose(*current, &healthy, &has);
             if next != *current {
-                info!(from = %inner.cfg.endpoints[*current], to = %inner.cfg.endpoints[next], "moving etcd calls to another member");
+                let (from, to) = (&inner.cfg.endpoints[*current], &inner.cfg.endpoints[next]);
+                if healthy[next] {
+                    info!(from = %from, to = %to, "moving etcd calls to another member");
+                } else {
+                    debug!(from = %from, to = %to, "trying another etcd member");
+                }
                 *current = next;
             }
+            !healthy.contains(&true)
+        };
+        if outage {
+            hunt(&inner).await;
+            continue;
         }
         tokio::select! {
             _ = inner.reprobe.notified() => tokio::time::sleep(Duration::from_millis(200)).await,
             _ = tokio::time::sleep(PROBE_EVERY) => {}
+        }
+    }
+}
+
+/// No member answers: every [`HUNT_EVERY`], a fresh connection to every member, until one
+/// answers. That member gets the fresh client (its old one may be stuck on a connection made
+/// during the cut) and the calls; `recovered` changes so callers retry at once.
+async fn hunt(inner: &Inner) {
+    let mut tries = JoinSet::new();
+    let mut every = tokio::time::interval(HUNT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                for (i, endpoint) in inner.cfg.endpoints.iter().enumerate() {
+                    let (cfg, endpoint) = (inner.cfg.clone(), endpoint.clone());
+                    tries.spawn(async move { (i, probe(&cfg, &endpoint, None).await) });
+                }
+            }
+            Some(done) = tries.join_next() => {
+                let Ok((i, Probed::Up(client))) = done else { continue };
+                {
+                    let mut members = lock(&inner.members);
+                    let slot = &mut members[i];
+                    slot.client = Some(client);
+                    slot.healthy = true;
+                    slot.down = None;
+                    let mut current = lock(&inner.current);
+                    let (healthy, has): (Vec<bool>, Vec<bool>) = members
+                        .iter()
+                        .map(|s| (s.healthy, s.client.is_some()))
+                        .unzip();
+                    *current = choose(*current, &healthy, &has);
+                }
+                info!(endpoint = %inner.cfg.endpoints[i], "etcd member answers again");
+                inner.recovered.send_modify(|n| *n += 1);
+                // Dropping `tries` aborts the other attempts.
+                return;
+            }
         }
     }
 }

@@ -102,3 +102,65 @@ fn a_second_agent_on_the_same_key_waits_and_never_touches_the_keys() {
     first.sigterm();
     wait_registered(&etcd.access(), KEY, p2, &second);
 }
+
+/// Removes one of the agent's keys so its next resync has something to write (the ownership guard
+/// only decides writes).
+fn drift(etcd: &Etcd) {
+    let access = etcd.access();
+    testkit::rt::block_on(async move {
+        let mut c = access.client().await;
+        c.delete(format!("{KEY}/port"), None)
+            .await
+            .expect("delete a key");
+    });
+}
+
+#[test]
+fn a_refused_write_names_another_agent_only_when_there_is_one() {
+    let etcd = Etcd::start();
+    let web = Container::run(ContainerOpts::web());
+    let port = web.host_port(80);
+    let args = run_args(
+        &etcd.sidekick_args(),
+        web.name(),
+        KEY,
+        &["--ttl", "10s", "--resync-interval", "1s"],
+    );
+    let agent = spawn(&args, &[]);
+    wait_registered(&etcd.access(), KEY, port, &agent);
+    let owner_key = format!("/{}/owners{KEY}", sidekick::registry::key::RESERVED_ROOT);
+
+    // Nobody holds the owner key (as after the agent's lease expired): say so, claim it again.
+    let (access, key) = (etcd.access(), owner_key.clone());
+    testkit::rt::block_on(async move {
+        let mut c = access.client().await;
+        c.delete(key, None).await.expect("delete the owner key");
+    });
+    drift(&etcd);
+    wait_log(&agent, "ownership record is gone");
+    wait_registered(&etcd.access(), KEY, port, &agent);
+    assert!(
+        !agent.logs().contains("another agent"),
+        "{}",
+        agent.context("no other agent exists")
+    );
+
+    // Another agent's record under another lease: name it.
+    let other = r#"{"agent":"x","host":"core99","container":"other","pid":1,"started_ms":1}"#;
+    let (access, key) = (etcd.access(), owner_key);
+    testkit::rt::block_on(async move {
+        let mut c = access.client().await;
+        let lease = c.lease_grant(30, None).await.expect("grant a lease").id();
+        let put = etcd_client::PutOptions::new().with_lease(lease);
+        c.put(key, other, Some(put))
+            .await
+            .expect("put another agent's record");
+    });
+    drift(&etcd);
+    wait_log(&agent, "lost ownership of the key to another agent");
+    let named = agent
+        .logs()
+        .lines()
+        .any(|l| l.contains("lost ownership") && l.contains("core99"));
+    assert!(named, "{}", agent.context("the holder is named"));
+}

@@ -2,9 +2,10 @@
 //! child processes: least-privilege users (a refused permission is a configuration error,
 //! exit 2, naming the key and the prefixes the role needs), a 3-member cluster with a member
 //! down (the work stays on the members that answer, the log stays quiet), no raft proposals
-//! while idle, `host`'s one shared lease, and the minority-partition drill (members in network
-//! namespaces; needs root).
+//! while idle, `host`'s one shared lease, the minority-partition drill (members in network
+//! namespaces; needs root) and the drill of a host cut off from etcd, then healed.
 
+mod heal;
 mod idle;
 #[path = "../support/instances.rs"]
 mod instances;

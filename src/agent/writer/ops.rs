@@ -19,6 +19,18 @@ pub enum Ownership {
         stale_lease: Option<i64>,
     },
     Held(Option<Owner>),
+    /// It went between the claim's compare and its read (its lease just ended): claim again.
+    Vanished,
+}
+
+/// Who holds the owner key when a write guarded by ownership was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotOwner {
+    /// Nobody: the owner key went with the lease it was bound to (ours ended: it expired, e.g.
+    /// while etcd was unreachable, or it was revoked).
+    Vacant,
+    /// Another lease holds it; its record when that parses.
+    Held(Option<Owner>),
 }
 
 /// One writer's calls: a member's client, the deadline, and the etcd user (for errors).
@@ -112,8 +124,7 @@ pub async fn acquire(
                 TxnOpResponse::Get(g) => g.kvs().first().cloned(),
                 _ => None,
             }) else {
-                // Deleted between the compare and the get: try again next round.
-                return Ok(Ownership::Held(None));
+                return Ok(Ownership::Vanished);
             };
             kv
         }
@@ -150,15 +161,15 @@ pub async fn acquire(
     }
 }
 
-/// Makes etcd hold exactly `want` (reading it first when `cache` is `None`); `Ok(None)` when
-/// ownership was lost, else what etcd holds now. Writes nothing when nothing differs.
+/// Makes etcd hold exactly `want` (reading it first when `cache` is `None`); what etcd holds
+/// now, or who holds the owner key when ownership was lost. Writes nothing when nothing differs.
 pub async fn reconcile(
     c: &Calls<'_>,
     layout: &Layout,
     lease: i64,
     want: Option<&Record>,
     cache: Option<Actual>,
-) -> Result<Option<Actual>, EtcdError> {
+) -> Result<Result<Actual, NotOwner>, EtcdError> {
     let desired: BTreeMap<String, String> = want.map(|r| layout.render(r)).unwrap_or_default();
     let actual = match cache {
         Some(a) => a,
@@ -168,7 +179,7 @@ pub async fn reconcile(
     };
     let p = plan_keys(&desired, &actual, lease);
     if p.is_empty() {
-        return Ok(Some(actual));
+        return Ok(Ok(actual));
     }
     let mut ops: Vec<TxnOp> = p
         .puts
@@ -182,15 +193,23 @@ pub async fn reconcile(
         })
         .collect();
     ops.extend(p.deletes.iter().map(|k| TxnOp::delete(k.as_str(), None)));
+    let owner_key = layout.owner_key();
     let txn = Txn::new()
-        .when([Compare::lease(layout.owner_key(), CompareOp::Equal, lease)])
-        .and_then(ops);
-    let applied = timed_within(c.deadline, c.client.clone().txn(txn))
+        .when([Compare::lease(owner_key.as_str(), CompareOp::Equal, lease)])
+        .and_then(ops)
+        .or_else([TxnOp::get(owner_key.as_str(), None)]);
+    let resp = timed_within(c.deadline, c.client.clone().txn(txn))
         .await
-        .map_err(|e| c.named(e, "writing", &layout.prefix))?
-        .succeeded();
-    if !applied {
-        return Ok(None);
+        .map_err(|e| c.named(e, "writing", &layout.prefix))?;
+    if !resp.succeeded() {
+        let holder = resp.op_responses().into_iter().find_map(|r| match r {
+            TxnOpResponse::Get(g) => g.kvs().first().map(|kv| kv.value().to_vec()),
+            _ => None,
+        });
+        return Ok(Err(match holder {
+            None => NotOwner::Vacant,
+            Some(v) => NotOwner::Held(serde_json::from_slice(&v).ok()),
+        }));
     }
     match want {
         Some(r) => info!(
@@ -199,9 +218,10 @@ pub async fn reconcile(
         ),
         None => info!(key = %layout.prefix, deleted = p.deletes.len(), "deregistered"),
     }
-    Ok(Some(
-        desired.into_iter().map(|(k, v)| (k, (v, lease))).collect(),
-    ))
+    Ok(Ok(desired
+        .into_iter()
+        .map(|(k, v)| (k, (v, lease)))
+        .collect()))
 }
 
 /// Deletes this writer's keys and its owner key, guarded by ownership under `lease`: how a
