@@ -7,6 +7,8 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
+pub use crate::rackspace::Limits;
+
 /// A node as the plan needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LbNode {
@@ -35,18 +37,11 @@ impl NodeChanges {
     }
 }
 
-/// The limits read from the API's `absolutelimits`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LbLimits {
-    pub node_limit: usize,
-    pub batch_delete_limit: usize,
-}
-
 pub fn plan_changes(
     desired: &BTreeSet<SocketAddr>,
     nodes: &[LbNode],
     statics: &BTreeSet<SocketAddr>,
-    limits: LbLimits,
+    limits: Limits,
 ) -> NodeChanges {
     let managed: Vec<(u64, SocketAddr, &str)> = nodes
         .iter()
@@ -74,15 +69,13 @@ pub fn plan_changes(
         .filter(|a| !present.contains(a))
         .copied()
         .collect();
-    let room = limits
-        .node_limit
-        .saturating_sub(nodes.len() - removes.len());
+    let room = (limits.node_limit as usize).saturating_sub(nodes.len() - removes.len());
     let (adds, unplaced) = if wanted.len() > room {
         (wanted[..room].to_vec(), wanted[room..].to_vec())
     } else {
         (wanted, Vec::new())
     };
-    let batch = limits.batch_delete_limit.max(1);
+    let batch = (limits.batch_delete_limit as usize).max(1);
     NodeChanges {
         removes: removes.chunks(batch).map(<[u64]>::to_vec).collect(),
         adds,

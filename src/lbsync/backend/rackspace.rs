@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use super::super::node_plan::{sample, NodePlan};
-use super::super::plan::{plan_changes, LbLimits, LbNode, NodeChanges};
+use super::super::plan::{plan_changes, LbNode, Limits, NodeChanges};
 use super::super::{LbsyncError, Step};
 use super::Backend;
 use drain::{is_draining, removal, Removal};
@@ -32,18 +32,13 @@ const FIRST_POLL: Duration = Duration::from_millis(25);
 const MAX_POLL: Duration = Duration::from_secs(2);
 /// A learned PENDING window shorter than this is treated as none.
 const INSTANT_WINDOW: Duration = Duration::from_millis(25);
-/// The documented defaults when the API does not say (no `absolutelimits` route).
-const DEFAULT_LIMITS: LbLimits = LbLimits {
-    node_limit: 25,
-    batch_delete_limit: 10,
-};
 
 pub struct RackspaceExec {
     client: Client,
     lb_name: Option<String>,
     lb_id_flag: Option<u64>,
     lb_id: Option<u64>,
-    limits: Option<LbLimits>,
+    limits: Option<Limits>,
     statics: BTreeSet<SocketAddr>,
     drain_period: Duration,
     /// When each node we set DRAINING started its drain (as far as this process knows).
@@ -124,20 +119,18 @@ impl RackspaceExec {
         Ok(id)
     }
 
-    async fn limits(&mut self) -> Result<LbLimits, Error> {
+    async fn limits(&mut self) -> Result<Limits, Error> {
         if let Some(l) = self.limits {
             return Ok(l);
         }
         let l = match self.client.absolute_limits().await {
-            Ok(l) => LbLimits {
-                node_limit: l.node_limit as usize,
-                batch_delete_limit: l.batch_delete_limit as usize,
-            },
+            Ok(l) => l,
             Err(e) if e.is_transient() || e.is_rejected_credentials() => return Err(e),
             Err(e) => {
-                warn!(error = %e, node_limit = DEFAULT_LIMITS.node_limit, batch_delete_limit = DEFAULT_LIMITS.batch_delete_limit,
+                let l = Limits::default();
+                warn!(error = %e, node_limit = l.node_limit, batch_delete_limit = l.batch_delete_limit,
                     "the API did not give its limits; using the documented defaults");
-                DEFAULT_LIMITS
+                l
             }
         };
         info!(
@@ -238,14 +231,14 @@ impl RackspaceExec {
         {
             self.draining_since.entry(n.id).or_insert_with(Instant::now);
         }
-        let batch = self.limits.map(|l| l.batch_delete_limit).unwrap_or(10);
+        let batch = self.limits.unwrap_or_default().batch_delete_limit;
         let step = removal(
             &ids,
             &nodes,
             &self.draining_since,
             self.drain_period,
             Instant::now(),
-            batch,
+            batch as usize,
         );
         match step {
             Removal::Drain(id) => {
@@ -262,9 +255,7 @@ impl RackspaceExec {
                 return Ok(Mutation::Sent);
             }
             Removal::Delete(batch_ids) => {
-                self.client
-                    .delete_nodes(lb.id, &batch_ids, batch as u32)
-                    .await?;
+                self.client.delete_nodes(lb.id, &batch_ids, batch).await?;
                 info!(lb_id = lb.id, removed = batch_ids.len(), node_ids = ?batch_ids, "removed nodes");
                 return Ok(Mutation::Sent);
             }
@@ -330,7 +321,7 @@ impl Backend for RackspaceExec {
                 Err(e) => return self.on_error(e).await,
             },
         };
-        let limits = self.limits.unwrap_or(DEFAULT_LIMITS);
+        let limits = self.limits.unwrap_or_default();
         let c = plan_changes(&plan.want, &lb_nodes(&lb), &self.statics, limits);
         self.report(&c, lb.id);
         if c.is_converged() {
@@ -379,7 +370,7 @@ impl Backend for RackspaceExec {
             Some(lb) => lb,
             None => self.read().await?,
         };
-        let limits = self.limits.unwrap_or(DEFAULT_LIMITS);
+        let limits = self.limits.unwrap_or_default();
         let c = plan_changes(&plan.want, &lb_nodes(&lb), &self.statics, limits);
         println!(
             "load balancer {:?} (id {}, {}): {} nodes now",

@@ -1,7 +1,7 @@
 use super::*;
 use crate::lbsync::node_plan::plan_nodes;
 
-const LIMITS: LbLimits = LbLimits {
+const LIMITS: Limits = Limits {
     node_limit: 25,
     batch_delete_limit: 10,
 };
