@@ -31,7 +31,7 @@ use backend::Backend;
 pub use driver::Step;
 use driver::{transition, Event, State};
 use election::{Election, Fence, Holder, Role};
-use node_plan::{plan_nodes, AddressRules};
+use node_plan::{plan_nodes, AddressRules, NodePlan};
 use registry::Registry;
 use view::{Desired, SharedRegistry};
 
@@ -99,6 +99,22 @@ async fn recheck(
     keep
 }
 
+/// The plan from the registry and what the backend serves: lbsync's own re-check of the
+/// instances not served yet (if asked), then the node plan every backend shares. A pass and a
+/// dry run both start here.
+async fn plan(
+    cfg: &LbsyncConfig,
+    prober: &Prober,
+    desired: Desired,
+    present: &BTreeSet<SocketAddr>,
+) -> NodePlan {
+    let want = match &cfg.recheck {
+        Some(r) => recheck(r, prober, &desired.addrs, present).await,
+        None => desired.addrs,
+    };
+    plan_nodes(want, present, &cfg.statics, cfg.allow_empty)
+}
+
 /// One pass: observe the backend once, plan, take one step.
 async fn pass<B: Backend>(
     backend: &mut B,
@@ -106,23 +122,40 @@ async fn pass<B: Backend>(
     prober: &Prober,
     desired: Desired,
     is_leader: &dyn Fn() -> bool,
-) -> Step {
+) -> Result<Step, LbsyncError> {
     crate::telemetry::lbsync_desired(desired.addrs.len());
     let present = match backend.observe().await {
         Ok(p) => p,
-        Err(step) => return step,
+        Err(halt) => return halt.into_step(),
     };
     crate::telemetry::lbsync_actual(present.len());
-    let want = match &cfg.recheck {
-        Some(r) => recheck(r, prober, &desired.addrs, &present).await,
-        None => desired.addrs,
-    };
-    let plan = plan_nodes(want, &present, &cfg.statics, cfg.allow_empty);
+    let plan = plan(cfg, prober, desired, &present).await;
     // Once per pass (a change or the resync), so it stays visible without flooding.
     if plan.empty_guard {
         error!(kept = plan.want.len(), "the registry prefix is empty: keeping the backend's current nodes (pass --allow-empty to allow emptying it)");
     }
     backend.apply(&plan, is_leader).await
+}
+
+/// `--dry-run`: prints what one pass would change, once the registry is listed.
+async fn dry_run<B: Backend>(
+    backend: &mut B,
+    cfg: &LbsyncConfig,
+    prober: &Prober,
+    desired: Desired,
+) -> Result<(), LbsyncError> {
+    println!(
+        "registry {}: {} valid instances, {} distinct addresses",
+        cfg.prefix,
+        desired.instances,
+        desired.addrs.len()
+    );
+    let present = backend.observe().await.unwrap_or_default();
+    let plan = plan(cfg, prober, desired, &present).await;
+    if plan.empty_guard {
+        println!("guard   the registry is empty: nothing would be removed without --allow-empty");
+    }
+    backend.describe(&plan).await
 }
 
 /// Waits (a bounded time) until the registry view has caught up with the revision the current
@@ -226,24 +259,7 @@ async fn drive<B: Backend>(
         let Some(desired) = desired.map(|rev| view::desired(&registry, rev)) else {
             return Ok(());
         };
-        println!(
-            "registry {}: {} valid instances, {} distinct addresses",
-            cfg.prefix,
-            desired.instances,
-            desired.addrs.len()
-        );
-        let present = backend.observe().await.unwrap_or_default();
-        let want = match &cfg.recheck {
-            Some(r) => recheck(r, &prober, &desired.addrs, &present).await,
-            None => desired.addrs,
-        };
-        let plan = plan_nodes(want, &present, &cfg.statics, cfg.allow_empty);
-        if plan.empty_guard {
-            println!(
-                "guard   the registry is empty: nothing would be removed without --allow-empty"
-            );
-        }
-        return backend.describe(&plan).await;
+        return dry_run(&mut backend, cfg, &prober, desired).await;
     }
     let me = format!(
         "{}/{}",
@@ -271,7 +287,11 @@ async fn drive<B: Backend>(
                 match current.map(|rev| view::desired(&registry, rev)) {
                     Some(desired) => {
                         let started = Instant::now();
-                        let step = pass(&mut backend, cfg, &prober, desired, &is_leader).await;
+                        let step = match pass(&mut backend, cfg, &prober, desired, &is_leader).await
+                        {
+                            Ok(step) => step,
+                            Err(e) => break Err(e),
+                        };
                         crate::telemetry::reconcile_done(
                             started.elapsed(),
                             step == Step::Converged,
@@ -305,9 +325,6 @@ async fn drive<B: Backend>(
             }
         };
         state = transition(state, event, Instant::now(), cfg.resync);
-        if let Some(e) = backend.fatal() {
-            break Err(e);
-        }
         if let Role::Conflict { holder } = &*role.borrow() {
             break Err(LbsyncError::ElectionConflict {
                 key: cfg.election_key.clone(),

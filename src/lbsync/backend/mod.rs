@@ -11,6 +11,28 @@ use std::net::SocketAddr;
 use super::node_plan::NodePlan;
 use super::{LbsyncError, Step};
 
+/// Why a backend's step stopped short: what the driver does next, or an error that ends lbsync.
+#[derive(Debug)]
+pub enum Halt {
+    Next(Step),
+    Fatal(LbsyncError),
+}
+
+impl From<Step> for Halt {
+    fn from(s: Step) -> Halt {
+        Halt::Next(s)
+    }
+}
+
+impl Halt {
+    pub fn into_step(self) -> Result<Step, LbsyncError> {
+        match self {
+            Halt::Next(s) => Ok(s),
+            Halt::Fatal(e) => Err(e),
+        }
+    }
+}
+
 #[allow(async_fn_in_trait)] // used through generics only, never as `dyn`
 pub trait Backend {
     /// Checks what can only be checked against the real thing before the first pass (the
@@ -19,14 +41,14 @@ pub trait Backend {
         Ok(())
     }
     /// The addresses served now, static nodes included; on failure, what to do instead.
-    async fn observe(&mut self) -> Result<BTreeSet<SocketAddr>, Step>;
+    async fn observe(&mut self) -> Result<BTreeSet<SocketAddr>, Halt>;
     /// One step towards serving `plan.want` (besides the static nodes); `is_leader` is asked
-    /// right before changing anything.
-    async fn apply(&mut self, plan: &NodePlan, is_leader: &dyn Fn() -> bool) -> Step;
+    /// right before changing anything. An error ends lbsync.
+    async fn apply(
+        &mut self,
+        plan: &NodePlan,
+        is_leader: &dyn Fn() -> bool,
+    ) -> Result<Step, LbsyncError>;
     /// Prints what `apply` would change (dry run).
     async fn describe(&mut self, plan: &NodePlan) -> Result<(), LbsyncError>;
-    /// An error that ends lbsync, if one happened.
-    fn fatal(&mut self) -> Option<LbsyncError> {
-        None
-    }
 }

@@ -12,7 +12,7 @@ use tracing::error;
 
 use super::super::node_plan::NodePlan;
 use super::super::{LbsyncError, Step};
-use super::Backend;
+use super::{Backend, Halt};
 use crate::nginx::{Applied, NginxBackend};
 
 /// The least time between the starts of two applies that reload (changes meanwhile go out
@@ -37,7 +37,7 @@ impl NginxSync {
 }
 
 impl Backend for NginxSync {
-    async fn observe(&mut self) -> Result<BTreeSet<SocketAddr>, Step> {
+    async fn observe(&mut self) -> Result<BTreeSet<SocketAddr>, Halt> {
         if let Some(s) = &self.served {
             return Ok(s.clone());
         }
@@ -45,12 +45,16 @@ impl Backend for NginxSync {
         Ok(self.nginx.current().unwrap_or_default())
     }
 
-    async fn apply(&mut self, plan: &NodePlan, is_leader: &dyn Fn() -> bool) -> Step {
+    async fn apply(
+        &mut self,
+        plan: &NodePlan,
+        is_leader: &dyn Fn() -> bool,
+    ) -> Result<Step, LbsyncError> {
         if !is_leader() {
-            return Step::Wait(Duration::from_secs(1));
+            return Ok(Step::Wait(Duration::from_secs(1)));
         }
         let started = tokio::time::Instant::now();
-        match self.nginx.apply(&plan.want, &self.statics).await {
+        Ok(match self.nginx.apply(&plan.want, &self.statics).await {
             Ok(applied) => {
                 self.served = Some(if self.statics.is_empty() {
                     plan.want.clone()
@@ -71,7 +75,7 @@ impl Backend for NginxSync {
                 error!(error = %e, kind = e.metric_label(), "nginx was not updated; retrying at the resync interval");
                 Step::Resync
             }
-        }
+        })
     }
 
     async fn describe(&mut self, plan: &NodePlan) -> Result<(), LbsyncError> {

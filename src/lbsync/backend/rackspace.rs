@@ -18,7 +18,7 @@ use tracing::{debug, error, info, warn};
 use super::super::node_plan::{sample, NodePlan};
 use super::super::plan::{plan_changes, LbNode, Limits, NodeChanges};
 use super::super::{LbsyncError, Step};
-use super::Backend;
+use super::{Backend, Halt};
 use drain::{is_draining, removal, Removal};
 
 mod drain;
@@ -49,7 +49,6 @@ pub struct RackspaceExec {
     duplicates_in_a_row: u32,
     reported_unplaced: BTreeSet<SocketAddr>,
     reported_status: Option<String>,
-    fatal: Option<LbsyncError>,
 }
 
 /// The LB's nodes in the plan's terms.
@@ -98,7 +97,6 @@ impl RackspaceExec {
             duplicates_in_a_row: 0,
             reported_unplaced: BTreeSet::new(),
             reported_status: None,
-            fatal: None,
         }
     }
 
@@ -166,7 +164,7 @@ impl RackspaceExec {
     /// what the client suggests (just past the PENDING window it learned from our own mutations,
     /// see [`Client::suggested_poll_delay`]; its GET budget paces the rest), or, with no
     /// mutation of ours in flight, a short growing interval.
-    async fn wait_active(&mut self, id: u64) -> Result<(), Step> {
+    async fn wait_active(&mut self, id: u64) -> Result<(), Halt> {
         let started = Instant::now();
         let mut delay = FIRST_POLL;
         loop {
@@ -195,11 +193,11 @@ impl RackspaceExec {
             }
             if !lb.status.is_pending() {
                 self.report_status(id, &lb.status);
-                return Err(Step::Resync);
+                return Err(Step::Resync.into());
             }
             if started.elapsed() > ACTIVE_WAIT {
                 warn!(lb_id = id, status = %lb.status, waited_s = started.elapsed().as_secs(), "load balancer still not ACTIVE; giving the pass back");
-                return Err(Step::Wait(Duration::from_secs(5)));
+                return Err(Step::Wait(Duration::from_secs(5)).into());
             }
             if suggested.is_zero() {
                 tokio::time::sleep(delay).await;
@@ -302,7 +300,7 @@ impl Backend for RackspaceExec {
         }
     }
 
-    async fn observe(&mut self) -> Result<BTreeSet<SocketAddr>, Step> {
+    async fn observe(&mut self) -> Result<BTreeSet<SocketAddr>, Halt> {
         match self.read().await {
             Ok(lb) => {
                 let present = lb_nodes(&lb).iter().filter_map(|n| n.addr).collect();
@@ -313,12 +311,16 @@ impl Backend for RackspaceExec {
         }
     }
 
-    async fn apply(&mut self, plan: &NodePlan, is_leader: &dyn Fn() -> bool) -> Step {
+    async fn apply(
+        &mut self,
+        plan: &NodePlan,
+        is_leader: &dyn Fn() -> bool,
+    ) -> Result<Step, LbsyncError> {
         let lb = match self.fresh.take() {
             Some(lb) => lb,
             None => match self.read().await {
                 Ok(lb) => lb,
-                Err(e) => return self.on_error(e).await,
+                Err(e) => return self.on_error(e).await.into_step(),
             },
         };
         let limits = self.limits.unwrap_or_default();
@@ -328,24 +330,24 @@ impl Backend for RackspaceExec {
             self.backoff.reset();
             self.duplicates_in_a_row = 0;
             self.draining_since.clear();
-            return Step::Converged;
+            return Ok(Step::Converged);
         }
         if !lb.status.accepts_changes() {
             return match self.wait_active(lb.id).await {
-                Ok(()) => Step::Progress,
-                Err(s) => s,
+                Ok(()) => Ok(Step::Progress),
+                Err(h) => h.into_step(),
             };
         }
         if !is_leader() {
             debug!("not (or no longer surely) the leader; not changing the load balancer");
-            return Step::Wait(Duration::from_secs(1));
+            return Ok(Step::Wait(Duration::from_secs(1)));
         }
         let started = Instant::now();
         match self.mutate(&lb, &c).await {
             Ok(Mutation::Sent) => {}
-            Ok(Mutation::Nothing) => return Step::Converged,
-            Ok(Mutation::DrainRunning(d)) => return Step::Recheck(d),
-            Err(e) => return self.on_error(e).await,
+            Ok(Mutation::Nothing) => return Ok(Step::Converged),
+            Ok(Mutation::DrainRunning(d)) => return Ok(Step::Recheck(d)),
+            Err(e) => return self.on_error(e).await.into_step(),
         }
         self.duplicates_in_a_row = 0;
         self.backoff.reset();
@@ -355,14 +357,10 @@ impl Backend for RackspaceExec {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "mutation applied and load balancer ACTIVE"
                 );
-                Step::Progress
+                Ok(Step::Progress)
             }
-            Err(s) => s,
+            Err(h) => h.into_step(),
         }
-    }
-
-    fn fatal(&mut self) -> Option<LbsyncError> {
-        self.fatal.take()
     }
 
     async fn describe(&mut self, plan: &NodePlan) -> Result<(), LbsyncError> {

@@ -4,28 +4,29 @@
 use tracing::{error, info, warn};
 
 use super::super::super::{LbsyncError, Step};
+use super::super::Halt;
 use super::RackspaceExec;
 use crate::rackspace::Error;
 
 impl RackspaceExec {
-    /// Turns an API error into how long to wait before the next step.
-    pub(super) async fn on_error(&mut self, e: Error) -> Step {
+    /// Turns an API error into how long to wait before the next step, or the error that ends
+    /// lbsync (Identity refusing the credentials).
+    pub(super) async fn on_error(&mut self, e: Error) -> Halt {
         self.fresh = None;
         if e.is_rejected_credentials() {
             // The client already retried a few times, spaced, if they had worked before.
             let at_start = matches!(e, Error::CredentialsRejected { revoked: false, .. });
-            self.fatal = Some(LbsyncError::CredentialsRejected {
+            return Halt::Fatal(LbsyncError::CredentialsRejected {
                 source: e,
                 at_start,
             });
-            return Step::Resync;
         }
-        match &e {
+        let next = match &e {
             Error::Immutable { .. } => {
                 info!(error = %e, "load balancer busy; waiting for ACTIVE and re-planning");
                 if let Some(id) = self.lb_id {
-                    if let Err(step) = Box::pin(self.wait_active(id)).await {
-                        return step;
+                    if let Err(halt) = Box::pin(self.wait_active(id)).await {
+                        return halt;
                     }
                 }
                 Step::Progress
@@ -71,6 +72,7 @@ impl RackspaceExec {
                 warn!(error = %e, kind = e.metric_label(), attempt = self.backoff.attempts(), retry_in_ms = d.as_millis() as u64, "load balancer API call failed; retrying");
                 Step::Wait(d)
             }
-        }
+        };
+        Halt::Next(next)
     }
 }
