@@ -4,6 +4,7 @@
 //! configuration comes from the container's `sidekick.*` labels, as `host` reads them.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -257,16 +258,16 @@ pub fn render_text(cfg: &AgentConfig, r: &Report) -> String {
                     v.status
                 ),
             );
-            match &v.binding {
-                Ok(b) => line(
+            match &v.bindings {
+                Ok(bs) => line(
                     "binding",
                     format!(
-                        "{} -> {}:{}",
+                        "{} -> {}",
                         cfg.port,
-                        b.host_ip
-                            .map(|i| i.to_string())
-                            .unwrap_or_else(|| "0.0.0.0 (all interfaces)".into()),
-                        b.host_port
+                        bs.iter()
+                            .map(|b| SocketAddr::new(b.host_ip, b.host_port).to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ),
                 Err(e) => line("binding", format!("none: {e}")),

@@ -2,12 +2,12 @@
 //! state, decide what to probe and what (if anything) to announce, and say why.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
 use crate::config::AgentConfig;
-use crate::docker::{kill_means_stopping, Binding, ContainerView};
+use crate::docker::address::{self, AddressError, Announce};
+use crate::docker::{kill_means_stopping, ContainerView};
 use crate::health::HealthMode;
 use crate::health::Probe;
 use crate::registry::Record;
@@ -123,12 +123,6 @@ pub struct HealthState {
     pub passes: u32,
 }
 
-/// The public IP: the configured one, else the binding's specific HostIp, else the default-route
-/// interface's address.
-pub fn public_ip(cfg: &AgentConfig, binding: &Binding) -> Option<IpAddr> {
-    cfg.public_ip.or(binding.host_ip).or(cfg.default_route_ip)
-}
-
 /// The signal of a `kill` that stops the container's current run, if there was one.
 pub fn stopping_signal(view: &ContainerView, kill: Option<&Kill>) -> Option<String> {
     let k = kill?;
@@ -138,12 +132,12 @@ pub fn stopping_signal(view: &ContainerView, kill: Option<&Kill>) -> Option<Stri
     .then(|| k.signal.clone())
 }
 
-/// Why the container cannot be announced regardless of health, or its address if it could.
+/// Why the container cannot be announced regardless of health, or its addresses if it could.
 fn addressable(
     cfg: &AgentConfig,
     view: Option<&ContainerView>,
     kill: Option<&Kill>,
-) -> Result<(IpAddr, u16), Reason> {
+) -> Result<Announce, Reason> {
     let Some(v) = view else {
         return Err(Reason::ContainerAbsent {
             container: cfg.container.clone(),
@@ -160,11 +154,12 @@ fn addressable(
     if let Some(signal) = stopping_signal(v, kill) {
         return Err(Reason::Stopping { signal });
     }
-    let b = v.binding.as_ref().map_err(|e| Reason::NoBinding {
-        detail: e.to_string(),
-    })?;
-    let ip = public_ip(cfg, b).ok_or(Reason::NoPublicIp)?;
-    Ok((ip, b.host_port))
+    address::select(&cfg.host_addrs(), v).map_err(|e| match e {
+        AddressError::NoPublicIp => Reason::NoPublicIp,
+        e => Reason::NoBinding {
+            detail: e.to_string(),
+        },
+    })
 }
 
 /// What to probe now: `None` when nothing should be probed (absent, stopping, no binding, or a
@@ -174,8 +169,7 @@ pub fn probe_target(
     view: Option<&ContainerView>,
     kill: Option<&Kill>,
 ) -> Option<Probe> {
-    let (ip, port) = addressable(cfg, view, kill).ok()?;
-    let addr = SocketAddr::new(ip, port);
+    let addr = addressable(cfg, view, kill).ok()?.probe;
     match cfg.health.mode {
         HealthMode::Http => Some(Probe::Http {
             addr,
@@ -194,7 +188,7 @@ pub fn decide(
     kill: Option<&Kill>,
     health: &HealthState,
 ) -> (Option<Record>, Reason) {
-    let (ip, port) = match addressable(cfg, view, kill) {
+    let announce = match addressable(cfg, view, kill) {
         Ok(a) => a,
         Err(reason) => return (None, reason),
     };
@@ -227,12 +221,15 @@ pub fn decide(
     if let Err(reason) = verdict {
         return (None, reason);
     }
+    let Some(first) = announce.ipv4.or(announce.ipv6) else {
+        return (None, Reason::NoPublicIp);
+    };
     let record = Record {
         unit: cfg.unit.clone().unwrap_or_else(|| v.name.clone()),
         host: cfg.host.clone(),
-        public_ipv4_addr: ip,
-        private_ipv4_addr: cfg.private_ip.unwrap_or(ip),
-        port,
+        public_ipv4_addr: first.public,
+        private_ipv4_addr: first.private,
+        port: announce.port,
     };
     (Some(record), Reason::Registrable)
 }

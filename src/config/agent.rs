@@ -179,6 +179,15 @@ pub(crate) fn check_port_for_mode(port: PortSpec, mode: HealthMode) -> Result<()
 }
 
 impl AgentConfig {
+    /// This host's addresses, as the address rule takes them.
+    pub fn host_addrs(&self) -> crate::docker::address::HostAddrs {
+        crate::docker::address::HostAddrs {
+            public: self.public_ip,
+            private: self.private_ip,
+            default_route: self.default_route_ip,
+        }
+    }
+
     /// One container's configuration: the host's defaults with the container's own parts.
     pub fn from_parts(d: &HostDefaults, p: ContainerParts, resync: Duration) -> AgentConfig {
         AgentConfig {

@@ -3,6 +3,7 @@
 //! (`follow` for one container, `follow_all` for every labelled one). Pure interpretation of
 //! Docker's answers lives in `view` and `labelled`.
 
+pub mod address;
 pub mod follow;
 pub mod follow_all;
 mod labelled;
@@ -10,7 +11,7 @@ mod view;
 
 pub use labelled::{published_tcp_ports, Labelled};
 pub use view::{
-    choose_binding, kill_means_stopping, parse_signal, Binding, BindingError, ContainerView,
+    bindings, kill_means_stopping, parse_signal, Binding, BindingError, ContainerView, NetAddrs,
     PortSpec, Proto,
 };
 

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::HealthConfig;
-use crate::docker::{BindingError, PortSpec};
+use crate::docker::{Binding, BindingError, PortSpec};
 use crate::etcd::EtcdConfig;
 use crate::registry::KeyFormat;
 use crate::registry::Layout;
@@ -48,10 +48,12 @@ fn view(host_ip: Option<&str>) -> ContainerView {
         started_at_nanos: 1_000,
         stop_signal: libc::SIGTERM,
         health: None,
-        binding: Ok(Binding {
-            host_ip: host_ip.map(|s| s.parse().unwrap()),
+        bindings: Ok(vec![Binding {
+            host_ip: host_ip.unwrap_or("0.0.0.0").parse().unwrap(),
             host_port: 18001,
-        }),
+        }]),
+        host_network: false,
+        networks: Default::default(),
     }
 }
 
@@ -201,7 +203,7 @@ fn states_that_never_register() {
     v.paused = true;
     assert_eq!(decide(&c, Some(&v), None, &healthy()).1, Reason::Paused);
     let mut v = view(None);
-    v.binding = Err(BindingError::NotPublished("80/tcp".into(), "none".into()));
+    v.bindings = Err(BindingError::NotPublished("80/tcp".into(), "none".into()));
     assert!(matches!(
         decide(&c, Some(&v), None, &healthy()).1,
         Reason::NoBinding { .. }
