@@ -39,6 +39,10 @@ pub enum Reason {
         detail: String,
     },
     NoPublicIp,
+    /// Internal mode: not on the `--network`, or no address there.
+    NoAddress {
+        detail: String,
+    },
     /// Not healthy yet, the last probe passed or none has finished: `passes` consecutive passes
     /// of the `rise` needed.
     HealthPending {
@@ -69,7 +73,7 @@ impl fmt::Display for Reason {
             Reason::NotRunning { status } => write!(f, "container is {status}"),
             Reason::Paused => write!(f, "container is paused"),
             Reason::Stopping { signal } => write!(f, "container is being stopped (kill signal {signal})"),
-            Reason::NoBinding { detail } => write!(f, "{detail}"),
+            Reason::NoBinding { detail } | Reason::NoAddress { detail } => write!(f, "{detail}"),
             Reason::NoPublicIp => write!(f, "no public IP: the binding is on all interfaces and this host has no default route; pass --public-ip"),
             Reason::HealthPending { passes: 0, .. } => write!(f, "waiting for the first passing health probe"),
             Reason::HealthPending { passes, rise } => write!(f, "health probe passed {passes} of {rise} times in a row (--rise {rise}); not healthy yet"),
@@ -154,9 +158,12 @@ fn addressable(
     if let Some(signal) = stopping_signal(v, kill) {
         return Err(Reason::Stopping { signal });
     }
-    address::select(&cfg.host_addrs(), v).map_err(|e| match e {
+    address::select(&cfg.host_addrs(), cfg.network.as_deref(), cfg.port, v).map_err(|e| match e {
         AddressError::NoPublicIp => Reason::NoPublicIp,
-        e => Reason::NoBinding {
+        AddressError::Binding(e) => Reason::NoBinding {
+            detail: e.to_string(),
+        },
+        e => Reason::NoAddress {
             detail: e.to_string(),
         },
     })
@@ -221,14 +228,13 @@ pub fn decide(
     if let Err(reason) = verdict {
         return (None, reason);
     }
-    let Some(first) = announce.ipv4.or(announce.ipv6) else {
-        return (None, Reason::NoPublicIp);
-    };
     let record = Record {
         unit: cfg.unit.clone().unwrap_or_else(|| v.name.clone()),
         host: cfg.host.clone(),
-        public_ipv4_addr: first.public,
-        private_ipv4_addr: first.private,
+        public_ipv4_addr: announce.ipv4.map(|p| p.public),
+        private_ipv4_addr: announce.ipv4.map(|p| p.private),
+        public_ipv6_addr: announce.ipv6.map(|p| p.public),
+        private_ipv6_addr: announce.ipv6.map(|p| p.private),
         port: announce.port,
     };
     (Some(record), Reason::Registrable)

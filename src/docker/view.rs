@@ -131,6 +131,26 @@ pub fn bindings(
     Err(BindingError::NotPublished(key, published))
 }
 
+/// A Docker network name as `--network` or `sidekick.network` gives it: Docker's own rule,
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`. Whether it exists is Docker's answer, not this.
+pub fn network_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(format!(
+            "{raw:?}: not a Docker network name (letters, digits, '_', '.', '-'; e.g. backend)"
+        ))
+    }
+}
+
 /// The container's addresses on one Docker network.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct NetAddrs {

@@ -131,6 +131,7 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
             );
             let rules = AddressRules {
                 allow_loopback: cfg.allow_loopback,
+                ipv4_only: true,
             };
             drive(&cfg, exec, rules, shutdown).await
         }
@@ -139,6 +140,7 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
             // nginx on this host may well proxy to instances on this host.
             let rules = AddressRules {
                 allow_loopback: true,
+                ipv4_only: false,
             };
             drive(&cfg, sync, rules, shutdown).await
         }
@@ -161,7 +163,7 @@ async fn drive<B: Backend>(
     };
     let registry: SharedRegistry = Arc::new(Mutex::new(Registry::new(
         &cfg.prefix,
-        &cfg.address_field,
+        cfg.address_family.fields(),
         rules,
     )));
     let (view_tx, mut view) = tokio::sync::watch::channel::<Option<i64>>(None);

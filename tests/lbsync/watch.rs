@@ -32,7 +32,7 @@ fn the_view_lists_then_follows_changes_across_a_compaction() {
         let (tx, mut rx) = tokio::sync::watch::channel(None);
         let registry = Arc::new(Mutex::new(Registry::new(
             "/services/web/",
-            "public_ipv4_addr",
+            &["public_ipv4_addr"],
             AddressRules::default(),
         )));
         let task = tokio::spawn(view::run(

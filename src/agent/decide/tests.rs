@@ -23,6 +23,7 @@ fn cfg(mode: HealthMode) -> AgentConfig {
         public_ip: None,
         private_ip: None,
         default_route_ip: Some("192.0.2.10".parse().unwrap()),
+        network: None,
         health: HealthConfig {
             mode,
             path: "/health.php".into(),
@@ -80,9 +81,9 @@ fn healthy_running_published_container_is_announced_with_the_binding_ip() {
     let (r, why) = decide(&c, Some(&view(Some("127.0.0.1"))), None, &healthy());
     assert_eq!(why, Reason::Registrable);
     let r = r.unwrap();
-    assert_eq!(r.public_ipv4_addr.to_string(), "127.0.0.1");
+    assert_eq!(r.public_ipv4_addr.unwrap().to_string(), "127.0.0.1");
     assert_eq!(
-        r.private_ipv4_addr.to_string(),
+        r.private_ipv4_addr.unwrap().to_string(),
         "127.0.0.1",
         "private defaults to public"
     );
@@ -99,6 +100,7 @@ fn public_ip_precedence_flag_then_binding_then_default_route() {
             .0
             .unwrap()
             .public_ipv4_addr
+            .unwrap()
             .to_string(),
         "192.0.2.10"
     );
@@ -108,6 +110,7 @@ fn public_ip_precedence_flag_then_binding_then_default_route() {
             .0
             .unwrap()
             .public_ipv4_addr
+            .unwrap()
             .to_string(),
         "127.0.0.1"
     );
@@ -116,8 +119,8 @@ fn public_ip_precedence_flag_then_binding_then_default_route() {
     let r = decide(&c, Some(&v4), None, &healthy()).0.unwrap();
     assert_eq!(
         (
-            r.public_ipv4_addr.to_string(),
-            r.private_ipv4_addr.to_string()
+            r.public_ipv4_addr.unwrap().to_string(),
+            r.private_ipv4_addr.unwrap().to_string()
         ),
         ("203.0.113.7".into(), "10.0.0.7".into())
     );

@@ -10,7 +10,7 @@ fn ip(s: &str) -> IpAddr {
 fn view_with(bindings: &[(&str, u16)]) -> ContainerView {
     let json = serde_json::json!({"Id": "x", "Name": "/web"});
     let c: bollard::models::ContainerInspectResponse = serde_json::from_value(json).unwrap();
-    let mut v = ContainerView::from_inspect(&c, crate::docker::PortSpec::parse("80").unwrap());
+    let mut v = ContainerView::from_inspect(&c, TCP80);
     v.bindings = Ok(bindings
         .iter()
         .map(|(h, p)| Binding {
@@ -90,7 +90,7 @@ fn published_each_family_takes_its_own_bindings_port() {
          "v4 - v6 2001:db8::7/2001:db8::7 port 32768 probe [2001:db8::7]:32768"),
     ];
     for (why, host, bindings, want) in table {
-        let got = show(&select(host, &view_with(bindings)));
+        let got = show(&select(host, None, TCP80, &view_with(bindings)));
         assert_eq!(got, *want, "{why}");
     }
 }
@@ -100,7 +100,95 @@ fn not_published_is_the_bindings_error() {
     let mut v = view_with(&[]);
     v.bindings = Err(BindingError::NotPublished("80/tcp".into(), "none".into()));
     assert_eq!(
-        show(&select(&HostAddrs::default(), &v)),
+        show(&select(&HostAddrs::default(), None, TCP80, &v)),
         "err: container port 80/tcp is not published (published: none)"
     );
+}
+
+fn on_networks(nets: &[(&str, Option<&str>, Option<&str>)]) -> ContainerView {
+    let mut v = view_with(&[]);
+    v.bindings = Err(BindingError::NotPublished("80/tcp".into(), "none".into()));
+    v.networks = nets
+        .iter()
+        .map(|(n, v4, v6)| {
+            let addrs = crate::docker::NetAddrs {
+                ipv4: v4.map(ip),
+                ipv6: v6.map(ip),
+            };
+            (n.to_string(), addrs)
+        })
+        .collect();
+    v
+}
+
+const TCP80: PortSpec = PortSpec {
+    port: 80,
+    proto: crate::docker::Proto::Tcp,
+};
+
+#[test]
+#[allow(clippy::type_complexity)]
+fn internal_mode_announces_the_address_on_that_network_and_the_container_port() {
+    let host = HostAddrs {
+        default_route: Some(ip("192.0.2.10")),
+        private: Some(ip("10.0.0.7")),
+        ..HostAddrs::default()
+    };
+    let pinned = HostAddrs {
+        public: Some(ip("203.0.113.7")),
+        ..host
+    };
+    let two = on_networks(&[
+        ("bridge", Some("172.17.0.5"), None),
+        ("backend", Some("172.18.0.2"), Some("fd00:5a::2")),
+    ]);
+    let v6_only = on_networks(&[("v6net", None, Some("fd00:5b::3"))]);
+    let host_net = on_networks(&[("host", None, None)]);
+    #[rustfmt::skip]
+    let table: &[(&str, HostAddrs, &str, &ContainerView, &str)] = &[
+        ("the named network, never another one; both families; --private-ip is not used", host,
+         "backend", &two,
+         "v4 172.18.0.2/172.18.0.2 v6 fd00:5a::2/fd00:5a::2 port 80 probe 172.18.0.2:80"),
+        ("an explicit --public-ip still wins for its family's public key", pinned,
+         "backend", &two,
+         "v4 203.0.113.7/172.18.0.2 v6 fd00:5a::2/fd00:5a::2 port 80 probe 172.18.0.2:80"),
+        ("IPv6 only: no _ipv4_ value at all", host,
+         "v6net", &v6_only,
+         "v4 - v6 fd00:5b::3/fd00:5b::3 port 80 probe [fd00:5b::3]:80"),
+        ("not on the network: says where it is", host,
+         "frontend", &two,
+         "err: container is not on Docker network \"frontend\" (it is on: backend, bridge)"),
+        ("attached but without an address", host,
+         "host", &host_net,
+         "err: container has no address on Docker network \"host\""),
+    ];
+    for (why, host, net, view, want) in table {
+        assert_eq!(show(&select(host, Some(net), TCP80, view)), *want, "{why}");
+    }
+}
+
+#[test]
+#[allow(clippy::type_complexity)]
+fn host_networking_announces_the_host_addresses_and_the_container_port() {
+    let mut v = on_networks(&[("host", None, None)]);
+    v.host_network = true;
+    let route = HostAddrs {
+        default_route: Some(ip("192.0.2.10")),
+        ..HostAddrs::default()
+    };
+    let dual = HostAddrs {
+        public: Some(ip("2001:db8::7")),
+        ..route
+    };
+    #[rustfmt::skip]
+    let table: &[(&str, HostAddrs, &str)] = &[
+        ("the default-route address", route, "v4 192.0.2.10/192.0.2.10 v6 - port 80 probe 192.0.2.10:80"),
+        ("an IPv6 --public-ip adds the IPv6 keys, same port", dual,
+         "v4 192.0.2.10/192.0.2.10 v6 2001:db8::7/2001:db8::7 port 80 probe 192.0.2.10:80"),
+        ("no address at all", HostAddrs::default(),
+         "err: no public IP: the binding is on all interfaces and this host has no default route; pass --public-ip"),
+    ];
+    for (why, host, want) in table {
+        assert_eq!(show(&select(host, None, TCP80, &v)), *want, "{why}");
+    }
 }
