@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::*;
 use testkit::agent::run_to_completion;
-use testkit::docker::{unique_name, Container, ContainerOpts};
+use testkit::docker::{unique_name, Container, ContainerOpts, Network};
 use testkit::etcd::Etcd;
 
 /// The host port Docker published for 80/tcp on `host_ip` (`0.0.0.0`, `[::]`), from `docker port`.
@@ -61,31 +61,6 @@ fn dash_p_80_announces_the_ipv4_bindings_own_port() {
 #[test]
 fn dash_capital_p_announces_the_ipv4_bindings_own_port() {
     all_interfaces_case(|o| o.no_publish().arg("-P"));
-}
-
-/// A user-defined bridge network, removed on drop (declare it before its containers).
-struct Network(String);
-
-impl Network {
-    /// Dual-stack: Docker picks the IPv4 subnet, the IPv6 one is a random ULA /64.
-    fn dual_stack() -> Network {
-        let name = unique_name("net");
-        let subnet = format!("fd00:5a:{:x}::/64", fastrand::u16(1..));
-        let out = Command::new("docker")
-            .args(["network", "create", "--ipv6", "--subnet", &subnet, &name])
-            .output()
-            .expect("docker network create");
-        assert!(out.status.success(), "{out:?}");
-        Network(name)
-    }
-}
-
-impl Drop for Network {
-    fn drop(&mut self) {
-        let _ = Command::new("docker")
-            .args(["network", "rm", &self.0])
-            .output();
-    }
 }
 
 /// Waits until the keys under KEY are exactly `want` (field -> value), on one lease.
@@ -147,21 +122,21 @@ fn internal_mode_announces_both_families_on_the_named_network_and_the_container_
         ContainerOpts::web()
             .no_publish()
             .arg("--network")
-            .arg(&net.0),
+            .arg(net.name()),
     );
     let v4 = web.inspect(&format!(
         "{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}",
-        net.0
+        net.name()
     ));
     let v6 = web.inspect(&format!(
         "{{{{(index .NetworkSettings.Networks \"{}\").GlobalIPv6Address}}}}",
-        net.0
+        net.name()
     ));
     assert!(v4.trim().parse::<std::net::Ipv4Addr>().is_ok(), "{v4:?}");
     assert!(v6.trim().parse::<std::net::Ipv6Addr>().is_ok(), "{v6:?}");
     let (v4, v6) = (v4.trim().to_string(), v6.trim().to_string());
     let agent = spawn(
-        &agent_args(&etcd, web.name(), "80/tcp", &["--network", &net.0]),
+        &agent_args(&etcd, web.name(), "80/tcp", &["--network", net.name()]),
         &[],
     );
     wait_keys(
@@ -179,12 +154,12 @@ fn internal_mode_announces_both_families_on_the_named_network_and_the_container_
     );
     // A container not on the network is not registrable, and check says where it is.
     let other = Container::run(ContainerOpts::web().no_publish());
-    let (code, out) = sidekick_check(&etcd, other.name(), &["--network", &net.0]);
+    let (code, out) = sidekick_check(&etcd, other.name(), &["--network", net.name()]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains(&format!(
             "not on Docker network \"{}\" (it is on: bridge)",
-            net.0
+            net.name()
         )),
         "{out}"
     );
