@@ -4,6 +4,7 @@
 //! configuration comes from the container's `sidekick.*` labels, as `host` reads them.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -135,6 +136,17 @@ pub fn render_without_labels(container: &str, what: &FromLabels, json: bool) -> 
     )
 }
 
+/// `Some(error)` when internal mode names a network Docker says it does not have (exit 2);
+/// `source` is the flag or label that named it.
+pub async fn missing_network(cfg: &AgentConfig, source: &'static str) -> Option<String> {
+    let name = cfg.network.as_deref()?;
+    let d = docker::connect(&cfg.docker_host).ok()?;
+    docker::require_network(&d, source, name)
+        .await
+        .err()
+        .map(|e| e.to_string())
+}
+
 /// Gathers the report. Failures to reach Docker or etcd are part of the report, not errors.
 pub async fn gather(cfg: &AgentConfig) -> Report {
     let (view, docker_error) = match docker::connect(&cfg.docker_host) {
@@ -257,19 +269,45 @@ pub fn render_text(cfg: &AgentConfig, r: &Report) -> String {
                     v.status
                 ),
             );
-            match &v.binding {
-                Ok(b) => line(
+            match (&cfg.network, &v.bindings) {
+                (Some(name), _) => line(
+                    "network",
+                    match v.networks.get(name) {
+                        Some(n) => format!(
+                            "{name}: {} (internal mode: container port {})",
+                            [n.ipv4, n.ipv6]
+                                .iter()
+                                .flatten()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            cfg.port
+                        ),
+                        None => format!(
+                            "{name}: not attached (on: {})",
+                            v.networks.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    },
+                ),
+                (None, _) if v.host_network => line(
                     "binding",
                     format!(
-                        "{} -> {}:{}",
-                        cfg.port,
-                        b.host_ip
-                            .map(|i| i.to_string())
-                            .unwrap_or_else(|| "0.0.0.0 (all interfaces)".into()),
-                        b.host_port
+                        "host network: container port {} on this host's addresses",
+                        cfg.port
                     ),
                 ),
-                Err(e) => line("binding", format!("none: {e}")),
+                (None, Ok(bs)) => line(
+                    "binding",
+                    format!(
+                        "{} -> {}",
+                        cfg.port,
+                        bs.iter()
+                            .map(|b| SocketAddr::new(b.host_ip, b.host_port).to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+                (None, Err(e)) => line("binding", format!("none: {e}")),
             }
         }
         (None, Some(e)) => line(

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::limits;
 use crate::health::{Digest, HealthMode, DEFAULT_HEALTH_PATH};
+use crate::registry::codec::AddressFamily;
 use crate::registry::KeyFormat;
 
 #[derive(Debug, Parser)]
@@ -85,11 +86,13 @@ pub struct HostLevelArgs {
     /// Value of the `host` key (fleet passes %H) [default: the hostname].
     #[arg(long, env = "SIDEKICK_HOST", value_name = "NAME")]
     pub host: Option<String>,
-    /// Value of public_ipv4_addr [default: $COREOS_PUBLIC_IPV4, else the binding's HostIp if
-    /// specific, else the address of the default-route interface].
+    /// Value of public_ipv4_addr, or of public_ipv6_addr for an IPv6 address [default:
+    /// $COREOS_PUBLIC_IPV4, else the binding's HostIp if specific, else the address of the
+    /// default-route interface].
     #[arg(long, env = "SIDEKICK_PUBLIC_IP", value_name = "IP")]
     pub public_ip: Option<IpAddr>,
-    /// Value of private_ipv4_addr [default: $COREOS_PRIVATE_IPV4, else the public IP].
+    /// Value of private_ipv4_addr, or of private_ipv6_addr for an IPv6 address [default:
+    /// $COREOS_PRIVATE_IPV4, else the public IP of the same family].
     #[arg(long, env = "SIDEKICK_PRIVATE_IP", value_name = "IP")]
     pub private_ip: Option<IpAddr>,
     /// HTTP GET path probed on public-ip:host-port.
@@ -166,6 +169,11 @@ pub struct AgentArgs {
     #[arg(long, env = "SIDEKICK_FORMAT", value_name = "FORMAT",
           value_parser = PossibleValuesParser::new(KeyFormat::NAMES).try_map(|s| s.parse::<KeyFormat>()))]
     pub format: Option<KeyFormat>,
+    /// Internal mode: announce the container's own address on this Docker network and the
+    /// container port itself (no published port needed) [default: the published port on this
+    /// host's address; a --net=host container: this host's address and the container port].
+    #[arg(long, env = "SIDEKICK_NETWORK", value_name = "NAME")]
+    pub network: Option<String>,
     /// Write one key, --key itself, holding this text with {unit}, {host}, {public_ipv4_addr},
     /// {private_ipv4_addr} and {port} replaced (JSON-string-escaped; other braces are literal),
     /// instead of the --format layout. The 2014 db key: --key /services/db/db_private_ip
@@ -288,6 +296,11 @@ pub struct LbsyncArgs {
     /// emulator; a real load balancer cannot reach them.
     #[arg(long, env = "SIDEKICK_ALLOW_LOOPBACK")]
     pub allow_loopback: bool,
+    /// Which address of an instance becomes its node: ipv4 (public_ipv4_addr), ipv6
+    /// (public_ipv6_addr) or any (IPv4 when the instance has one, else IPv6).
+    #[arg(long, env = "SIDEKICK_ADDRESS_FAMILY", value_name = "FAMILY", default_value = "ipv4",
+          value_parser = PossibleValuesParser::new(AddressFamily::NAMES).try_map(|s| s.parse::<AddressFamily>()))]
+    pub address_family: AddressFamily,
     /// etcd key for the leader election [default: /sidekick/lbsync/<backend>/<lb>].
     #[arg(long, env = "SIDEKICK_ELECTION_KEY", value_name = "K")]
     pub election_key: Option<String>,

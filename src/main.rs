@@ -235,7 +235,16 @@ fn check(cfg: AgentConfig, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn check_with_note(cfg: AgentConfig, json: bool, note: Option<String>) -> anyhow::Result<ExitCode> {
-    let mut report = runtime()?.block_on(sidekick::check::gather(&cfg));
+    let rt = runtime()?;
+    let source = if note.is_some() {
+        "label sidekick.network"
+    } else {
+        "--network"
+    };
+    if let Some(e) = rt.block_on(sidekick::check::missing_network(&cfg, source)) {
+        return Ok(usage_error(format!("container {:?}: {e}", cfg.container)));
+    }
+    let mut report = rt.block_on(sidekick::check::gather(&cfg));
     report.notes.splice(0..0, note);
     if json {
         println!(

@@ -127,12 +127,14 @@ impl LbRig {
                     .iter()
                     .flat_map(|&i| {
                         let (ip, port) = addr(i);
-                        let ip = ip.parse().expect("addr() gives IPs");
+                        let ip = Some(ip.parse().expect("addr() gives IPs"));
                         let record = Record {
                             unit: format!("monweb@{i:03}.service"),
                             host: "core01".into(),
                             public_ipv4_addr: ip,
                             private_ipv4_addr: ip,
+                            public_ipv6_addr: None,
+                            private_ipv6_addr: None,
                             port,
                         };
                         let layout = Layout::new(&format!("{PREFIX}i{i:03}"), KeyFormat::Keys)

@@ -47,8 +47,10 @@ fn ops(i: usize, port: u16) -> Vec<TxnOp> {
     let record = Record {
         unit: format!("monweb@{i:05}.service"),
         host: "core01".into(),
-        public_ipv4_addr: a.ip(),
-        private_ipv4_addr: a.ip(),
+        public_ipv4_addr: Some(a.ip()),
+        private_ipv4_addr: Some(a.ip()),
+        public_ipv6_addr: None,
+        private_ipv6_addr: None,
         port,
     };
     let layout = Layout::new(&format!("{PREFIX}i{i:05}"), KeyFormat::Keys).expect("a valid key");

@@ -2,12 +2,12 @@
 //! state, decide what to probe and what (if anything) to announce, and say why.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
 use crate::config::AgentConfig;
-use crate::docker::{kill_means_stopping, Binding, ContainerView};
+use crate::docker::address::{self, AddressError, Announce};
+use crate::docker::{kill_means_stopping, ContainerView};
 use crate::health::HealthMode;
 use crate::health::Probe;
 use crate::registry::Record;
@@ -39,6 +39,10 @@ pub enum Reason {
         detail: String,
     },
     NoPublicIp,
+    /// Internal mode: not on the `--network`, or no address there.
+    NoAddress {
+        detail: String,
+    },
     /// Not healthy yet, the last probe passed or none has finished: `passes` consecutive passes
     /// of the `rise` needed.
     HealthPending {
@@ -69,7 +73,7 @@ impl fmt::Display for Reason {
             Reason::NotRunning { status } => write!(f, "container is {status}"),
             Reason::Paused => write!(f, "container is paused"),
             Reason::Stopping { signal } => write!(f, "container is being stopped (kill signal {signal})"),
-            Reason::NoBinding { detail } => write!(f, "{detail}"),
+            Reason::NoBinding { detail } | Reason::NoAddress { detail } => write!(f, "{detail}"),
             Reason::NoPublicIp => write!(f, "no public IP: the binding is on all interfaces and this host has no default route; pass --public-ip"),
             Reason::HealthPending { passes: 0, .. } => write!(f, "waiting for the first passing health probe"),
             Reason::HealthPending { passes, rise } => write!(f, "health probe passed {passes} of {rise} times in a row (--rise {rise}); not healthy yet"),
@@ -123,12 +127,6 @@ pub struct HealthState {
     pub passes: u32,
 }
 
-/// The public IP: the configured one, else the binding's specific HostIp, else the default-route
-/// interface's address.
-pub fn public_ip(cfg: &AgentConfig, binding: &Binding) -> Option<IpAddr> {
-    cfg.public_ip.or(binding.host_ip).or(cfg.default_route_ip)
-}
-
 /// The signal of a `kill` that stops the container's current run, if there was one.
 pub fn stopping_signal(view: &ContainerView, kill: Option<&Kill>) -> Option<String> {
     let k = kill?;
@@ -138,12 +136,12 @@ pub fn stopping_signal(view: &ContainerView, kill: Option<&Kill>) -> Option<Stri
     .then(|| k.signal.clone())
 }
 
-/// Why the container cannot be announced regardless of health, or its address if it could.
+/// Why the container cannot be announced regardless of health, or its addresses if it could.
 fn addressable(
     cfg: &AgentConfig,
     view: Option<&ContainerView>,
     kill: Option<&Kill>,
-) -> Result<(IpAddr, u16), Reason> {
+) -> Result<Announce, Reason> {
     let Some(v) = view else {
         return Err(Reason::ContainerAbsent {
             container: cfg.container.clone(),
@@ -160,11 +158,15 @@ fn addressable(
     if let Some(signal) = stopping_signal(v, kill) {
         return Err(Reason::Stopping { signal });
     }
-    let b = v.binding.as_ref().map_err(|e| Reason::NoBinding {
-        detail: e.to_string(),
-    })?;
-    let ip = public_ip(cfg, b).ok_or(Reason::NoPublicIp)?;
-    Ok((ip, b.host_port))
+    address::select(&cfg.host_addrs(), cfg.network.as_deref(), cfg.port, v).map_err(|e| match e {
+        AddressError::NoPublicIp => Reason::NoPublicIp,
+        AddressError::Binding(e) => Reason::NoBinding {
+            detail: e.to_string(),
+        },
+        e => Reason::NoAddress {
+            detail: e.to_string(),
+        },
+    })
 }
 
 /// What to probe now: `None` when nothing should be probed (absent, stopping, no binding, or a
@@ -174,8 +176,7 @@ pub fn probe_target(
     view: Option<&ContainerView>,
     kill: Option<&Kill>,
 ) -> Option<Probe> {
-    let (ip, port) = addressable(cfg, view, kill).ok()?;
-    let addr = SocketAddr::new(ip, port);
+    let addr = addressable(cfg, view, kill).ok()?.probe;
     match cfg.health.mode {
         HealthMode::Http => Some(Probe::Http {
             addr,
@@ -194,7 +195,7 @@ pub fn decide(
     kill: Option<&Kill>,
     health: &HealthState,
 ) -> (Option<Record>, Reason) {
-    let (ip, port) = match addressable(cfg, view, kill) {
+    let announce = match addressable(cfg, view, kill) {
         Ok(a) => a,
         Err(reason) => return (None, reason),
     };
@@ -230,9 +231,11 @@ pub fn decide(
     let record = Record {
         unit: cfg.unit.clone().unwrap_or_else(|| v.name.clone()),
         host: cfg.host.clone(),
-        public_ipv4_addr: ip,
-        private_ipv4_addr: cfg.private_ip.unwrap_or(ip),
-        port,
+        public_ipv4_addr: announce.ipv4.map(|p| p.public),
+        private_ipv4_addr: announce.ipv4.map(|p| p.private),
+        public_ipv6_addr: announce.ipv6.map(|p| p.public),
+        private_ipv6_addr: announce.ipv6.map(|p| p.private),
+        port: announce.port,
     };
     (Some(record), Reason::Registrable)
 }

@@ -36,6 +36,7 @@ impl AgentError {
     /// credentials or a permission the agent needs.
     pub fn is_config(&self) -> bool {
         matches!(self, AgentError::Etcd(e) if e.is_config())
+            || matches!(self, AgentError::Docker(DockerError::NoSuchNetwork { .. }))
     }
 }
 
@@ -158,6 +159,9 @@ pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> Result
     let Some(docker) = docker::connect_waiting(&cfg.docker_host, &mut shutdown).await? else {
         return Ok(());
     };
+    if let Some(n) = &cfg.network {
+        docker::require_network(&docker, "--network", n).await?;
+    }
     let needs = [
         Need::ReadWrite(cfg.layout.owner_key()),
         Need::ReadWrite(cfg.layout.prefix.clone()),

@@ -40,6 +40,8 @@ pub struct AgentConfig {
     pub private_ip: Option<IpAddr>,
     /// The default-route interface's address, the last fallback for the public IP.
     pub default_route_ip: Option<IpAddr>,
+    /// `--network` / `sidekick.network`: internal mode on this Docker network.
+    pub network: Option<String>,
     pub health: HealthConfig,
     pub ttl: Duration,
     pub resync: Duration,
@@ -165,6 +167,7 @@ pub struct ContainerParts {
     pub layout: Layout,
     pub unit: Option<String>,
     pub health: HealthConfig,
+    pub network: Option<String>,
 }
 
 /// A port that is not TCP has nothing to GET or connect to: only `docker` and `none` health.
@@ -179,6 +182,15 @@ pub(crate) fn check_port_for_mode(port: PortSpec, mode: HealthMode) -> Result<()
 }
 
 impl AgentConfig {
+    /// This host's addresses, as the address rule takes them.
+    pub fn host_addrs(&self) -> crate::docker::address::HostAddrs {
+        crate::docker::address::HostAddrs {
+            public: self.public_ip,
+            private: self.private_ip,
+            default_route: self.default_route_ip,
+        }
+    }
+
     /// One container's configuration: the host's defaults with the container's own parts.
     pub fn from_parts(d: &HostDefaults, p: ContainerParts, resync: Duration) -> AgentConfig {
         AgentConfig {
@@ -192,6 +204,7 @@ impl AgentConfig {
             public_ip: d.public_ip,
             private_ip: d.private_ip,
             default_route_ip: d.default_route_ip,
+            network: p.network,
             health: p.health,
             ttl: d.ttl,
             resync,
@@ -247,6 +260,12 @@ impl AgentConfig {
             layout,
             unit: a.unit.clone().filter(|u| !u.trim().is_empty()),
             health: defaults.health.clone(),
+            network: a
+                .network
+                .as_deref()
+                .map(crate::docker::network_name)
+                .transpose()
+                .map_err(|why| invalid(format!("--network {why}")))?,
         };
         Ok(AgentConfig::from_parts(defaults, parts, resync))
     }

@@ -21,6 +21,7 @@ pub const KEY: &str = "sidekick.key";
 pub const PORT: &str = "sidekick.port";
 pub const UNIT: &str = "sidekick.unit";
 pub const FORMAT: &str = "sidekick.format";
+pub const NETWORK: &str = "sidekick.network";
 pub const HEALTH_MODE: &str = "sidekick.health.mode";
 pub const HEALTH_PATH: &str = "sidekick.health.path";
 pub const HEALTH_DIGEST: &str = "sidekick.health.digest";
@@ -30,11 +31,12 @@ pub const HEALTH_RISE: &str = "sidekick.health.rise";
 pub const HEALTH_FALL: &str = "sidekick.health.fall";
 
 /// The labels `host` reads, as the contract names them.
-pub const LABELS: [&str; 11] = [
+pub const LABELS: [&str; 12] = [
     KEY,
     PORT,
     UNIT,
     FORMAT,
+    NETWORK,
     HEALTH_MODE,
     HEALTH_PATH,
     HEALTH_DIGEST,
@@ -186,6 +188,7 @@ pub fn container_config(
         }
     })?;
     let unit = labels.get(UNIT)?.map(|u| u.trim().to_string());
+    let network = labels.parse(NETWORK, crate::docker::network_name)?;
     let parts = ContainerParts {
         container: c.name.clone(),
         port,
@@ -196,6 +199,7 @@ pub fn container_config(
         },
         unit,
         health,
+        network,
     };
     Ok(Some(AgentConfig::from_parts(d, parts, resync)))
 }

@@ -39,7 +39,8 @@ pub struct LbsyncConfig {
     pub etcd: EtcdConfig,
     /// Always ends with '/'.
     pub prefix: String,
-    pub address_field: String,
+    /// `--address-family`: which address of an instance makes its node.
+    pub address_family: crate::registry::codec::AddressFamily,
     pub backend: BackendConfig,
     pub statics: BTreeSet<SocketAddr>,
     pub allow_empty: bool,
@@ -200,7 +201,7 @@ impl LbsyncConfig {
         Ok(LbsyncConfig {
             etcd,
             prefix,
-            address_field: crate::registry::codec::DEFAULT_ADDRESS_FIELD.to_string(),
+            address_family: a.address_family,
             backend,
             statics: a.static_node.iter().copied().collect(),
             allow_empty: a.allow_empty,

@@ -3,6 +3,7 @@
 //! (`follow` for one container, `follow_all` for every labelled one). Pure interpretation of
 //! Docker's answers lives in `view` and `labelled`.
 
+pub mod address;
 pub mod follow;
 pub mod follow_all;
 mod labelled;
@@ -10,8 +11,8 @@ mod view;
 
 pub use labelled::{published_tcp_ports, Labelled};
 pub use view::{
-    choose_binding, kill_means_stopping, parse_signal, Binding, BindingError, ContainerView,
-    PortSpec, Proto,
+    bindings, kill_means_stopping, network_name, parse_signal, Binding, BindingError,
+    ContainerView, NetAddrs, PortSpec, Proto,
 };
 
 use std::time::Duration;
@@ -37,6 +38,9 @@ pub enum DockerError {
     /// The unix socket does not exist (yet): Docker is not running, or not started yet.
     #[error("docker socket {0} does not exist (is Docker running?)")]
     NoSocket(String),
+    /// Internal mode names a network Docker does not have: a configuration error.
+    #[error("{what} {name:?}: no such Docker network (see `docker network ls`)")]
+    NoSuchNetwork { what: &'static str, name: String },
 }
 
 impl From<bollard::errors::Error> for DockerError {
@@ -51,7 +55,7 @@ impl From<bollard::errors::Error> for DockerError {
 impl DockerError {
     pub fn metric_label(&self) -> &'static str {
         match self {
-            DockerError::BadHost { .. } => "config",
+            DockerError::BadHost { .. } | DockerError::NoSuchNetwork { .. } => "config",
             DockerError::Api(_) | DockerError::NoSocket(_) => "api",
             DockerError::Timeout(_) => "timeout",
         }
@@ -165,6 +169,29 @@ pub async fn inspect(
     Ok(inspect_raw(docker, reference)
         .await?
         .map(|c| ContainerView::from_inspect(&c, spec)))
+}
+
+/// Fails with [`DockerError::NoSuchNetwork`] (naming `source`, the flag or label) only when
+/// Docker answers that it has no network `name`; any other failure is left to the agent's own
+/// retries and reports.
+pub async fn require_network(
+    docker: &Docker,
+    source: &'static str,
+    name: &str,
+) -> Result<(), DockerError> {
+    let call = docker.inspect_network(
+        name,
+        None::<bollard::query_parameters::InspectNetworkOptions>,
+    );
+    match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
+        Ok(Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        })) => Err(DockerError::NoSuchNetwork {
+            what: source,
+            name: name.to_string(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Docker's whole inspect answer; `Ok(None)` when Docker has no such container.

@@ -1,10 +1,11 @@
-//! Pure reading of Docker's answers: the `--container-port` spec, the choice of one published
-//! binding among Docker's duplicated `0.0.0.0`/`::` entries, the container's state as the agent
-//! needs it, and the signal rule that decides whether a `kill` event means "stopping".
+//! Pure reading of Docker's answers: the `--container-port` spec, the container port's published
+//! bindings (deduplicated, each with its own address family), the container's networks and
+//! network mode, its state as the agent needs it, and the signal rule that decides whether a
+//! `kill` event means "stopping". Choosing the address to announce is `address`'s job.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use bollard::models::{ContainerInspectResponse, HealthStatusEnum, PortBinding};
 use serde::Serialize;
@@ -60,34 +61,30 @@ impl fmt::Display for PortSpec {
     }
 }
 
-/// The published binding chosen for the container port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// One published binding of the container port. `host_ip` is `0.0.0.0` or `::` for "every address
+/// of that family" (an empty HostIp, as Podman sends, reads as `0.0.0.0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Binding {
-    /// The HostIp when it names one address; `None` for `0.0.0.0`, `::` or empty (all interfaces).
-    pub host_ip: Option<IpAddr>,
+    pub host_ip: IpAddr,
     pub host_port: u16,
 }
 
-/// Why no binding could be chosen.
+/// Why the container port has no usable binding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 pub enum BindingError {
     #[error("container port {0} is not published (published: {1})")]
     NotPublished(String, String),
 }
 
-fn specific_ip(host_ip: Option<&str>) -> Option<IpAddr> {
-    let ip: IpAddr = host_ip?.trim().parse().ok()?;
-    (!ip.is_unspecified()).then_some(ip)
-}
-
-/// Chooses one binding: Docker lists `0.0.0.0` and `::` for one published port, so entries are
-/// deduplicated; a specific HostIp wins over "all interfaces", IPv4 over IPv6, then the lowest port.
-pub fn choose_binding(
+/// Every usable binding of `spec`, deduplicated, a specific HostIp before "all interfaces", then
+/// IPv4 before IPv6, then the lowest port. Which one is announced for which address family is
+/// decided in [`super::address`], never here.
+pub fn bindings(
     ports: Option<&HashMap<String, Option<Vec<PortBinding>>>>,
     spec: PortSpec,
-) -> Result<Binding, BindingError> {
+) -> Result<Vec<Binding>, BindingError> {
     let key = spec.to_string();
-    let mut candidates: Vec<Binding> = ports
+    let mut found: Vec<Binding> = ports
         .and_then(|m| m.get(&key))
         .and_then(|b| b.as_ref())
         .into_iter()
@@ -100,36 +97,65 @@ pub fn choose_binding(
                 .parse::<u16>()
                 .ok()
                 .filter(|p| *p > 0)?;
-            Some(Binding {
-                host_ip: specific_ip(b.host_ip.as_deref()),
-                host_port,
-            })
+            let host_ip = match b.host_ip.as_deref().map(str::trim) {
+                None | Some("") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                Some(ip) => ip.parse().ok()?,
+            };
+            Some(Binding { host_ip, host_port })
         })
         .collect();
-    candidates.sort_by_key(|b| {
+    found.sort_by_key(|b| {
         (
-            b.host_ip.is_none(),
-            b.host_ip.map(|ip| ip.is_ipv6()),
+            b.host_ip.is_unspecified(),
+            b.host_ip.is_ipv6(),
             b.host_port,
             b.host_ip,
         )
     });
-    candidates.dedup();
-    candidates.into_iter().next().ok_or_else(|| {
-        let mut published: Vec<String> = ports
-            .into_iter()
-            .flatten()
-            .filter(|(_, b)| b.as_ref().is_some_and(|v| !v.is_empty()))
-            .map(|(k, _)| k.clone())
-            .collect();
-        published.sort();
-        let published = if published.is_empty() {
-            "none".to_string()
-        } else {
-            published.join(", ")
-        };
-        BindingError::NotPublished(key, published)
-    })
+    found.dedup();
+    if !found.is_empty() {
+        return Ok(found);
+    }
+    let mut published: Vec<String> = ports
+        .into_iter()
+        .flatten()
+        .filter(|(_, b)| b.as_ref().is_some_and(|v| !v.is_empty()))
+        .map(|(k, _)| k.clone())
+        .collect();
+    published.sort();
+    let published = if published.is_empty() {
+        "none".to_string()
+    } else {
+        published.join(", ")
+    };
+    Err(BindingError::NotPublished(key, published))
+}
+
+/// A Docker network name as `--network` or `sidekick.network` gives it: Docker's own rule,
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`. Whether it exists is Docker's answer, not this.
+pub fn network_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(format!(
+            "{raw:?}: not a Docker network name (letters, digits, '_', '.', '-'; e.g. backend)"
+        ))
+    }
+}
+
+/// The container's addresses on one Docker network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct NetAddrs {
+    pub ipv4: Option<IpAddr>,
+    pub ipv6: Option<IpAddr>,
 }
 
 /// Docker's view of the container, reduced to what decisions need.
@@ -149,13 +175,17 @@ pub struct ContainerView {
     pub stop_signal: i32,
     /// Docker's HEALTHCHECK status: none, starting, healthy, unhealthy.
     pub health: Option<String>,
-    /// In JSON: the binding's fields, or `{"error": "..."}`.
-    #[serde(serialize_with = "binding_json")]
-    pub binding: Result<Binding, BindingError>,
+    /// The container port's published bindings; in JSON a list, or `{"error": "..."}`.
+    #[serde(serialize_with = "bindings_json")]
+    pub bindings: Result<Vec<Binding>, BindingError>,
+    /// Started with `--net=host`: no published ports, the host's own addresses.
+    pub host_network: bool,
+    /// The Docker networks it is attached to, by name, with its addresses there.
+    pub networks: BTreeMap<String, NetAddrs>,
 }
 
-fn binding_json<S: serde::Serializer>(
-    b: &Result<Binding, BindingError>,
+fn bindings_json<S: serde::Serializer>(
+    b: &Result<Vec<Binding>, BindingError>,
     s: S,
 ) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
@@ -209,10 +239,30 @@ impl ContainerView {
             started_at_nanos,
             stop_signal,
             health,
-            binding: choose_binding(
+            bindings: bindings(
                 c.network_settings.as_ref().and_then(|n| n.ports.as_ref()),
                 spec,
             ),
+            host_network: c
+                .host_config
+                .as_ref()
+                .and_then(|h| h.network_mode.as_deref())
+                == Some("host"),
+            networks: c
+                .network_settings
+                .as_ref()
+                .and_then(|n| n.networks.as_ref())
+                .into_iter()
+                .flatten()
+                .map(|(name, e)| {
+                    let ip = |s: Option<&String>| s.and_then(|s| s.trim().parse::<IpAddr>().ok());
+                    let addrs = NetAddrs {
+                        ipv4: ip(e.ip_address.as_ref()).filter(IpAddr::is_ipv4),
+                        ipv6: ip(e.global_ipv6_address.as_ref()).filter(IpAddr::is_ipv6),
+                    };
+                    (name.clone(), addrs)
+                })
+                .collect(),
         }
     }
 }

@@ -199,6 +199,7 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
             );
             let rules = AddressRules {
                 allow_loopback: cfg.allow_loopback,
+                ipv4_only: true,
             };
             drive(&cfg, exec, rules, shutdown).await
         }
@@ -207,6 +208,7 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
             // nginx on this host may well proxy to instances on this host.
             let rules = AddressRules {
                 allow_loopback: true,
+                ipv4_only: false,
             };
             drive(&cfg, sync, rules, shutdown).await
         }
@@ -229,7 +231,7 @@ async fn drive<B: Backend>(
     };
     let registry: SharedRegistry = Arc::new(Mutex::new(Registry::new(
         &cfg.prefix,
-        &cfg.address_field,
+        cfg.address_family.fields(),
         rules,
     )));
     let (view_tx, mut view) = tokio::sync::watch::channel::<Option<i64>>(None);

@@ -12,6 +12,9 @@ pub struct AddressRules {
     /// Loopback addresses are usable (nginx on the same host; `--allow-loopback` for Rackspace,
     /// e.g. against the emulator).
     pub allow_loopback: bool,
+    /// IPv6 addresses are refused: the Rackspace node API reference
+    /// (`reference/rackspace-clb-api.md`) documents IPv4 node addresses only.
+    pub ipv4_only: bool,
 }
 
 /// Why `addr` can never be a node, or `None` when it can.
@@ -37,6 +40,9 @@ pub fn refusal(addr: SocketAddr, rules: AddressRules) -> Option<&'static str> {
     }
     if ip.is_loopback() && !rules.allow_loopback {
         return Some("loopback address, refused by this backend (pass --allow-loopback to use it)");
+    }
+    if ip.is_ipv6() && rules.ipv4_only {
+        return Some("IPv6 address, refused by this backend: the Rackspace node API documents IPv4 nodes only (use --address-family ipv4 or any)");
     }
     None
 }

@@ -23,7 +23,8 @@ struct Group {
 #[derive(Debug)]
 pub struct Registry {
     prefix: String,
-    address_field: String,
+    /// The address fields, the first present one wins ([`codec::AddressFamily::fields`]).
+    address_fields: Vec<String>,
     rules: AddressRules,
     groups: BTreeMap<String, Group>,
     /// How many usable instances have each address (kept as groups change, so reading the
@@ -37,10 +38,10 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(prefix: &str, address_field: &str, rules: AddressRules) -> Registry {
+    pub fn new(prefix: &str, address_fields: &[&str], rules: AddressRules) -> Registry {
         Registry {
             prefix: prefix.to_string(),
-            address_field: address_field.to_string(),
+            address_fields: address_fields.iter().map(|f| f.to_string()).collect(),
             rules,
             groups: BTreeMap::new(),
             counts: BTreeMap::new(),
@@ -142,18 +143,18 @@ impl Registry {
         let Some(g) = self.groups.get_mut(name) else {
             return;
         };
-        let (inst, mut skipped) = codec::parse(&self.prefix, &g.kvs, &self.address_field);
+        let fields: Vec<&str> = self.address_fields.iter().map(String::as_str).collect();
+        let (inst, mut skipped) = codec::parse(&self.prefix, &g.kvs, &fields);
         let was = g.addr.take();
         if let Some(i) = inst.values().next() {
             match refusal(i.addr, self.rules) {
                 None => g.addr = Some(i.addr),
                 Some(why) => {
-                    let field_key = format!("{}{}/{}", self.prefix, i.name, self.address_field);
-                    let key = if g.kvs.contains_key(&field_key) {
-                        field_key
-                    } else {
-                        format!("{}{}", self.prefix, i.name)
-                    };
+                    let key = fields
+                        .iter()
+                        .map(|f| format!("{}{}/{f}", self.prefix, i.name))
+                        .find(|k| g.kvs.contains_key(k))
+                        .unwrap_or_else(|| format!("{}{}", self.prefix, i.name));
                     skipped.push(Skipped {
                         key,
                         reason: format!("address {}: {why}", i.addr),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub mod codec;
 pub mod key;
 pub mod template;
-pub use codec::FIELDS;
+pub use codec::{FIELDS, IPV6_FIELDS};
 pub use template::Template;
 
 /// How an agent lays out its record in etcd (`--format`).
@@ -43,14 +43,40 @@ impl std::str::FromStr for KeyFormat {
     }
 }
 
-/// What one agent announces about its container.
+/// What one agent announces about its container: the addresses of each family it has (an IPv6
+/// address only ever in an `_ipv6_` field), one port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     pub unit: String,
     pub host: String,
-    pub public_ipv4_addr: IpAddr,
-    pub private_ipv4_addr: IpAddr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_ipv4_addr: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_ipv4_addr: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_ipv6_addr: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_ipv6_addr: Option<IpAddr>,
     pub port: u16,
+}
+
+impl Record {
+    /// Each field it holds, by name, in [`FIELDS`] then [`IPV6_FIELDS`] order.
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        let ip = |name, v: Option<IpAddr>| v.map(|v| (name, v.to_string()));
+        [
+            Some(("unit", self.unit.clone())),
+            Some(("host", self.host.clone())),
+            ip("public_ipv4_addr", self.public_ipv4_addr),
+            ip("private_ipv4_addr", self.private_ipv4_addr),
+            Some(("port", self.port.to_string())),
+            ip("public_ipv6_addr", self.public_ipv6_addr),
+            ip("private_ipv6_addr", self.private_ipv6_addr),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
 }
 
 /// Where an agent's keys live.
@@ -91,7 +117,7 @@ impl Layout {
     /// Every key an agent on this prefix may own, in either format (so a format switch cleans up).
     pub fn managed_keys(&self) -> Vec<String> {
         let mut keys = vec![self.prefix.clone()];
-        keys.extend(FIELDS.iter().map(|f| self.field_key(f)));
+        keys.extend(FIELDS.iter().chain(&IPV6_FIELDS).map(|f| self.field_key(f)));
         keys
     }
 

@@ -13,12 +13,14 @@ use std::fmt;
 use super::Record;
 
 /// The placeholders a template may use.
-pub const PLACEHOLDERS: [&str; 5] = [
+pub const PLACEHOLDERS: [&str; 7] = [
     "unit",
     "host",
     "public_ipv4_addr",
     "private_ipv4_addr",
     "port",
+    "public_ipv6_addr",
+    "private_ipv6_addr",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,14 +106,13 @@ impl Template {
     }
 }
 
+/// The field's value; empty when the record has no address of that family.
 fn field(r: &Record, name: &str) -> String {
-    match name {
-        "unit" => r.unit.clone(),
-        "host" => r.host.clone(),
-        "public_ipv4_addr" => r.public_ipv4_addr.to_string(),
-        "private_ipv4_addr" => r.private_ipv4_addr.to_string(),
-        _ => r.port.to_string(),
-    }
+    r.fields()
+        .into_iter()
+        .find(|(f, _)| *f == name)
+        .map(|(_, v)| v)
+        .unwrap_or_default()
 }
 
 /// JSON string escaping without the surrounding quotes.

@@ -4,8 +4,10 @@ fn record() -> Record {
     Record {
         unit: "monweb@01.service".into(),
         host: "core01".into(),
-        public_ipv4_addr: "203.0.113.7".parse().unwrap(),
-        private_ipv4_addr: "10.0.0.7".parse().unwrap(),
+        public_ipv4_addr: Some("203.0.113.7".parse().unwrap()),
+        private_ipv4_addr: Some("10.0.0.7".parse().unwrap()),
+        public_ipv6_addr: None,
+        private_ipv6_addr: None,
         port: 18001,
     }
 }
@@ -53,7 +55,11 @@ fn layout_validates_and_trims() {
         keys_layout().owner_key(),
         "/sidekick/owners/services/web/web01"
     );
-    assert_eq!(keys_layout().managed_keys().len(), 6);
+    assert_eq!(
+        keys_layout().managed_keys().len(),
+        8,
+        "the prefix, the five fields and the two IPv6 fields"
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! containers built FROM scratch. This file holds the shared helpers; the tests live in
 //! `tests/agent/`.
 
+mod addresses;
 mod check;
 mod faults;
 mod lifecycle;

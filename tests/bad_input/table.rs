@@ -255,3 +255,21 @@ fn check_with_docker_unreachable_says_what_run_does() {
     assert!(!stdout.contains("would be deleted"), "{stdout}");
     assert!(stdout.contains("run leaves the keys"), "{stdout}");
 }
+
+#[test]
+fn a_network_name_docker_cannot_have_and_an_unknown_address_family_are_refused() {
+    for mode in ["run", "check"] {
+        for bad in ["", "back end", ".net", "net/1"] {
+            assert_refused(
+                &agent(mode, &["--network", bad]),
+                &["--network", "network name"],
+            );
+        }
+    }
+    for bad in ["ip4", "both", ""] {
+        assert_refused(
+            &lbsync(&["--backend", "nginx", "--address-family", bad]),
+            &["--address-family", bad],
+        );
+    }
+}

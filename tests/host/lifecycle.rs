@@ -332,3 +332,32 @@ fn labels_override_the_host_health_flags_per_container() {
     );
     assert!(keys(&etcd.access(), "/services/web/fail").is_empty());
 }
+
+#[test]
+fn a_container_labelled_with_a_network_is_announced_with_its_address_there() {
+    let etcd = Etcd::start();
+    let case = Case::new();
+    let net = testkit::docker::Network::dual_stack();
+    let key = "/services/web/internal";
+    let web = Container::run(
+        case.web(key)
+            .label("sidekick.network", net.name())
+            .label("sidekick.port", "80/tcp")
+            .no_publish()
+            .arg("--network")
+            .arg(net.name()),
+    );
+    let ip = web.inspect(&format!(
+        "{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}",
+        net.name()
+    ));
+    let agent = spawn(&case.host_args(&etcd.sidekick_args(), &[]), &[]);
+    let mut k = Default::default();
+    let ok = testkit::wait::poll_until(SOON, || {
+        k = keys(&etcd.access(), key);
+        k.len() == 7 // the five and the two IPv6 keys: the network is dual-stack
+    });
+    assert!(ok, "{}", agent.context(&format!("{key}: {k:?}")));
+    assert_eq!(k[&format!("{key}/public_ipv4_addr")].0, ip.trim());
+    assert_eq!(k[&format!("{key}/port")].0, "80");
+}

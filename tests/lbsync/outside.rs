@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use clb_emulator::Config;
 use testkit::agent::AgentProcess;
 use testkit::etcd::{Etcd, EtcdAccess};
+use testkit::wait_until;
 
 use crate::*;
 
@@ -404,4 +405,64 @@ fn a_second_lbsync_with_another_backend_on_the_same_election_key_refuses_to_run(
         "{}",
         rackspace.context("the leader keeps running")
     );
+}
+
+#[test]
+fn the_address_family_picks_each_instances_address_and_rackspace_skips_ipv6_nodes() {
+    let rig = Rig::new(Config::default());
+    let etcd = rig.etcd.access();
+    for (key, value) in [
+        ("dual/public_ipv4_addr", "10.0.0.7"),
+        ("dual/public_ipv6_addr", "2001:db8::7"),
+        ("dual/port", "80"),
+        ("six/public_ipv6_addr", "2001:db8::6"),
+        ("six/port", "80"),
+    ] {
+        etcd.put_blocking(&format!("/services/web/{key}"), value);
+    }
+    let lbsync = rig.spawn(&["--address-family", "any"]);
+    let want: BTreeSet<String> = ["10.0.0.7:80".to_string()].into();
+    rig.wait_nodes(&want, CONVERGE, &lbsync);
+    let six = "/services/web/six/public_ipv6_addr";
+    wait_until(CONVERGE, "the IPv6 node's warning", || {
+        lbsync.logs().contains(six)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(rig.nodes(), want);
+    let logs = lbsync.logs();
+    assert_eq!(
+        logs.matches(six).count(),
+        1,
+        "{}",
+        lbsync.context("one warning")
+    );
+    assert!(
+        logs.contains("IPv4 nodes only"),
+        "{}",
+        lbsync.context("why")
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    for (family, served) in [
+        ("any", vec!["10.0.0.7:80", "[2001:db8::6]:80"]),
+        ("ipv6", vec!["[2001:db8::7]:80", "[2001:db8::6]:80"]),
+    ] {
+        let election = format!("/sidekick/lbsync/test-{family}");
+        let sub = dir.path().join(family);
+        std::fs::create_dir(&sub).unwrap();
+        let (nginx, file) = spawn_nginx(
+            &rig.etcd,
+            &sub,
+            &["--address-family", family, "--election-key", &election],
+        );
+        let served: BTreeSet<SocketAddr> = served.iter().map(|a| a.parse().unwrap()).collect();
+        let ok = testkit::wait::poll_until(CONVERGE, || upstream(&file) == served);
+        assert!(
+            ok,
+            "{}",
+            nginx.context(&format!("{family}: {:?}", upstream(&file)))
+        );
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains("server [2001:db8::6]:80;"), "{text}");
+    }
 }

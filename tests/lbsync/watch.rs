@@ -34,7 +34,7 @@ fn the_view_lists_then_follows_changes_across_a_compaction() {
         let (tx, mut rx) = tokio::sync::watch::channel(None);
         let registry = Arc::new(Mutex::new(Registry::new(
             "/services/web/",
-            "public_ipv4_addr",
+            &["public_ipv4_addr"],
             AddressRules::default(),
         )));
         let (seen, _) = tokio::sync::watch::channel(0);
@@ -94,7 +94,7 @@ fn a_revision_a_leader_needs_is_confirmed_without_a_change_under_the_prefix() {
         let (wanted_tx, wanted) = tokio::sync::watch::channel(0);
         let registry = Arc::new(Mutex::new(Registry::new(
             "/services/web/",
-            "public_ipv4_addr",
+            &["public_ipv4_addr"],
             AddressRules::default(),
         )));
         let task = tokio::spawn(view::run(

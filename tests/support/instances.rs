@@ -28,8 +28,10 @@ impl Instance {
         let record = sidekick::registry::Record {
             unit: format!("monweb@{name}.service"),
             host: self.host.into(),
-            public_ipv4_addr: self.addr.ip(),
-            private_ipv4_addr: self.addr.ip(),
+            public_ipv4_addr: Some(self.addr.ip()),
+            private_ipv4_addr: Some(self.addr.ip()),
+            public_ipv6_addr: None,
+            private_ipv6_addr: None,
             port: self.addr.port(),
         };
         let layout =

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::HealthConfig;
-use crate::docker::{BindingError, PortSpec};
+use crate::docker::{Binding, BindingError, PortSpec};
 use crate::etcd::EtcdConfig;
 use crate::registry::KeyFormat;
 use crate::registry::Layout;
@@ -23,6 +23,7 @@ fn cfg(mode: HealthMode) -> AgentConfig {
         public_ip: None,
         private_ip: None,
         default_route_ip: Some("192.0.2.10".parse().unwrap()),
+        network: None,
         health: HealthConfig {
             mode,
             path: "/health.php".into(),
@@ -48,10 +49,12 @@ fn view(host_ip: Option<&str>) -> ContainerView {
         started_at_nanos: 1_000,
         stop_signal: libc::SIGTERM,
         health: None,
-        binding: Ok(Binding {
-            host_ip: host_ip.map(|s| s.parse().unwrap()),
+        bindings: Ok(vec![Binding {
+            host_ip: host_ip.unwrap_or("0.0.0.0").parse().unwrap(),
             host_port: 18001,
-        }),
+        }]),
+        host_network: false,
+        networks: Default::default(),
     }
 }
 
@@ -78,9 +81,9 @@ fn healthy_running_published_container_is_announced_with_the_binding_ip() {
     let (r, why) = decide(&c, Some(&view(Some("127.0.0.1"))), None, &healthy());
     assert_eq!(why, Reason::Registrable);
     let r = r.unwrap();
-    assert_eq!(r.public_ipv4_addr.to_string(), "127.0.0.1");
+    assert_eq!(r.public_ipv4_addr.unwrap().to_string(), "127.0.0.1");
     assert_eq!(
-        r.private_ipv4_addr.to_string(),
+        r.private_ipv4_addr.unwrap().to_string(),
         "127.0.0.1",
         "private defaults to public"
     );
@@ -97,6 +100,7 @@ fn public_ip_precedence_flag_then_binding_then_default_route() {
             .0
             .unwrap()
             .public_ipv4_addr
+            .unwrap()
             .to_string(),
         "192.0.2.10"
     );
@@ -106,6 +110,7 @@ fn public_ip_precedence_flag_then_binding_then_default_route() {
             .0
             .unwrap()
             .public_ipv4_addr
+            .unwrap()
             .to_string(),
         "127.0.0.1"
     );
@@ -114,8 +119,8 @@ fn public_ip_precedence_flag_then_binding_then_default_route() {
     let r = decide(&c, Some(&v4), None, &healthy()).0.unwrap();
     assert_eq!(
         (
-            r.public_ipv4_addr.to_string(),
-            r.private_ipv4_addr.to_string()
+            r.public_ipv4_addr.unwrap().to_string(),
+            r.private_ipv4_addr.unwrap().to_string()
         ),
         ("203.0.113.7".into(), "10.0.0.7".into())
     );
@@ -201,7 +206,7 @@ fn states_that_never_register() {
     v.paused = true;
     assert_eq!(decide(&c, Some(&v), None, &healthy()).1, Reason::Paused);
     let mut v = view(None);
-    v.binding = Err(BindingError::NotPublished("80/tcp".into(), "none".into()));
+    v.bindings = Err(BindingError::NotPublished("80/tcp".into(), "none".into()));
     assert!(matches!(
         decide(&c, Some(&v), None, &healthy()).1,
         Reason::NoBinding { .. }

@@ -214,7 +214,8 @@ pub async fn reconcile(
     match want {
         Some(r) => info!(
             key = %layout.prefix, written = p.puts.len(), deleted = p.deletes.len(), lease = format_args!("{lease:x}"),
-            ip = %r.public_ipv4_addr, port = r.port, "registered"
+            ip = %r.public_ipv4_addr.or(r.public_ipv6_addr).map(|i| i.to_string()).unwrap_or_default(),
+            ipv6 = %r.public_ipv6_addr.map(|i| i.to_string()).unwrap_or_default(), port = r.port, "registered"
         ),
         None => info!(key = %layout.prefix, deleted = p.deletes.len(), "deregistered"),
     }

@@ -31,60 +31,50 @@ fn port_spec_parses_and_rejects() {
     assert_eq!(TCP80.to_string(), "80/tcp");
 }
 
-#[test]
-fn docker_duplicate_v4_v6_entries_collapse_to_one() {
-    let m = map(&[(
-        "80/tcp",
-        Some(vec![pb("0.0.0.0", "18001"), pb("::", "18001")]),
-    )]);
-    assert_eq!(
-        choose_binding(Some(&m), TCP80),
-        Ok(Binding {
-            host_ip: None,
-            host_port: 18001
-        })
-    );
+fn b(ip: &str, port: u16) -> Binding {
+    Binding {
+        host_ip: ip.parse().unwrap(),
+        host_port: port,
+    }
 }
 
 #[test]
-fn a_specific_host_ip_wins() {
+fn every_binding_keeps_its_own_family_and_port_specific_first() {
     let m = map(&[(
         "80/tcp",
         Some(vec![
-            pb("0.0.0.0", "18002"),
-            pb("203.0.113.7", "18001"),
-            pb("::", "18002"),
+            pb("::", "32769"),
+            pb("0.0.0.0", "32768"),
+            pb("0.0.0.0", "32768"),
+            pb("", "32770"),
+            pb("::1", "18003"),
+            pb("127.0.0.1", "18004"),
         ]),
     )]);
     assert_eq!(
-        choose_binding(Some(&m), TCP80),
-        Ok(Binding {
-            host_ip: Some("203.0.113.7".parse().unwrap()),
-            host_port: 18001
-        })
-    );
-    let m = map(&[(
-        "80/tcp",
-        Some(vec![pb("::1", "18003"), pb("127.0.0.1", "18004")]),
-    )]);
-    assert_eq!(
-        choose_binding(Some(&m), TCP80).unwrap().host_ip,
-        Some("127.0.0.1".parse().unwrap()),
-        "IPv4 first"
+        bindings(Some(&m), TCP80),
+        Ok(vec![
+            b("127.0.0.1", 18004),
+            b("::1", 18003),
+            b("0.0.0.0", 32768),
+            b("0.0.0.0", 32770),
+            b("::", 32769),
+        ]),
+        "duplicates collapse; an empty HostIp (Podman) reads as 0.0.0.0"
     );
 }
 
 #[test]
 fn unpublished_or_unparsable_ports_are_reported_with_what_is_published() {
     let m = map(&[("80/tcp", None), ("443/tcp", Some(vec![pb("", "8443")]))]);
-    let e = choose_binding(Some(&m), TCP80).unwrap_err();
+    let e = bindings(Some(&m), TCP80).unwrap_err();
     assert_eq!(
         e.to_string(),
         "container port 80/tcp is not published (published: 443/tcp)"
     );
     let m = map(&[("80/tcp", Some(vec![pb("0.0.0.0", ""), pb("0.0.0.0", "x")]))]);
-    assert!(choose_binding(Some(&m), TCP80).is_err());
-    assert!(choose_binding(None, TCP80)
+    assert!(bindings(Some(&m), TCP80).is_err());
+    assert!(bindings(None, TCP80)
         .unwrap_err()
         .to_string()
         .contains("published: none"));
@@ -130,12 +120,13 @@ fn view_from_inspect_reads_state_signal_health_and_binding() {
     assert!(v.running);
     assert_eq!(v.stop_signal, libc::SIGQUIT);
     assert_eq!(v.health.as_deref(), Some("healthy"));
-    assert_eq!(v.binding.unwrap().host_port, 18001);
+    assert_eq!(v.bindings.unwrap(), vec![b("127.0.0.1", 18001)]);
+    assert!(!v.host_network);
     assert_eq!(v.started_at_nanos % 1_000_000_000, 123_456_789);
 }
 
 #[test]
-fn the_binding_serialises_flat_or_as_an_error() {
+fn the_bindings_serialise_as_a_list_or_an_error() {
     let mut v = ContainerView {
         id: "x".into(),
         name: "web01".into(),
@@ -146,20 +137,19 @@ fn the_binding_serialises_flat_or_as_an_error() {
         started_at_nanos: 0,
         stop_signal: 15,
         health: None,
-        binding: Ok(Binding {
-            host_ip: Some("127.0.0.1".parse().unwrap()),
-            host_port: 18001,
-        }),
+        bindings: Ok(vec![b("127.0.0.1", 18001)]),
+        host_network: false,
+        networks: BTreeMap::new(),
     };
     let j = serde_json::to_value(&v).unwrap();
     assert_eq!(
-        j["binding"],
-        serde_json::json!({"host_ip": "127.0.0.1", "host_port": 18001})
+        j["bindings"],
+        serde_json::json!([{"host_ip": "127.0.0.1", "host_port": 18001}])
     );
-    v.binding = Err(BindingError::NotPublished("80/tcp".into(), "none".into()));
+    v.bindings = Err(BindingError::NotPublished("80/tcp".into(), "none".into()));
     let j = serde_json::to_value(&v).unwrap();
     assert_eq!(
-        j["binding"]["error"],
+        j["bindings"]["error"],
         "container port 80/tcp is not published (published: none)"
     );
 }

@@ -26,10 +26,12 @@ fn view(id: &str, running: bool) -> ContainerView {
         started_at_nanos: 1,
         stop_signal: libc::SIGTERM,
         health: None,
-        binding: Ok(Binding {
-            host_ip: None,
+        bindings: Ok(vec![Binding {
+            host_ip: "0.0.0.0".parse().unwrap(),
             host_port: 18001,
-        }),
+        }]),
+        host_network: false,
+        networks: Default::default(),
     }
 }
 

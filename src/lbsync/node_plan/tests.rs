@@ -13,6 +13,7 @@ fn unusable_addresses_are_refused_and_loopback_only_when_not_allowed() {
     let strict = AddressRules::default();
     let loose = AddressRules {
         allow_loopback: true,
+        ipv4_only: false,
     };
     for bad in [
         "0.0.0.0:80",
@@ -62,4 +63,24 @@ fn samples_are_capped_with_a_count_of_the_rest() {
     assert_eq!(sample(1..=3, 10), "1 2 3");
     assert_eq!(sample(1..=12, 2), "1 2 (+10 more)");
     assert_eq!(sample(Vec::<u8>::new(), 2), "");
+}
+
+#[test]
+fn an_ipv4_only_backend_refuses_ipv6_after_the_other_rules() {
+    let rackspace = AddressRules {
+        allow_loopback: true,
+        ipv4_only: true,
+    };
+    assert!(refusal(a("[2001:db8::1]:80"), rackspace)
+        .unwrap()
+        .contains("IPv4 nodes only"));
+    assert_eq!(refusal(a("10.0.0.1:80"), rackspace), None);
+    assert_eq!(
+        refusal(a("[::ffff:10.0.0.1]:80"), rackspace),
+        None,
+        "v4-mapped is IPv4"
+    );
+    assert!(refusal(a("[::1]:80"), AddressRules::default())
+        .unwrap()
+        .contains("loopback"));
 }

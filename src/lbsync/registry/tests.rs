@@ -6,7 +6,10 @@ fn reg(allow_loopback: bool) -> Registry {
     Registry::new(
         P,
         codec::DEFAULT_ADDRESS_FIELD,
-        AddressRules { allow_loopback },
+        AddressRules {
+            allow_loopback,
+            ipv4_only: false,
+        },
     )
 }
 
@@ -103,7 +106,7 @@ fn an_address_shared_by_two_instances_stays_until_both_are_gone() {
 fn a_transaction_is_judged_once_all_its_keys_are_in() {
     let mut r = Registry::new(
         "/services/web/",
-        "public_ipv4_addr",
+        &["public_ipv4_addr"],
         AddressRules::default(),
     );
     r.stage_put(

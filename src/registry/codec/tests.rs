@@ -36,7 +36,7 @@ fn complete_key_instances_and_json_instances_are_read() {
     assert_eq!(inst["web01"].addr, "203.0.113.7:18001".parse().unwrap());
     assert_eq!(inst["db"].addr, "[2001:db8::1]:27017".parse().unwrap());
     assert_eq!(inst["cache"].addr.port(), 6379);
-    let (inst, _) = parse(P, &m, "private_ipv4_addr");
+    let (inst, _) = parse(P, &m, &["private_ipv4_addr"]);
     assert_eq!(
         inst["web01"].addr,
         "10.0.0.1:18001".parse().unwrap(),
@@ -100,8 +100,10 @@ fn render_then_parse_round_trips_in_both_formats() {
         let record = Record {
             unit: "monweb@01.service".into(),
             host: "core01".into(),
-            public_ipv4_addr: ip.parse().unwrap(),
-            private_ipv4_addr: "10.0.0.9".parse().unwrap(),
+            public_ipv4_addr: Some(ip.parse().unwrap()),
+            private_ipv4_addr: Some("10.0.0.9".parse().unwrap()),
+            public_ipv6_addr: None,
+            private_ipv6_addr: None,
             port,
         };
         for format in [KeyFormat::Keys, KeyFormat::Json] {
@@ -120,11 +122,79 @@ fn render_then_parse_round_trips_in_both_formats() {
             assert!(skipped.is_empty(), "{format:?}: {skipped:?}");
             assert_eq!(
                 inst["web01"].addr,
-                SocketAddr::new(record.public_ipv4_addr, port),
+                SocketAddr::new(record.public_ipv4_addr.unwrap(), port),
                 "{format:?}"
             );
-            let (inst, _) = parse(P, &kvs, "private_ipv4_addr");
-            assert_eq!(inst["web01"].addr.ip(), record.private_ipv4_addr);
+            let (inst, _) = parse(P, &kvs, &["private_ipv4_addr"]);
+            assert_eq!(Some(inst["web01"].addr.ip()), record.private_ipv4_addr);
         }
     }
+}
+
+#[test]
+fn ipv6_goes_to_ipv6_keys_and_the_address_family_picks_what_lbsync_reads() {
+    use crate::registry::{KeyFormat, Layout, Record};
+    let ip = |s: &str| Some(s.parse().unwrap());
+    let dual = Record {
+        unit: "u".into(),
+        host: "h".into(),
+        public_ipv4_addr: ip("203.0.113.7"),
+        private_ipv4_addr: ip("10.0.0.7"),
+        public_ipv6_addr: ip("2001:db8::7"),
+        private_ipv6_addr: ip("fd00::7"),
+        port: 80,
+    };
+    let v6_only = Record {
+        public_ipv4_addr: None,
+        private_ipv4_addr: None,
+        ..dual.clone()
+    };
+    for format in [KeyFormat::Keys, KeyFormat::Json] {
+        let layout = |n: &str| Layout::new(&format!("{P}{n}"), format).unwrap();
+        let mut kvs = render(&layout("dual"), &dual);
+        let v6_kvs = render(&layout("six"), &v6_only);
+        assert!(
+            v6_kvs
+                .iter()
+                .all(|(k, v)| !k.contains("ipv4") && !v.contains("ipv4")),
+            "{format:?}: no _ipv4_ key or field for an IPv6-only record: {v6_kvs:?}"
+        );
+        if format == KeyFormat::Keys {
+            assert_eq!(kvs.len(), 7, "{kvs:?}");
+            assert_eq!(kvs[&format!("{P}dual/private_ipv6_addr")], "fd00::7");
+        }
+        kvs.extend(v6_kvs);
+        let addrs = |fields: &[&str]| {
+            let (inst, skipped) = parse(P, &kvs, fields);
+            let got: Vec<String> = inst.values().map(|i| i.addr.to_string()).collect();
+            (got, skipped.len())
+        };
+        use super::AddressFamily as F;
+        assert_eq!(
+            addrs(F::Ipv4.fields()),
+            (vec!["203.0.113.7:80".to_string()], 1),
+            "{format:?}: the IPv6-only instance is skipped in ipv4 mode"
+        );
+        assert_eq!(
+            addrs(F::Ipv6.fields()),
+            (
+                vec!["[2001:db8::7]:80".into(), "[2001:db8::7]:80".into()],
+                0
+            )
+        );
+        assert_eq!(
+            addrs(F::Any.fields()),
+            (vec!["203.0.113.7:80".into(), "[2001:db8::7]:80".into()], 0),
+            "{format:?}: any = IPv4 when present, else IPv6"
+        );
+    }
+    assert_eq!(
+        "IPv6".parse::<super::AddressFamily>(),
+        Ok(super::AddressFamily::Ipv6)
+    );
+    let e = "ip4".parse::<super::AddressFamily>().unwrap_err();
+    assert!(
+        e.contains("\"ip4\"") && e.contains("ipv4, ipv6, any"),
+        "{e}"
+    );
 }

@@ -4,8 +4,10 @@ fn record(unit: &str) -> Record {
     Record {
         unit: unit.into(),
         host: "core02".into(),
-        public_ipv4_addr: "203.0.113.8".parse().unwrap(),
-        private_ipv4_addr: "10.0.0.8".parse().unwrap(),
+        public_ipv4_addr: Some("203.0.113.8".parse().unwrap()),
+        private_ipv4_addr: Some("10.0.0.8".parse().unwrap()),
+        public_ipv6_addr: None,
+        private_ipv6_addr: None,
         port: 3306,
     }
 }

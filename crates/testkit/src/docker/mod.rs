@@ -5,10 +5,12 @@
 
 mod cli;
 mod image;
+mod network;
 mod opts;
 
 pub use cli::{docker, docker_available, docker_ok, docker_with};
 pub use image::{web_image, BUSYBOX, HEALTH_BODY};
+pub use network::Network;
 pub use opts::{run_args, unique_name, ContainerOpts, NAME_PREFIX, PID_LABEL};
 
 use super::wait::wait_until;
