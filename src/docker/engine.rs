@@ -2,7 +2,8 @@
 //! from `/version` on each (re)connect, and the rules that differ between them: which events the
 //! daemon may filter for us, which we must filter ourselves, and whether a stop must be watched
 //! for by polling (Podman 4.3 sends no event when `podman stop` signals the container: its `stop`
-//! event comes after the SIGKILL, next to `die`; the only early sign is the state `stopping`).
+//! event comes after the SIGKILL, next to `die`; the only early sign is the state `stopping`. Its
+//! API service also reads events from a file it tails, so they arrive up to a few hundred ms late).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,8 +15,8 @@ use tracing::{info, warn};
 
 use super::{DockerError, REQUEST_TIMEOUT};
 
-/// How often a running container's state is read on Podman, to see `stopping` before the death.
-pub const PODMAN_STOP_POLL: Duration = Duration::from_millis(50);
+/// How often the followed containers' state is read on Podman, to see `stopping` before the death.
+pub const PODMAN_POLL: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -54,8 +55,9 @@ impl Engine {
         self == Engine::Docker
     }
 
-    /// Whether a stop is seen only by reading the state (see the module's first lines).
-    pub fn polls_for_stop(self) -> bool {
+    /// Whether a stop is seen only by reading the state, and a start sooner by reading it (see the
+    /// module's first lines).
+    pub fn polls_state(self) -> bool {
         self == Engine::Podman
     }
 }

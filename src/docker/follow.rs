@@ -2,8 +2,9 @@
 //! inspect, so nothing falls between the two), inspect it, re-inspect on every event, and when the
 //! stream ends (daemon restart, severed socket) reconnect with capped jittered backoff, replay with
 //! `since`, and inspect again. Every update goes to the agent as a [`DockerUpdate`]. On Podman
-//! (see `engine`) the events are filtered here, and a running container is re-read every
-//! [`PODMAN_STOP_POLL`] to see its `stopping` state before it dies.
+//! (see `engine`) the events are filtered here, and the container is re-read every
+//! [`PODMAN_POLL`]: to see its `stopping` state before it dies, and a start sooner than
+//! Podman's late event.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,7 +16,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use super::engine::{identify, relevant_action, Engine, PODMAN_STOP_POLL};
+use super::engine::{identify, relevant_action, Engine, PODMAN_POLL};
 use super::{inspect, ContainerView, PortSpec};
 use crate::backoff::{Backoff, RetryLog};
 
@@ -184,14 +185,14 @@ pub async fn follow(
         // Follow the stream until it ends, or until the container's id changed (the filter must
         // name the new id so that a rename away from our name is still seen).
         while !resubscribe {
-            let polling = engine.polls_for_stop() && last.as_ref().is_some_and(|v| v.running);
+            let polling = engine.polls_state();
             let step = tokio::select! {
                 ev = stream.next() => match ev {
                     Some(Ok(ev)) => Step::Event(ev),
                     Some(Err(e)) => Step::Ended(format!("docker event stream failed: {e}")),
                     None => Step::Ended("docker event stream ended (daemon restart?)".into()),
                 },
-                _ = tokio::time::sleep(PODMAN_STOP_POLL), if polling => Step::Poll,
+                _ = tokio::time::sleep(PODMAN_POLL), if polling => Step::Poll,
             };
             let polled = match step {
                 Step::Ended(why) => {

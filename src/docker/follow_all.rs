@@ -5,7 +5,7 @@
 //! replay with `since`, and list everything again: containers that vanished meanwhile are simply
 //! absent from the new list. Inspecting is the caller's business (it knows which container needs
 //! what); everything goes to it as a [`HostEvent`]. On Podman (see `engine`) the events are
-//! filtered here, and the running labelled containers are listed every [`PODMAN_STOP_POLL`]: one
+//! filtered here, and the running labelled containers are listed every [`PODMAN_POLL`]: one
 //! that left the list (`stopping`, before it dies) or joined it is reported as changed.
 
 use std::collections::{BTreeSet, HashMap};
@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use super::engine::{identify, labels_match, relevant_action, Engine, PODMAN_STOP_POLL};
+use super::engine::{identify, labels_match, relevant_action, Engine, PODMAN_POLL};
 use super::follow::{now_nanos, since_arg, Facts, ACTIONS};
 use super::{DockerError, REQUEST_TIMEOUT};
 use crate::backoff::{Backoff, RetryLog};
@@ -162,7 +162,7 @@ pub async fn follow_all(
                     Some(Err(e)) => Step::Ended("docker event stream failed", Some(e.to_string())),
                     None => Step::Ended("docker event stream ended (daemon restart?)", None),
                 },
-                _ = tokio::time::sleep(PODMAN_STOP_POLL), if engine.polls_for_stop() => Step::Poll,
+                _ = tokio::time::sleep(PODMAN_POLL), if engine.polls_state() => Step::Poll,
             };
             let ev = match step {
                 Step::Event(ev) => ev,
