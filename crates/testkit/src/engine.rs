@@ -170,6 +170,11 @@ impl Engine {
         }
     }
 
+    /// The pid of Podman's API service (None on Docker: not the test's own).
+    pub fn service_pid(&self) -> Option<u32> {
+        self.service.as_ref().map(|s| s.child.id())
+    }
+
     /// `args` (e.g. etcd's) followed by [`Engine::sidekick_args`].
     pub fn with_args(&self, mut args: Vec<String>) -> Vec<String> {
         args.extend(self.sidekick_args());
