@@ -43,6 +43,8 @@ pub struct Rig<'a> {
     pub events: &'a Events,
     /// e.g. `/services/web/web01`
     pub key: &'a str,
+    /// Another engine's API socket (Podman's); None: Docker's.
+    pub socket: Option<&'a str>,
 }
 
 fn field_of<'e>(key: &str, e: &'e WatchEvent) -> Option<&'e str> {
@@ -100,7 +102,10 @@ impl Rig<'_> {
         let mark = self.watcher.len();
         let ev_mark = self.events.len();
         let anchor = Anchor::now();
-        dockerapi::start(self.container_id)?;
+        match self.socket {
+            Some(sock) => dockerapi::start_at(sock, self.container_id)?,
+            None => dockerapi::start(self.container_id)?,
+        }
         let start = self
             .events
             .wait_for(ev_mark, "start", Duration::from_secs(10))
@@ -143,7 +148,10 @@ impl Rig<'_> {
         let ev_mark = self.events.len();
         let anchor = Anchor::now();
         let t0 = wall_ns();
-        dockerapi::stop(self.container_id, stop_secs)?;
+        match self.socket {
+            Some(sock) => dockerapi::stop_at(sock, self.container_id, stop_secs)?,
+            None => dockerapi::stop(self.container_id, stop_secs)?,
+        }
         let die = self
             .events
             .wait_for(ev_mark, "die", Duration::from_secs(10))

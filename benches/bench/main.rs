@@ -7,12 +7,13 @@
 //!
 //! Options: `--quick` (fewer repetitions, shorter windows), `--report PATH` (markdown),
 //! `--raw PATH` (every sample as JSON), `--only LIST` (comma-separated parts: sidekick, shell,
-//! footprint, many, host, lbsync, idle, metrics). Progress goes to stderr. `BENCH_LBSYNC_LOG=PREFIX` keeps lbsync's
+//! footprint, many, host, lbsync, idle, metrics, podman). Progress goes to stderr. `BENCH_LBSYNC_LOG=PREFIX` keeps lbsync's
 //! debug log as `PREFIX-<pending>ms.log`.
 
 mod cycle;
 mod detail;
 mod dockerapi;
+mod engines;
 mod footprint;
 mod host;
 mod host_floor;
@@ -72,7 +73,7 @@ impl Plan {
     }
 }
 
-const PARTS: [&str; 8] = [
+const PARTS: [&str; 9] = [
     "sidekick",
     "shell",
     "footprint",
@@ -81,6 +82,7 @@ const PARTS: [&str; 8] = [
     "lbsync",
     "idle",
     "metrics",
+    "podman",
 ];
 
 struct Args {
@@ -228,6 +230,11 @@ fn main() -> ExitCode {
         }
         r.lbsync_scale = part("lbsync nginx, 20 000 instances", &mut errors, || {
             lbsync_scale::run(&plan)
+        });
+    }
+    if on("podman") {
+        r.engines = part("sidekick run on Docker and on Podman", &mut errors, || {
+            engines::run(&plan)
         });
     }
     if on("idle") {

@@ -99,7 +99,7 @@ fn readiness_floor(
     Err("the container never answered HTTP 200".into())
 }
 
-fn run_cycles(
+pub(super) fn run_cycles(
     rig: &Rig,
     n: usize,
     reg_deadline: Duration,
@@ -160,6 +160,7 @@ pub fn sidekick(plan: &Plan) -> Result<SidekickResults, String> {
         watcher: &watcher,
         events: &events,
         key: KEY,
+        socket: None,
     };
     if !rig.wait_registered(Duration::from_secs(20)) {
         return Err(agent.context("sidekick run never registered the container"));
@@ -201,6 +202,7 @@ pub fn shell(plan: &Plan) -> Result<Cycles, String> {
         watcher: &watcher,
         events: &events,
         key: KEY,
+        socket: None,
     };
     if !rig.wait_registered(Duration::from_secs(25)) {
         return Err("the shell loop never registered the container".into());

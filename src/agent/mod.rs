@@ -170,7 +170,13 @@ pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> Result
         return Ok(());
     };
     let (docker_tx, docker_rx) = mpsc::channel(64);
-    let follower = tokio::spawn(follow(docker, cfg.container.clone(), cfg.port, docker_tx));
+    let follower = tokio::spawn(follow(
+        docker,
+        cfg.docker_host.clone(),
+        cfg.container.clone(),
+        cfg.port,
+        docker_tx,
+    ));
     let writer = WriterHandle::own_lease(
         pool,
         writer::WriterConfig {

@@ -1,7 +1,10 @@
 //! Following one container: subscribe to its events (replaying from a timestamp taken before the
 //! inspect, so nothing falls between the two), inspect it, re-inspect on every event, and when the
 //! stream ends (daemon restart, severed socket) reconnect with capped jittered backoff, replay with
-//! `since`, and inspect again. Every update goes to the agent as a [`DockerUpdate`].
+//! `since`, and inspect again. Every update goes to the agent as a [`DockerUpdate`]. On Podman
+//! (see `engine`) the events are filtered here, and the container is re-read every
+//! [`PODMAN_POLL`]: to see its `stopping` state before it dies, and a start sooner than
+//! Podman's late event.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,6 +16,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use super::engine::{identify, relevant_action, Engine, PODMAN_POLL};
 use super::{inspect, ContainerView, PortSpec};
 use crate::backoff::{Backoff, RetryLog};
 
@@ -91,7 +95,12 @@ impl Facts {
     }
 }
 
-fn options(reference: &str, known_id: Option<&str>, since_nanos: i64) -> EventsOptions {
+fn options(
+    engine: Engine,
+    reference: &str,
+    known_id: Option<&str>,
+    since_nanos: i64,
+) -> EventsOptions {
     let mut containers = vec![reference.to_string()];
     if let Some(id) = known_id.filter(|id| *id != reference) {
         containers.push(id.to_string());
@@ -99,10 +108,12 @@ fn options(reference: &str, known_id: Option<&str>, since_nanos: i64) -> EventsO
     let mut filters = HashMap::new();
     filters.insert("type".to_string(), vec!["container".to_string()]);
     filters.insert("container".to_string(), containers);
-    filters.insert(
-        "event".to_string(),
-        ACTIONS.iter().map(|s| s.to_string()).collect(),
-    );
+    if engine.filters_events() {
+        filters.insert(
+            "event".to_string(),
+            ACTIONS.iter().map(|s| s.to_string()).collect(),
+        );
+    }
     EventsOptions {
         since: Some(since_arg(since_nanos)),
         until: None,
@@ -110,9 +121,18 @@ fn options(reference: &str, known_id: Option<&str>, since_nanos: i64) -> EventsO
     }
 }
 
-/// Runs until the receiver is dropped.
+/// What woke the follower.
+enum Step {
+    Event(EventMessage),
+    /// Podman: time to re-read the running container's state.
+    Poll,
+    Ended(String),
+}
+
+/// Runs until the receiver is dropped. `host` names the socket in logs.
 pub async fn follow(
     docker: Docker,
+    host: String,
     reference: String,
     spec: PortSpec,
     tx: mpsc::Sender<DockerUpdate>,
@@ -124,9 +144,22 @@ pub async fn follow(
     let mut since = now_nanos() - 1_000_000_000;
     let mut known_id: Option<String> = None;
     loop {
-        let mut stream = docker.events(Some(options(&reference, known_id.as_deref(), since)));
-        let view = match inspect(&docker, &reference, spec).await {
-            Ok(v) => v,
+        let looked = match identify(&docker, &host).await {
+            Ok(engine) => {
+                let stream = docker.events(Some(options(
+                    engine,
+                    &reference,
+                    known_id.as_deref(),
+                    since,
+                )));
+                inspect(&docker, &reference, spec)
+                    .await
+                    .map(|view| (engine, stream, view))
+            }
+            Err(e) => Err(e),
+        };
+        let (engine, mut stream, view) = match looked {
+            Ok(l) => l,
             Err(e) => {
                 if tx
                     .send(DockerUpdate::Disconnected(e.to_string()))
@@ -143,6 +176,7 @@ pub async fn follow(
         log.succeeded();
         backoff.reset();
         let id_now = view.as_ref().map(|v| v.id.clone());
+        let mut last = view.clone();
         if tx.send(DockerUpdate::Snapshot(view)).await.is_err() {
             return;
         }
@@ -151,8 +185,22 @@ pub async fn follow(
         // Follow the stream until it ends, or until the container's id changed (the filter must
         // name the new id so that a rename away from our name is still seen).
         while !resubscribe {
-            match stream.next().await {
-                Some(Ok(ev)) => {
+            let polling = engine.polls_state();
+            let step = tokio::select! {
+                ev = stream.next() => match ev {
+                    Some(Ok(ev)) => Step::Event(ev),
+                    Some(Err(e)) => Step::Ended(format!("docker event stream failed: {e}")),
+                    None => Step::Ended("docker event stream ended (daemon restart?)".into()),
+                },
+                _ = tokio::time::sleep(PODMAN_POLL), if polling => Step::Poll,
+            };
+            let polled = match step {
+                Step::Ended(why) => {
+                    warn!("{why}; reconnecting");
+                    break;
+                }
+                Step::Poll => true,
+                Step::Event(ev) => {
                     let Facts {
                         action,
                         id,
@@ -160,6 +208,9 @@ pub async fn follow(
                         at_nanos: at,
                     } = Facts::of(&ev);
                     since = since.max(at);
+                    if !relevant_action(&action) {
+                        continue;
+                    }
                     debug!(action = %action, container = %id, "docker event");
                     if action == "kill"
                         && tx
@@ -173,27 +224,24 @@ pub async fn follow(
                     {
                         return;
                     }
-                    match inspect(&docker, &reference, spec).await {
-                        Ok(view) => {
-                            let id_now = view.as_ref().map(|v| v.id.clone());
-                            resubscribe = id_now.is_some() && id_now != known_id;
-                            known_id = id_now.or(known_id);
-                            if tx.send(DockerUpdate::Snapshot(view)).await.is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            warn!(error = %e, "docker inspect failed after an event; reconnecting");
-                            break;
-                        }
+                    false
+                }
+            };
+            match inspect(&docker, &reference, spec).await {
+                Ok(view) => {
+                    if polled && view == last {
+                        continue;
+                    }
+                    let id_now = view.as_ref().map(|v| v.id.clone());
+                    resubscribe = id_now.is_some() && id_now != known_id;
+                    known_id = id_now.or(known_id);
+                    last = view.clone();
+                    if tx.send(DockerUpdate::Snapshot(view)).await.is_err() {
+                        return;
                     }
                 }
-                Some(Err(e)) => {
-                    warn!(error = %e, "docker event stream failed; reconnecting");
-                    break;
-                }
-                None => {
-                    warn!("docker event stream ended (daemon restart?); reconnecting");
+                Err(e) => {
+                    warn!(error = %e, "docker inspect failed; reconnecting");
                     break;
                 }
             }

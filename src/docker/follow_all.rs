@@ -4,9 +4,11 @@
 //! When the stream ends (daemon restart, severed socket) reconnect with capped jittered backoff,
 //! replay with `since`, and list everything again: containers that vanished meanwhile are simply
 //! absent from the new list. Inspecting is the caller's business (it knows which container needs
-//! what); everything goes to it as a [`HostEvent`].
+//! what); everything goes to it as a [`HostEvent`]. On Podman (see `engine`) the events are
+//! filtered here, and the running labelled containers are listed every [`PODMAN_POLL`]: one
+//! that left the list (`stopping`, before it dies) or joined it is reported as changed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use bollard::query_parameters::{EventsOptions, ListContainersOptions};
@@ -15,6 +17,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use super::engine::{identify, labels_match, relevant_action, Engine, PODMAN_POLL};
 use super::follow::{now_nanos, since_arg, Facts, ACTIONS};
 use super::{DockerError, REQUEST_TIMEOUT};
 use crate::backoff::{Backoff, RetryLog};
@@ -43,12 +46,16 @@ fn filters(labels: &[String]) -> HashMap<String, Vec<String>> {
     ])
 }
 
-fn events_options(labels: &[String], since_nanos: i64) -> EventsOptions {
+fn events_options(engine: Engine, labels: &[String], since_nanos: i64) -> EventsOptions {
     let mut f = filters(labels);
-    f.insert(
-        "event".to_string(),
-        ACTIONS.iter().map(|s| s.to_string()).collect(),
-    );
+    if engine.filters_events() {
+        f.insert(
+            "event".to_string(),
+            ACTIONS.iter().map(|s| s.to_string()).collect(),
+        );
+    } else {
+        f.remove("label");
+    }
     EventsOptions {
         since: Some(since_arg(since_nanos)),
         until: None,
@@ -58,10 +65,19 @@ fn events_options(labels: &[String], since_nanos: i64) -> EventsOptions {
 
 /// The ids of every container, running or not, carrying all of `labels`.
 pub async fn list(docker: &Docker, labels: &[String]) -> Result<Vec<String>, DockerError> {
+    list_some(docker, labels, true).await
+}
+
+/// The ids of the containers carrying all of `labels`: all of them, or the running ones.
+async fn list_some(
+    docker: &Docker,
+    labels: &[String],
+    all: bool,
+) -> Result<Vec<String>, DockerError> {
     let mut f = filters(labels);
     f.remove("type");
     let options = ListContainersOptions {
-        all: true,
+        all,
         filters: Some(f),
         ..Default::default()
     };
@@ -72,16 +88,52 @@ pub async fn list(docker: &Docker, labels: &[String]) -> Result<Vec<String>, Doc
     }
 }
 
+/// The ids in `before` and not in `now`, then those in `now` and not in `before`.
+fn moved(before: &BTreeSet<String>, now: &BTreeSet<String>) -> Vec<String> {
+    let left = before.difference(now);
+    left.chain(now.difference(before)).cloned().collect()
+}
+
+/// What woke the follower.
+enum Step {
+    Event(bollard::models::EventMessage),
+    /// Podman: time to list the running containers again.
+    Poll,
+    Ended(&'static str, Option<String>),
+}
+
 /// Runs until the receiver is dropped. `labels` are Docker `label` filters (`NAME` or
-/// `NAME=VALUE`), all of which a container must match.
-pub async fn follow_all(docker: Docker, labels: Vec<String>, tx: mpsc::Sender<HostEvent>) {
+/// `NAME=VALUE`), all of which a container must match; `host` names the socket in logs.
+pub async fn follow_all(
+    docker: Docker,
+    host: String,
+    labels: Vec<String>,
+    tx: mpsc::Sender<HostEvent>,
+) {
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     let mut log = RetryLog::new("reaching docker");
     // Replay from one second back on the first subscription: covers clock skew between the list
     // and the stream's start; duplicate events only cause a harmless second look.
     let mut since = now_nanos().saturating_sub(1_000_000_000);
     loop {
-        let mut stream = docker.events(Some(events_options(&labels, since)));
+        let engine = match identify(&docker, &host).await {
+            Ok(engine) => engine,
+            Err(e) => {
+                log.failed(&e);
+                if tx
+                    .send(HostEvent::Disconnected(e.to_string()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                tokio::time::sleep(backoff.next_delay()).await;
+                continue;
+            }
+        };
+        let mut stream = docker.events(Some(events_options(engine, &labels, since)));
+        // Podman: the running set of the last poll (None until the first one).
+        let mut running: Option<BTreeSet<String>> = None;
         match list(&docker, &labels).await {
             Ok(ids) => {
                 log.succeeded();
@@ -104,40 +156,70 @@ pub async fn follow_all(docker: Docker, labels: Vec<String>, tx: mpsc::Sender<Ho
             }
         }
         loop {
-            match stream.next().await {
-                Some(Ok(ev)) => {
-                    let f = Facts::of(&ev);
-                    since = since.max(f.at_nanos);
-                    debug!(action = %f.action, container = %f.id, "docker event");
-                    if f.id.is_empty() {
-                        continue;
-                    }
-                    if f.action == "kill" {
-                        let kill = HostEvent::Kill {
-                            id: f.id.clone(),
-                            signal: f.signal,
-                            at_nanos: f.at_nanos,
+            let step = tokio::select! {
+                ev = stream.next() => match ev {
+                    Some(Ok(ev)) => Step::Event(ev),
+                    Some(Err(e)) => Step::Ended("docker event stream failed", Some(e.to_string())),
+                    None => Step::Ended("docker event stream ended (daemon restart?)", None),
+                },
+                _ = tokio::time::sleep(PODMAN_POLL), if engine.polls_state() => Step::Poll,
+            };
+            let ev = match step {
+                Step::Event(ev) => ev,
+                Step::Ended(why, error) => {
+                    warn!(error = error.as_deref(), "{why}; reconnecting");
+                    break;
+                }
+                Step::Poll => {
+                    let now: BTreeSet<String> = match list_some(&docker, &labels, false).await {
+                        Ok(ids) => ids.into_iter().collect(),
+                        Err(e) => {
+                            warn!(error = %e, "listing the running containers failed; reconnecting");
+                            break;
+                        }
+                    };
+                    let before = running.replace(now.clone());
+                    for id in before.map(|b| moved(&b, &now)).unwrap_or_default() {
+                        debug!(container = %id, "running set changed");
+                        let changed = HostEvent::Changed {
+                            id,
+                            action: "poll".into(),
                         };
-                        if tx.send(kill).await.is_err() {
+                        if tx.send(changed).await.is_err() {
                             return;
                         }
                     }
-                    let changed = HostEvent::Changed {
-                        id: f.id,
-                        action: f.action,
-                    };
-                    if tx.send(changed).await.is_err() {
-                        return;
-                    }
+                    continue;
                 }
-                Some(Err(e)) => {
-                    warn!(error = %e, "docker event stream failed; reconnecting");
-                    break;
+            };
+            let f = Facts::of(&ev);
+            since = since.max(f.at_nanos);
+            if !engine.filters_events() {
+                let attrs = ev.actor.as_ref().and_then(|a| a.attributes.as_ref());
+                if !relevant_action(&f.action) || !labels_match(attrs, &labels) {
+                    continue;
                 }
-                None => {
-                    warn!("docker event stream ended (daemon restart?); reconnecting");
-                    break;
+            }
+            debug!(action = %f.action, container = %f.id, "docker event");
+            if f.id.is_empty() {
+                continue;
+            }
+            if f.action == "kill" {
+                let kill = HostEvent::Kill {
+                    id: f.id.clone(),
+                    signal: f.signal,
+                    at_nanos: f.at_nanos,
+                };
+                if tx.send(kill).await.is_err() {
+                    return;
                 }
+            }
+            let changed = HostEvent::Changed {
+                id: f.id,
+                action: f.action,
+            };
+            if tx.send(changed).await.is_err() {
+                return;
             }
         }
         crate::telemetry::docker_reconnect();

@@ -1,9 +1,10 @@
 //! Docker: connecting (flag, `DOCKER_HOST`, or the default socket), inspecting the followed
 //! container into a [`ContainerView`], and following its events across daemon restarts
 //! (`follow` for one container, `follow_all` for every labelled one). Pure interpretation of
-//! Docker's answers lives in `view` and `labelled`.
+//! Docker's answers lives in `view` and `labelled`; what differs on Podman in `engine`.
 
 pub mod address;
+pub mod engine;
 pub mod follow;
 pub mod follow_all;
 mod labelled;

@@ -46,7 +46,12 @@ pub async fn run(cfg: HostConfig, shutdown: impl Future<Output = ()>) -> Result<
         return Ok(());
     };
     let (events_tx, mut events) = mpsc::channel(256);
-    let follower = tokio::spawn(follow_all(docker.clone(), labels, events_tx));
+    let follower = tokio::spawn(follow_all(
+        docker.clone(),
+        cfg.defaults.docker_host.clone(),
+        labels,
+        events_tx,
+    ));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut io = Io {
         cfg,

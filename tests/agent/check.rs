@@ -5,7 +5,10 @@ use std::time::Duration;
 use crate::*;
 use testkit::agent::run_to_completion;
 use testkit::docker::{unique_name, Container, ContainerOpts};
+use testkit::engine::Engine;
 use testkit::etcd::Etcd;
+
+testkit::engine_tests!(check_reports_registrable_containers_with_exit_0_and_never_writes);
 
 fn check(etcd_args: &[String], container: &str, extra: &[&str]) -> (i32, String, String) {
     let mut args: Vec<String> = [
@@ -31,13 +34,12 @@ fn check(etcd_args: &[String], container: &str, extra: &[&str]) -> (i32, String,
     )
 }
 
-#[test]
-fn check_reports_registrable_containers_with_exit_0_and_never_writes() {
+fn check_reports_registrable_containers_with_exit_0_and_never_writes(engine: &Engine) {
     let etcd = Etcd::start();
-    let web = Container::run(ContainerOpts::web());
+    let web = engine.run(ContainerOpts::web());
     web.wait_http_ready(SOON); // check probes once: let the server listen first
     let (code, out, err) = check(
-        &etcd.sidekick_args(),
+        &engine.with_args(etcd.sidekick_args()),
         web.name(),
         &["--health-digest", PASS_SHA1],
     );
@@ -52,6 +54,36 @@ fn check_reports_registrable_containers_with_exit_0_and_never_writes() {
         etcd.access().get_prefix_blocking("/").is_empty(),
         "check never writes"
     );
+}
+
+/// Podman publishes `-p 80` with an empty HostIp (Docker: `0.0.0.0` and `::`): all interfaces,
+/// announced on the host's address.
+#[test]
+fn a_podman_binding_with_an_empty_host_ip_is_all_interfaces() {
+    let Some(engine) = Engine::podman() else {
+        return;
+    };
+    let etcd = Etcd::start();
+    let web = engine.run(ContainerOpts::web().publish("80"));
+    let ports = web.inspect("{{json .NetworkSettings.Ports}}");
+    assert!(
+        ports.contains(r#""HostIp":"""#),
+        "podman 4.3 reports an empty HostIp for -p 80: {ports}"
+    );
+    let port = web.host_port(80);
+    // The probe goes to the default-route address; the server may still be starting.
+    let mut last = (0, String::new(), String::new());
+    testkit::wait::poll_until(SOON, || {
+        last = check(&engine.with_args(etcd.sidekick_args()), web.name(), &[]);
+        last.0 == 0
+    });
+    let (code, out, err) = last;
+    assert!(
+        out.contains(&format!("0.0.0.0 (all interfaces):{port}")),
+        "{out}{err}"
+    );
+    assert!(out.contains(&format!("{KEY}/port = {port}")), "{out}");
+    assert_eq!(code, 0, "{out}{err}");
 }
 
 #[test]

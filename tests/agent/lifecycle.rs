@@ -1,17 +1,31 @@
-//! The registration life cycle against one etcd member and real containers.
+//! The registration life cycle against one etcd member and real containers. The core cases run
+//! on each engine (`NAME::docker`, `NAME::podman`: see `testkit::engine`).
 
 use std::time::Duration;
 
 use crate::*;
 use testkit::docker::{Container, ContainerOpts};
+use testkit::engine::Engine;
 use testkit::etcd::{Etcd, Watcher};
 use testkit::{free_port, wait_until};
 
-#[test]
-fn registers_exactly_the_five_keys_on_one_lease_owned_by_the_agent() {
+testkit::engine_tests!(
+    registers_exactly_the_five_keys_on_one_lease_owned_by_the_agent,
+    a_failing_health_body_removes_the_keys_and_a_passing_one_restores_them,
+    stop_removes_the_keys_before_the_container_dies,
+    docker_health_mode_follows_the_containers_healthcheck,
+);
+
+fn registers_exactly_the_five_keys_on_one_lease_owned_by_the_agent(engine: &Engine) {
     let etcd = Etcd::start();
-    let web = Container::run(ContainerOpts::web());
-    let agent = spawn(&run_args(&etcd.sidekick_args(), web.name(), KEY, &[]), &[]);
+    let web = engine.run(ContainerOpts::web());
+    let args = run_args(
+        &engine.with_args(etcd.sidekick_args()),
+        web.name(),
+        KEY,
+        &[],
+    );
+    let agent = spawn(&args, &[]);
     let port = web.host_port(80);
     let k = wait_registered(&etcd.access(), KEY, port, &agent);
     let values: Vec<(&str, &str)> = FIELDS
@@ -81,12 +95,11 @@ fn a_keepalive_never_rewrites_a_key() {
     assert!(watcher.deletes().is_empty());
 }
 
-#[test]
-fn a_failing_health_body_removes_the_keys_and_a_passing_one_restores_them() {
+fn a_failing_health_body_removes_the_keys_and_a_passing_one_restores_them(engine: &Engine) {
     let etcd = Etcd::start();
-    let web = Container::run(ContainerOpts::web());
+    let web = engine.run(ContainerOpts::web());
     let args = run_args(
-        &etcd.sidekick_args(),
+        &engine.with_args(etcd.sidekick_args()),
         web.name(),
         KEY,
         &["--health-digest", PASS_SHA1, "--health-interval", "200ms"],
@@ -100,23 +113,31 @@ fn a_failing_health_body_removes_the_keys_and_a_passing_one_restores_them() {
     wait_registered(&etcd.access(), KEY, port, &agent);
 }
 
-#[test]
-fn docker_stop_removes_the_keys_before_the_container_dies() {
+/// `docker stop` / `podman stop`: Docker's `kill` event, Podman's `stopping` state.
+fn stop_removes_the_keys_before_the_container_dies(engine: &Engine) {
     let etcd = Etcd::start();
-    let web = Container::run(ContainerOpts::web().ignore_sigterm().stop_timeout(4));
+    let web = engine.run(ContainerOpts::web().ignore_sigterm().stop_timeout(4));
     let watcher = Watcher::start(&etcd.endpoints(), "/services/");
-    let agent = spawn(&run_args(&etcd.sidekick_args(), web.name(), KEY, &[]), &[]);
+    let args = run_args(
+        &engine.with_args(etcd.sidekick_args()),
+        web.name(),
+        KEY,
+        &[],
+    );
+    let agent = spawn(&args, &[]);
     wait_registered(&etcd.access(), KEY, web.host_port(80), &agent);
-    let name = web.name().to_string();
-    let stopper = std::thread::spawn(move || testkit::docker::docker(&["stop", "-t", "4", &name]));
+    let (cli, name) = (engine.cli(), web.name().to_string());
+    let stopper = std::thread::spawn(move || {
+        testkit::docker::cli_with(cli, &["stop", "-t", "4", &name], None, SOON * 2)
+    });
     let last_delete = watcher.wait_for(|e| e.is_delete() && e.key.ends_with("/port"), SOON);
     assert!(
         last_delete.is_some(),
         "{}",
-        agent.context("no DELETE after docker stop")
+        agent.context(&format!("no DELETE after {cli} stop"))
     );
     assert!(
-        web.is_running(),
+        web.is_alive(),
         "keys must go while the container is still shutting down (it ignores SIGTERM for 4 s)"
     );
     assert_eq!(watcher.deletes().len(), 5);
@@ -222,19 +243,20 @@ fn json_format_writes_one_key_with_the_same_fields_and_tcp_mode_needs_no_http() 
     });
 }
 
-#[test]
-fn docker_health_mode_follows_the_containers_healthcheck() {
+/// The container's own HEALTHCHECK (Podman: run by hand where no systemd timer runs it).
+fn docker_health_mode_follows_the_containers_healthcheck(engine: &Engine) {
     let etcd = Etcd::start();
-    let web = Container::run(ContainerOpts::web().web_healthcheck(Duration::from_millis(300)));
+    let web = engine.run(ContainerOpts::web().web_healthcheck(Duration::from_secs(1)));
     let agent = spawn(
         &run_args(
-            &etcd.sidekick_args(),
+            &engine.with_args(etcd.sidekick_args()),
             web.name(),
             KEY,
             &["--health-mode", "docker"],
         ),
         &[],
     );
+    let _timer = engine.health_timer(&web, Duration::from_millis(500));
     wait_registered(&etcd.access(), KEY, web.host_port(80), &agent);
     web.exec_ok(&["/bin/busybox", "rm", "/www/health.php"]);
     wait_gone(
@@ -243,5 +265,41 @@ fn docker_health_mode_follows_the_containers_healthcheck() {
         Duration::from_secs(20),
         &agent,
         "docker reports unhealthy",
+    );
+}
+
+/// Podman's API is a service of its own: when it restarts under the running container, the keys
+/// stay, and the agent follows the container again afterwards.
+#[test]
+fn a_podman_api_service_restart_keeps_the_keys() {
+    let Some(mut engine) = Engine::podman() else {
+        return;
+    };
+    let etcd = Etcd::start();
+    let web = engine.run(ContainerOpts::web());
+    let watcher = Watcher::start(&etcd.endpoints(), "/services/");
+    let args = run_args(
+        &engine.with_args(etcd.sidekick_args()),
+        web.name(),
+        KEY,
+        &[],
+    );
+    let agent = spawn(&args, &[]);
+    let port = web.host_port(80);
+    wait_registered(&etcd.access(), KEY, port, &agent);
+    engine.restart_service(Duration::from_secs(2));
+    assert_stays_registered(&etcd.access(), KEY, port, Duration::from_secs(3), &agent);
+    assert!(
+        watcher.deletes().is_empty(),
+        "{}",
+        agent.context("keys deleted while the API service restarted")
+    );
+    web.stop_with_timeout(2);
+    wait_gone(
+        &etcd.access(),
+        KEY,
+        SOON,
+        &agent,
+        "podman stop after the restart",
     );
 }

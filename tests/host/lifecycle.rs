@@ -1,26 +1,35 @@
 //! Host mode's life cycle against one etcd member and real labelled containers: per container,
-//! exactly `run`'s keys and life cycle.
+//! exactly `run`'s keys and life cycle. The core cases run on each engine (`NAME::docker`,
+//! `NAME::podman`: see `testkit::engine`).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::*;
-use testkit::docker::{docker, Container};
+use testkit::docker::Container;
+use testkit::engine::Engine;
 use testkit::etcd::{Etcd, Watcher};
 
-#[test]
-fn a_burst_of_labelled_containers_is_registered_each_with_run_keys() {
+testkit::engine_tests!(
+    a_burst_of_labelled_containers_is_registered_each_with_run_keys,
+    stop_of_one_among_many_removes_only_its_keys_before_it_dies,
+);
+
+fn a_burst_of_labelled_containers_is_registered_each_with_run_keys(engine: &Engine) {
     let etcd = Etcd::start();
     let case = Case::new();
     // Three already run when the agent starts, twelve start at once after it.
-    let before = run_all(
+    let before = run_all_on(
+        engine,
         (0..3)
             .map(|i| case.web(&format!("/services/web/b{i}")))
             .collect(),
     );
-    let agent = spawn(&case.host_args(&etcd.sidekick_args(), &[]), &[]);
+    let args = case.host_args(&engine.with_args(etcd.sidekick_args()), &[]);
+    let agent = spawn(&args, &[]);
     wait_log(&agent, "managing container");
-    let burst = run_all(
+    let burst = run_all_on(
+        engine,
         (0..12)
             .map(|i| case.web(&format!("/services/web/n{i:02}")))
             .collect(),
@@ -153,11 +162,12 @@ fn unlabelled_and_badly_labelled_containers_are_left_alone_with_one_error_each()
     assert!(agent.logs().lines().all(|l| !l.contains("panicked")));
 }
 
-#[test]
-fn docker_stop_of_one_among_many_removes_only_its_keys_before_it_dies() {
+/// `docker stop` / `podman stop`: Docker's `kill` event, Podman's `stopping` state.
+fn stop_of_one_among_many_removes_only_its_keys_before_it_dies(engine: &Engine) {
     let etcd = Etcd::start();
     let case = Case::new();
-    let web = run_all(
+    let web = run_all_on(
+        engine,
         (0..4)
             .map(|i| {
                 case.web(&format!("/services/web/w{i}"))
@@ -166,7 +176,10 @@ fn docker_stop_of_one_among_many_removes_only_its_keys_before_it_dies() {
             })
             .collect(),
     );
-    let agent = spawn(&case.host_args(&etcd.sidekick_args(), &[]), &[]);
+    let agent = spawn(
+        &case.host_args(&engine.with_args(etcd.sidekick_args()), &[]),
+        &[],
+    );
     for (i, c) in web.iter().enumerate() {
         wait_registered(
             &etcd.access(),
@@ -176,16 +189,18 @@ fn docker_stop_of_one_among_many_removes_only_its_keys_before_it_dies() {
         );
     }
     let watcher = Watcher::start(&etcd.endpoints(), "/services/");
-    let id = web[1].id().to_string();
-    let stopper = std::thread::spawn(move || docker(&["stop", "-t", "4", &id]));
+    let (cli, id) = (engine.cli(), web[1].id().to_string());
+    let stopper = std::thread::spawn(move || {
+        testkit::docker::cli_with(cli, &["stop", "-t", "4", &id], None, SOON * 2)
+    });
     let last = watcher.wait_for(|e| e.is_delete() && e.key == "/services/web/w1/port", SOON);
     assert!(
         last.is_some(),
         "{}",
-        agent.context("no DELETE after docker stop")
+        agent.context(&format!("no DELETE after {cli} stop"))
     );
     assert!(
-        web[1].is_running(),
+        web[1].is_alive(),
         "keys must go while the container is still shutting down (it ignores SIGTERM for 4 s)"
     );
     let _ = stopper.join();

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use testkit::agent::AgentProcess;
 use testkit::docker::{unique_name, Container, ContainerOpts};
+use testkit::engine::Engine;
 use testkit::etcd::EtcdAccess;
 
 pub use sidekick::registry::FIELDS;
@@ -135,6 +136,11 @@ pub fn log_lines(agent: &AgentProcess, needles: &[&str]) -> usize {
 
 /// Starts one container per `opts`, four at a time (a burst of `docker run`s).
 pub fn run_all(opts: Vec<ContainerOpts>) -> Vec<Container> {
+    run_all_on(&Engine::docker(), opts)
+}
+
+/// [`run_all`] on `engine`.
+pub fn run_all_on(engine: &Engine, opts: Vec<ContainerOpts>) -> Vec<Container> {
     let queue = Mutex::new(opts.into_iter().enumerate().collect::<Vec<_>>());
     let made = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -142,7 +148,7 @@ pub fn run_all(opts: Vec<ContainerOpts>) -> Vec<Container> {
             s.spawn(|| loop {
                 let next = queue.lock().unwrap().pop();
                 let Some((i, o)) = next else { break };
-                let c = Container::run(o);
+                let c = engine.run(o);
                 made.lock().unwrap().push((i, c));
             });
         }

@@ -1,5 +1,6 @@
 //! sidekick's integration-test kit, compiled once and shared by the product's tests and benches:
-//! real etcd members and clusters (TLS, auth), real Docker containers built FROM scratch, a
+//! real etcd members and clusters (TLS, auth), real Docker (or Podman: [`engine`]) containers
+//! built FROM scratch, a
 //! severable Docker socket proxy, a private nginx, the `sidekick` binary as a child process, free
 //! ports and deadline-bounded waits.
 //!
@@ -29,6 +30,7 @@
 pub mod agent;
 pub mod docker;
 pub mod docker_proxy;
+pub mod engine;
 pub mod etcd;
 pub mod nginx;
 pub mod ports;

@@ -8,12 +8,24 @@ fn since_is_seconds_dot_nanos() {
 
 #[test]
 fn filters_name_the_reference_and_the_known_id() {
-    let o = options("web01", Some("abc"), 0);
+    let o = options(Engine::Docker, "web01", Some("abc"), 0);
     let f = o.filters.unwrap();
     assert_eq!(f["container"], vec!["web01", "abc"]);
     assert!(f["event"].contains(&"kill".to_string()));
     assert_eq!(
-        options("abc", Some("abc"), 0).filters.unwrap()["container"],
+        options(Engine::Docker, "abc", Some("abc"), 0)
+            .filters
+            .unwrap()["container"],
         vec!["abc"]
+    );
+}
+
+#[test]
+fn podman_gets_no_event_filter_its_actions_are_filtered_here() {
+    let f = options(Engine::Podman, "web01", None, 0).filters.unwrap();
+    assert_eq!(f["container"], vec!["web01"]);
+    assert!(
+        !f.contains_key("event"),
+        "podman#16857: event=die matches nothing"
     );
 }

@@ -1,4 +1,5 @@
-//! The `docker` CLI as a function: every call has a deadline; `docker_ok` panics with stderr.
+//! The `docker` CLI (and `podman`'s, which takes the same arguments) as a function: every call
+//! has a deadline; `docker_ok` panics with stderr.
 
 use super::super::process::output_with_deadline;
 use std::process::{Command, Output};
@@ -9,12 +10,17 @@ pub const DOCKER_DEADLINE: Duration = Duration::from_secs(60);
 
 /// Runs `docker <args>`; panics only if it cannot run at all or overruns `deadline`.
 pub fn docker_with(args: &[&str], input: Option<&[u8]>, deadline: Duration) -> Output {
-    let mut cmd = Command::new("docker");
+    cli_with("docker", args, input, deadline)
+}
+
+/// Runs `<program> <args>` (`docker` or `podman`) like [`docker_with`].
+pub fn cli_with(program: &str, args: &[&str], input: Option<&[u8]>, deadline: Duration) -> Output {
+    let mut cmd = Command::new(program);
     // For `docker build`: the legacy builder needs no buildx plugin and builds FROM scratch
     // offline. Other commands ignore it.
     cmd.args(args).env("DOCKER_BUILDKIT", "0");
     output_with_deadline(&mut cmd, input, deadline)
-        .unwrap_or_else(|e| panic!("docker {args:?}: {e}"))
+        .unwrap_or_else(|e| panic!("{program} {args:?}: {e}"))
 }
 
 /// Runs `docker <args>` with the default deadline.
@@ -29,9 +35,14 @@ pub fn docker_ok(args: &[&str]) -> String {
 }
 
 pub fn check(args: &[&str], out: Output) -> String {
+    check_cli("docker", args, out)
+}
+
+/// Panics unless `<program> <args>` exited 0; returns trimmed stdout.
+pub fn check_cli(program: &str, args: &[&str], out: Output) -> String {
     assert!(
         out.status.success(),
-        "docker {args:?} failed ({}): {}",
+        "{program} {args:?} failed ({}): {}",
         out.status,
         String::from_utf8_lossy(&out.stderr).trim()
     );

@@ -1,9 +1,10 @@
 //! The test web image `sidekick-test-web:<content hash>`, built FROM scratch (no registry) from
 //! crates/testkit/test-web/ plus the host's static busybox. Built at most once per process
 //! (OnceLock) and once per machine and content (the tag is a hash of every input; a file lock serialises
-//! concurrent test binaries, and an existing tag is reused).
+//! concurrent test binaries, and an existing tag is reused). Podman gets the same image from
+//! Docker's store (`docker save | podman load`: no registry), as `localhost/<tag>`.
 
-use super::cli::{docker, docker_with};
+use super::cli::{cli_with, docker, docker_with};
 use sha1::{Digest, Sha1};
 use std::fs::{self, File};
 use std::os::fd::AsRawFd;
@@ -137,5 +138,49 @@ pub fn web_image() -> &'static str {
     TAG.get_or_init(|| {
         super::cleanup_stale();
         build()
+    })
+}
+
+/// Copies Docker's `tag` into Podman's store unless it is there already (under the build lock).
+fn load_into_podman(tag: &str) {
+    let exists = |t: &str| {
+        cli_with("podman", &["image", "exists", t], None, BUILD_DEADLINE)
+            .status
+            .success()
+    };
+    let local = format!("localhost/{tag}");
+    if exists(&local) {
+        return;
+    }
+    let _lock = BuildLock::take(BUILD_DEADLINE);
+    if exists(&local) {
+        return;
+    }
+    let saved = docker_with(&["save", tag], None, BUILD_DEADLINE);
+    assert!(
+        saved.status.success(),
+        "docker save {tag} failed: {}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
+    let out = cli_with("podman", &["load"], Some(&saved.stdout), BUILD_DEADLINE);
+    assert!(
+        out.status.success(),
+        "podman load of {tag} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Tag of the test web image for `cli` (`docker` or `podman`), making it available there first.
+/// The first call per CLI in a process also removes that engine's stale test containers.
+pub fn web_image_for(cli: &str) -> &'static str {
+    static PODMAN: OnceLock<String> = OnceLock::new();
+    if cli != "podman" {
+        return web_image();
+    }
+    PODMAN.get_or_init(|| {
+        let tag = web_image();
+        super::cleanup_stale_with("podman");
+        load_into_podman(tag);
+        format!("localhost/{tag}")
     })
 }

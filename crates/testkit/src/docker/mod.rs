@@ -1,6 +1,7 @@
 //! Real Docker containers for tests, driven through the `docker` CLI: the FROM-scratch web image
 //! ([`web_image`]), [`Container`] (run/create, ports, exec, stop/kill/restart/rename, health body)
-//! and removal of containers left behind by dead test processes ([`cleanup_stale`]).
+//! and removal of containers left behind by dead test processes ([`cleanup_stale`]). A container
+//! lives on the Docker Engine, or on Podman through `podman` (see [`crate::engine`]).
 //! Drop removes the container (`docker rm -f -v`), also when the test panics.
 
 mod cli;
@@ -8,13 +9,13 @@ mod image;
 mod network;
 mod opts;
 
-pub use cli::{docker, docker_available, docker_ok, docker_with};
-pub use image::{web_image, BUSYBOX, HEALTH_BODY};
+pub use cli::{cli_with, docker, docker_available, docker_ok, docker_with};
+pub use image::{web_image, web_image_for, BUSYBOX, HEALTH_BODY};
 pub use network::Network;
 pub use opts::{run_args, unique_name, ContainerOpts, NAME_PREFIX, PID_LABEL};
 
 use super::wait::wait_until;
-use cli::{check, DOCKER_DEADLINE};
+use cli::{check_cli, DOCKER_DEADLINE};
 use std::process::Output;
 use std::time::Duration;
 
@@ -23,42 +24,68 @@ pub struct Container {
     id: String,
     name: String,
     removed: bool,
+    /// The CLI that made it: `docker` or `podman`.
+    cli: &'static str,
+}
+
+/// Runs the container's CLI with `args`; panics unless it exits 0; returns trimmed stdout.
+fn cli_ok(cli: &'static str, args: &[&str]) -> String {
+    check_cli(cli, args, cli_with(cli, args, None, DOCKER_DEADLINE))
 }
 
 impl Container {
     /// `docker run -d` with `opts` (image defaults to [`web_image`]).
     pub fn run(opts: ContainerOpts) -> Container {
-        Self::make("run", &opts)
+        Self::make("docker", "run", &opts)
     }
 
     /// `docker create` without starting; call [`Container::start`] later.
     pub fn create(opts: ContainerOpts) -> Container {
-        Self::make("create", &opts)
+        Self::make("docker", "create", &opts)
     }
 
-    fn make(verb: &str, opts: &ContainerOpts) -> Container {
+    /// `run -d` (or `create` when `start` is false) through `cli` (`docker` or `podman`).
+    pub fn make_with(cli: &'static str, start: bool, opts: ContainerOpts) -> Container {
+        Self::make(cli, if start { "run" } else { "create" }, &opts)
+    }
+
+    fn make(cli: &'static str, verb: &str, opts: &ContainerOpts) -> Container {
         let name = opts.name.clone().unwrap_or_else(|| unique_name(""));
         let image = opts
             .image
             .clone()
-            .unwrap_or_else(|| web_image().to_string());
+            .unwrap_or_else(|| web_image_for(cli).to_string());
         let mut args: Vec<String> = vec![verb.to_string()];
         if verb == "run" {
             args.push("-d".to_string());
         }
         args.extend(run_args(opts, &name, &image));
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = docker(&argv);
+        let out = cli_with(cli, &argv, None, DOCKER_DEADLINE);
         if !out.status.success() {
             // `run` may have created the container before failing to start it.
-            let _ = docker(&["rm", "-f", "-v", &name]);
+            let _ = cli_with(cli, &["rm", "-f", "-v", &name], None, DOCKER_DEADLINE);
         }
-        let id = check(&argv, out);
+        let id = check_cli(cli, &argv, out);
         Container {
             id,
             name,
             removed: false,
+            cli,
         }
+    }
+
+    /// The CLI this container is driven with: `docker` or `podman`.
+    pub fn cli(&self) -> &'static str {
+        self.cli
+    }
+
+    fn run_cli(&self, args: &[&str]) -> Output {
+        cli_with(self.cli, args, None, DOCKER_DEADLINE)
+    }
+
+    fn run_cli_ok(&self, args: &[&str]) -> String {
+        cli_ok(self.cli, args)
     }
 
     pub fn id(&self) -> &str {
@@ -83,7 +110,7 @@ impl Container {
     /// Like [`Container::host_port`] but None when nothing is published (e.g. not running).
     pub fn try_host_port(&self, container_port: u16) -> Option<u16> {
         let spec = format!("{container_port}/tcp");
-        let out = docker(&["port", &self.id, &spec]);
+        let out = self.run_cli(&["port", &self.id, &spec]);
         if !out.status.success() {
             return None;
         }
@@ -96,14 +123,14 @@ impl Container {
     pub fn exec(&self, argv: &[&str]) -> Output {
         let mut args = vec!["exec", self.id.as_str()];
         args.extend_from_slice(argv);
-        docker(&args)
+        self.run_cli(&args)
     }
 
     /// `docker exec`, panicking unless it exits 0; returns trimmed stdout.
     pub fn exec_ok(&self, argv: &[&str]) -> String {
         let mut args = vec!["exec", self.id.as_str()];
         args.extend_from_slice(argv);
-        docker_ok(&args)
+        self.run_cli_ok(&args)
     }
 
     /// Replaces /www/health.php with exactly `body` (written via stdin, then renamed into place).
@@ -116,13 +143,15 @@ impl Container {
             "-c",
             "cat > /www/.health.tmp && mv /www/.health.tmp /www/health.php",
         ];
-        check(&args, docker_with(&args, Some(body), DOCKER_DEADLINE));
+        let out = cli_with(self.cli, &args, Some(body), DOCKER_DEADLINE);
+        check_cli(self.cli, &args, out);
     }
 
     /// `docker stop` with the container's own stop timeout (default 10 s).
     pub fn stop(&self) {
         let args = ["stop", self.id.as_str()];
-        check(&args, docker_with(&args, None, DOCKER_DEADLINE * 2));
+        let out = cli_with(self.cli, &args, None, DOCKER_DEADLINE * 2);
+        check_cli(self.cli, &args, out);
     }
 
     /// `docker stop -t secs`.
@@ -130,49 +159,54 @@ impl Container {
         let t = secs.to_string();
         let deadline = DOCKER_DEADLINE + Duration::from_secs(secs.into());
         let args = ["stop", "-t", &t, &self.id];
-        check(&args, docker_with(&args, None, deadline));
+        check_cli(self.cli, &args, cli_with(self.cli, &args, None, deadline));
     }
 
     pub fn start(&self) {
-        docker_ok(&["start", &self.id]);
+        self.run_cli_ok(&["start", &self.id]);
     }
 
     pub fn restart(&self) {
-        docker_ok(&["restart", &self.id]);
+        self.run_cli_ok(&["restart", &self.id]);
     }
 
     /// `docker kill -s <signal>` (e.g. "KILL", "TERM", "HUP").
     pub fn kill(&self, signal: &str) {
-        docker_ok(&["kill", "-s", signal, &self.id]);
+        self.run_cli_ok(&["kill", "-s", signal, &self.id]);
     }
 
     pub fn pause(&self) {
-        docker_ok(&["pause", &self.id]);
+        self.run_cli_ok(&["pause", &self.id]);
     }
 
     pub fn unpause(&self) {
-        docker_ok(&["unpause", &self.id]);
+        self.run_cli_ok(&["unpause", &self.id]);
     }
 
     /// `docker rm -f -v` now (Drop then does nothing).
     pub fn rm_force(&mut self) {
-        docker_ok(&["rm", "-f", "-v", &self.id]);
+        self.run_cli_ok(&["rm", "-f", "-v", &self.id]);
         self.removed = true;
     }
 
     pub fn rename(&mut self, new_name: &str) {
-        docker_ok(&["rename", &self.id, new_name]);
+        self.run_cli_ok(&["rename", &self.id, new_name]);
         self.name = new_name.to_string();
     }
 
     /// `docker inspect -f <format>`, trimmed.
     pub fn inspect(&self, format: &str) -> String {
-        docker_ok(&["inspect", "-f", format, &self.id])
+        self.run_cli_ok(&["inspect", "-f", format, &self.id])
     }
 
     /// `State.Status`: created, running, exited, ...
     pub fn status(&self) -> String {
         self.inspect("{{.State.Status}}")
+    }
+
+    /// Not dead yet: running, or `stopping` (Podman's state while the stop signal is handled).
+    pub fn is_alive(&self) -> bool {
+        matches!(self.status().as_str(), "running" | "stopping")
     }
 
     pub fn is_running(&self) -> bool {
@@ -211,7 +245,7 @@ impl Container {
 
     /// `docker logs` (stdout and stderr).
     pub fn logs(&self) -> String {
-        let out = docker(&["logs", &self.id]);
+        let out = self.run_cli(&["logs", &self.id]);
         format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -223,7 +257,7 @@ impl Container {
 impl Drop for Container {
     fn drop(&mut self) {
         if !self.removed {
-            let mut cmd = std::process::Command::new("docker");
+            let mut cmd = std::process::Command::new(self.cli);
             cmd.args(["rm", "-f", "-v", &self.id]);
             let _ = super::process::output_with_deadline(&mut cmd, None, DOCKER_DEADLINE);
         }
@@ -267,9 +301,20 @@ pub fn http_get_at(
 /// Removes containers (by the pid label) whose creating test process no longer exists.
 /// Returns how many it removed.
 pub fn cleanup_stale() -> usize {
+    cleanup_stale_with("docker")
+}
+
+/// [`cleanup_stale`] through `cli` (`docker` or `podman`).
+pub fn cleanup_stale_with(cli: &str) -> usize {
     let filter = format!("label={PID_LABEL}");
-    let fmt = format!("{{{{.ID}}}} {{{{.Label \"{PID_LABEL}\"}}}}");
-    let out = docker(&["ps", "-a", "--filter", &filter, "--format", &fmt]);
+    // Docker's `ps` template has `.Label NAME`; Podman's only the `.Labels` map.
+    let fmt = if cli == "podman" {
+        format!("{{{{.ID}}}} {{{{index .Labels \"{PID_LABEL}\"}}}}")
+    } else {
+        format!("{{{{.ID}}}} {{{{.Label \"{PID_LABEL}\"}}}}")
+    };
+    let run = |args: &[&str]| cli_with(cli, args, None, DOCKER_DEADLINE);
+    let out = run(&["ps", "-a", "--filter", &filter, "--format", &fmt]);
     let mut removed = 0;
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let mut parts = line.split_whitespace();
@@ -282,7 +327,7 @@ pub fn cleanup_stale() -> usize {
         // SAFETY: kill with signal 0 only checks whether the pid exists.
         let alive = unsafe { libc::kill(pid, 0) } == 0
             || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-        if !alive && docker(&["rm", "-f", "-v", id]).status.success() {
+        if !alive && run(&["rm", "-f", "-v", id]).status.success() {
             removed += 1;
         }
     }
