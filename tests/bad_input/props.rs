@@ -259,7 +259,7 @@ proptest! {
         let cli = Cli::try_parse_from(["sidekick", "host", "--host", "h"]).unwrap();
         let Command::Host(h) = cli.command else { unreachable!() };
         let host = HostConfig::from_args(&h, &|_| None).unwrap();
-        if let Err(e) = container_config(&host.defaults, host.resync, &c) {
+        if let Err(e) = container_config(&host.defaults, host.resync, &c, sidekick::config::host::MAIN) {
             let msg = e.to_string();
             prop_assert!(msg.starts_with("container \"web-01\": label sidekick."), "{msg}");
             prop_assert!(e.label == label || e.label == "sidekick.port", "{label}={v:?}: {msg}");
