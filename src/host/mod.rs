@@ -177,7 +177,7 @@ impl Io {
                 key,
                 holder,
             } => {
-                error!(container = %name, id = %short(&agent.container), service = %agent.service, key = %key, holder = %holder, "another container on this host has an agent on this key; waiting until it is removed");
+                error!(container = %name, id = %short(&agent.container), service = %agent.service, key = %key, holder = %holder, "another container on this host has an agent on this sidekick.key; waiting until it is removed");
             }
         }
     }
