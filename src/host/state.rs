@@ -361,12 +361,18 @@ impl Supervisor {
     /// let them wait for their keys.
     fn configured(&mut self, id: &str, list: Vec<FoundService>, out: &mut Vec<Action>) {
         let mut services = BTreeMap::new();
+        let mut errors: Vec<LabelError> = Vec::new();
         for f in list {
             match f.config {
-                Err(error) => out.push(Action::Unmanaged {
-                    id: id.to_string(),
-                    error,
-                }),
+                // A bad container-wide label is every service's error: said once.
+                Err(error) if errors.contains(&error) => {}
+                Err(error) => {
+                    errors.push(error.clone());
+                    out.push(Action::Unmanaged {
+                        id: id.to_string(),
+                        error,
+                    });
+                }
                 Ok(config) => {
                     services.insert(
                         f.service,

@@ -543,3 +543,30 @@ fn a_bad_container_wide_label_fails_every_service_that_falls_back_to_it() {
     )
     .is_none());
 }
+
+/// Every label but the key, today's and any added later (`sidekick.network`), is read through
+/// the one per-service lookup: a service's own form wins, else the container-wide one.
+#[test]
+fn every_label_has_a_per_service_form_that_falls_back_to_the_container_wide_one() {
+    for label in LABELS.iter().filter(|l| **l != KEY) {
+        let own = service_label("s", label);
+        let main = ("sidekick.key", "/a");
+        let s_key = ("sidekick.s.key", "/b");
+        // Its own empty value is refused naming its own label; the main service is unaffected.
+        let got = services(&[main, s_key, (own.as_str(), " ")], &[80]);
+        assert!(got[0].1.is_ok(), "{label}: {:?}", got[0].1);
+        let e = got[1].1.as_ref().expect_err(label);
+        assert_eq!(
+            (e.label.as_str(), e.reason.as_str()),
+            (
+                own.as_str(),
+                "is empty; remove the label to use the default"
+            )
+        );
+        // Without its own, the service reads the container-wide label.
+        let got = services(&[main, s_key, (label, " ")], &[80]);
+        for (service, c) in &got {
+            assert_eq!(c.as_ref().expect_err(label).label, *label, "{service}");
+        }
+    }
+}

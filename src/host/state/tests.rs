@@ -548,18 +548,28 @@ fn a_bad_service_is_reported_and_the_others_start() {
             ],
         ]
     );
-    // Only bad services: the container is not managed, and forgotten at destroy.
+    // Only bad services: the container is not managed, and forgotten at destroy. A bad
+    // container-wide label, bad for both services, is said once.
+    let labels = [
+        ("sidekick.key", "/s/b"),
+        ("sidekick.health.mode", "grpc"),
+        ("sidekick.b2.key", "/s/b2"),
+    ];
     let steps = run(
         &mut s,
         vec![
             changed("b", "start"),
-            inspected("b", Some(found("b", &[("sidekick.key", "x")], true))),
+            inspected("b", Some(found("b", &labels, true))),
             changed("b", "destroy"),
         ],
     );
     assert_eq!(
         steps,
-        vec![vec!["inspect b"], vec!["unmanaged b sidekick.key"], vec![]]
+        vec![
+            vec!["inspect b"],
+            vec!["unmanaged b sidekick.health.mode"],
+            vec![]
+        ]
     );
     assert_eq!(s.known().collect::<Vec<_>>(), vec!["a"]);
 }
