@@ -190,6 +190,7 @@ fn service_names(all: &BTreeMap<String, String>) -> Vec<String> {
             Scope::Container => None,
         })
         .collect();
+    names.sort();
     names.dedup();
     names
 }
