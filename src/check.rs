@@ -1,7 +1,8 @@
 //! `sidekick check`: one look at everything `run` would look at (the container, its binding, one
 //! probe, the keys it would write, what etcd holds now and who owns the prefix), printed for a
 //! person or as one JSON object. Never writes. Exit 0 registrable, 1 not. Without `--key` the
-//! configuration comes from the container's `sidekick.*` labels, as `host` reads them.
+//! configuration comes from the container's `sidekick.*` labels, as `host` reads them: one report
+//! per service of the container.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::agent::decide::{decide, probe_target, Desired, HealthState, Reason};
-use crate::config::{check_config_from_labels, AgentConfig, ConfigError, HostDefaults};
+use crate::config::{check_config_from_labels, AgentConfig, ConfigError, HostDefaults, Service};
 use crate::docker::{self, ContainerView, Labelled};
 use crate::health::{sha1_hex, Outcome, Probe, Prober};
 use crate::registry::Owner;
@@ -69,10 +70,10 @@ pub struct EtcdReport {
 /// `check --container NAME` without `--key`: what the container's labels say.
 #[derive(Debug)]
 pub enum FromLabels {
-    /// The configuration `host` would build from its labels (an error: exit 2), and a note
-    /// listing the `sidekick.*` labels for the report.
+    /// The services `host` would manage from its labels (an error: exit 2), and a note listing
+    /// the `sidekick.*` labels for the report.
     Found {
-        config: Result<Box<AgentConfig>, ConfigError>,
+        services: Result<Vec<Service>, ConfigError>,
         note: String,
     },
     /// No such container: no labels to read (exit 1).
@@ -97,7 +98,7 @@ pub async fn from_labels(defaults: &HostDefaults, resync: Duration, container: &
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             FromLabels::Found {
-                config: check_config_from_labels(defaults, resync, &labelled).map(Box::new),
+                services: check_config_from_labels(defaults, resync, &labelled),
                 note: format!("configured by the container's labels: {}", shown.join(" ")),
             }
         }

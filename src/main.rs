@@ -18,9 +18,10 @@ use tracing_subscriber::EnvFilter;
 use sidekick::check::FromLabels;
 use sidekick::cli::AgentArgs;
 use sidekick::cli::{Cli, Command, LogFormat};
+use sidekick::config::host::{service_label, KEY};
 use sidekick::config::{
     container_reference, metrics_addr, AgentConfig, ConfigError, HostConfig, HostDefaults,
-    LbsyncConfig,
+    LbsyncConfig, Service,
 };
 use sidekick::telemetry::{self, Mode};
 
@@ -203,13 +204,13 @@ fn check_labelled(defaults: HostDefaults, container: &str, json: bool) -> anyhow
     let rt = runtime()?;
     let resync = sidekick::config::limits::RESYNC_INTERVAL.default_value();
     match rt.block_on(sidekick::check::from_labels(&defaults, resync, container)) {
-        FromLabels::Found { config, note } => match config {
-            Ok(cfg) => {
-                drop(rt);
-                check_with_note(*cfg, json, Some(note))
+        FromLabels::Found { services, note } => {
+            drop(rt);
+            match services {
+                Ok(services) => check_services(services, json, note),
+                Err(e) => Ok(usage_error(e)),
             }
-            Err(e) => Ok(usage_error(e)),
-        },
+        }
         other => {
             print!(
                 "{}",
@@ -228,6 +229,62 @@ fn lbsync(cfg: LbsyncConfig, metrics: Option<SocketAddr>) -> anyhow::Result<Exit
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A labelled `check`: one report per service of the container, each headed by the label that
+/// declares it when there are several. A service whose labels do not parse is reported on stderr
+/// and makes the exit 2; the others are still checked.
+fn check_services(services: Vec<Service>, json: bool, note: String) -> anyhow::Result<ExitCode> {
+    if let [one] = services.as_slice() {
+        return match &one.config {
+            Ok(cfg) => check_with_note(cfg.clone(), json, Some(note)),
+            Err(e) => Ok(usage_error(e)),
+        };
+    }
+    let rt = runtime()?;
+    let (mut all_registrable, mut bad, mut shown) = (true, false, Vec::new());
+    for s in &services {
+        let label = service_label(&s.name, KEY);
+        match &s.config {
+            Ok(cfg) => {
+                let mut report = rt.block_on(sidekick::check::gather(cfg));
+                report.notes.insert(0, note.clone());
+                all_registrable &= report.registrable;
+                if json {
+                    let mut v = serde_json::to_value(&report).context("encoding the report")?;
+                    v["service"] = label.into();
+                    shown.push(v);
+                } else {
+                    print!(
+                        "{:<12}{label}\n{}",
+                        "service",
+                        sidekick::check::render_text(cfg, &report)
+                    );
+                }
+            }
+            Err(e) => {
+                bad = true;
+                eprintln!("sidekick: {e}");
+                if json {
+                    shown.push(serde_json::json!({ "service": label, "error": e.to_string() }));
+                } else {
+                    println!(
+                        "{:<12}{label}\n{:<12}NOT managed: {e}",
+                        "service", "verdict"
+                    );
+                }
+            }
+        }
+    }
+    if json {
+        let v = serde_json::json!({ "registrable": all_registrable && !bad, "services": shown });
+        println!("{v:#}");
+    }
+    Ok(match (bad, all_registrable) {
+        (true, _) => ExitCode::from(2),
+        (false, true) => ExitCode::SUCCESS,
+        (false, false) => ExitCode::from(1),
+    })
 }
 
 fn check(cfg: AgentConfig, json: bool) -> anyhow::Result<ExitCode> {

@@ -1,8 +1,10 @@
 //! `host`'s configuration: the host-level flags ([`HostConfig`]) and, per container, an
-//! [`AgentConfig`] built from its `sidekick.*` labels over those flags ([`container_config`],
-//! pure). A label that does not parse is a [`LabelError`] naming the container, the label and
-//! the value; it leaves that one container unmanaged. `check --container NAME` without `--key`
-//! uses the same function.
+//! [`AgentConfig`] for each of its services, built from its `sidekick.*` labels over those flags
+//! ([`container_services`], pure). The container-wide service is declared by `sidekick.key`; each
+//! `sidekick.<name>.key` declares one more, whose `sidekick.<name>.*` labels fall back to the
+//! container-wide `sidekick.*` ones, then to the flags. A label that does not parse is a
+//! [`LabelError`] naming the container, the label and the value; it leaves that one service
+//! unmanaged. `check --container NAME` without `--key` uses the same function.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -124,22 +126,136 @@ impl HostConfig {
     }
 }
 
-/// One container's configuration from its labels over the host's defaults. `Ok(None)`: it has
-/// no `sidekick.key` label and is not sidekick's to manage.
+/// The container-wide service: the one `sidekick.key` declares.
+pub const MAIN: &str = "";
+
+/// One service of a container, as its labels declare it.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// [`MAIN`] for the container-wide service, else the `<name>` of `sidekick.<name>.key`.
+    pub name: String,
+    pub config: Result<AgentConfig, LabelError>,
+}
+
+/// Every service of one container: the container-wide one first, then the named ones in name
+/// order. `None`: it has no `sidekick.key` label and is not sidekick's to manage. Each service
+/// succeeds or fails on its own; a service claiming a key an earlier one holds is refused.
+pub fn container_services(
+    d: &HostDefaults,
+    resync: Duration,
+    c: &Labelled,
+) -> Option<Vec<Service>> {
+    if !c.labels.contains_key(KEY) {
+        return None;
+    }
+    let mut names = vec![MAIN.to_string()];
+    names.extend(service_names(&c.labels));
+    let mut out: Vec<Service> = Vec::with_capacity(names.len());
+    for name in names {
+        let config = container_config(d, resync, c, &name).and_then(|o| {
+            o.ok_or_else(|| {
+                Labels::new(c, &name).missing(KEY, "is not set: every service needs its own key")
+            })
+        });
+        let config = config.and_then(|cfg| {
+            let earlier = out.iter().find(|s| {
+                s.config
+                    .as_ref()
+                    .is_ok_and(|e| e.layout.prefix == cfg.layout.prefix)
+            });
+            match earlier {
+                None => Ok(cfg),
+                Some(e) => {
+                    let labels = Labels::new(c, &name);
+                    Err(labels.bad(
+                        &labels.own(KEY),
+                        format!(
+                            "the same key as {}: give each service its own key",
+                            Labels::new(c, &e.name).own(KEY)
+                        ),
+                    ))
+                }
+            }
+        });
+        out.push(Service { name, config });
+    }
+    Some(out)
+}
+
+/// The `<name>`s of the `sidekick.<name>.*` labels, sorted, valid or not (an invalid one is
+/// that service's error).
+fn service_names(all: &BTreeMap<String, String>) -> Vec<String> {
+    let mut names: Vec<String> = all
+        .keys()
+        .filter_map(|label| match classify(label)? {
+            Scope::Service(name, _) => Some(name.to_string()),
+            Scope::Container => None,
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Whose a `sidekick.*` label is.
+enum Scope<'a> {
+    /// A container-wide label, known or not.
+    Container,
+    /// `sidekick.<name>.<rest>`: service `name`'s form of `sidekick.<rest>` (known or not).
+    Service(&'a str, &'a str),
+}
+
+/// `None` for a label that is not sidekick's. A name that begins a container-wide label
+/// (`health`, of `sidekick.health.mode`) is not a service name: `sidekick.health.digets` stays a
+/// misspelt container-wide label.
+fn classify(label: &str) -> Option<Scope<'_>> {
+    let rest = label.strip_prefix(PREFIX)?;
+    if LABELS.contains(&label) {
+        return Some(Scope::Container);
+    }
+    match rest.split_once('.') {
+        Some((name, rest))
+            if !name.is_empty()
+                && !LABELS
+                    .iter()
+                    .any(|l| l[PREFIX.len()..].starts_with(&format!("{name}."))) =>
+        {
+            Some(Scope::Service(name, rest))
+        }
+        _ => Some(Scope::Container),
+    }
+}
+
+/// Service `service`'s form of the container-wide `label`: `sidekick.web.port` for
+/// `sidekick.port` and service `web`; the label itself for [`MAIN`].
+pub fn service_label(service: &str, label: &str) -> String {
+    match (service, label.strip_prefix(PREFIX)) {
+        (MAIN, _) | (_, None) => label.to_string(),
+        (name, Some(rest)) => format!("{PREFIX}{name}.{rest}"),
+    }
+}
+
+fn valid_service_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// One service's configuration from its labels over the host's defaults. `Ok(None)`: the
+/// service has no key label (`sidekick.key` for [`MAIN`], else `sidekick.<name>.key`).
 pub fn container_config(
     d: &HostDefaults,
     resync: Duration,
     c: &Labelled,
+    service: &str,
 ) -> Result<Option<AgentConfig>, LabelError> {
-    let labels = Labels {
-        container: &c.name,
-        all: &c.labels,
-    };
+    let labels = Labels::new(c, service);
     labels.check_names_and_sizes()?;
     let Some(raw_key) = labels.get(KEY)? else {
         return Ok(None);
     };
-    let prefix = key::canonical_outside_reserved(raw_key).map_err(|why| labels.bad(KEY, why))?;
+    let prefix = key::canonical_outside_reserved(raw_key).map_err(|why| labels.bad_at(KEY, why))?;
     let format = labels
         .parse(FORMAT, |v| v.parse::<KeyFormat>())?
         .unwrap_or(KeyFormat::Keys);
@@ -176,13 +292,16 @@ pub fn container_config(
         health.fall = n;
     }
     check_port_for_mode(port, health.mode).map_err(|why| {
-        let (label, value) = match labels.get(HEALTH_MODE).ok().flatten() {
-            Some(v) => (HEALTH_MODE, Some(v.to_string())),
-            None => (PORT, Some(port.to_string())),
+        let (label, value) = match labels.lookup(HEALTH_MODE) {
+            Some((label, v)) => (label, Some(v.to_string())),
+            None => (
+                labels.lookup(PORT).map_or(labels.own(PORT), |(l, _)| l),
+                Some(port.to_string()),
+            ),
         };
         LabelError {
             container: c.name.clone(),
-            label: label.to_string(),
+            label,
             value,
             reason: why.replace("--health-mode", HEALTH_MODE),
         }
@@ -204,15 +323,15 @@ pub fn container_config(
     Ok(Some(AgentConfig::from_parts(d, parts, resync)))
 }
 
-/// `check --container NAME` without `--key`: the configuration `host` would build from the
+/// `check --container NAME` without `--key`: the services `host` would manage from the
 /// container's labels. A container without `sidekick.key` is an error here (there is nothing to
-/// check), and so is any label that does not parse.
+/// check); a service whose labels do not parse carries its error.
 pub fn check_config_from_labels(
     d: &HostDefaults,
     resync: Duration,
     c: &Labelled,
-) -> Result<AgentConfig, ConfigError> {
-    container_config(d, resync, c)?.ok_or_else(|| {
+) -> Result<Vec<Service>, ConfigError> {
+    container_services(d, resync, c).ok_or_else(|| {
         ConfigError::Invalid(format!(
             "container {:?} has no {KEY} label: label it (as for `sidekick host`) or pass --key and --container-port",
             c.name
@@ -239,13 +358,43 @@ fn count(v: &str) -> Result<u32, String> {
     }
 }
 
-/// One container's labels, with errors that name it.
+/// One service's view of its container's labels, with errors that name the container and the
+/// label as written.
 struct Labels<'a> {
     container: &'a str,
     all: &'a BTreeMap<String, String>,
+    /// [`MAIN`] or the service's name.
+    service: &'a str,
 }
 
-impl Labels<'_> {
+impl<'a> Labels<'a> {
+    fn new(c: &'a Labelled, service: &'a str) -> Labels<'a> {
+        Labels {
+            container: &c.name,
+            all: &c.labels,
+            service,
+        }
+    }
+
+    /// This service's own form of the container-wide `label`: `sidekick.web.port` for
+    /// `sidekick.port`.
+    fn own(&self, label: &str) -> String {
+        service_label(self.service, label)
+    }
+
+    /// The label that sets `label` for this service, as written, and its value: the service's
+    /// own, else the container-wide one. A service's key is its own only.
+    fn lookup(&self, label: &str) -> Option<(String, &'a str)> {
+        let own = self.own(label);
+        if let Some(v) = self.all.get(&own) {
+            return Some((own, v.as_str()));
+        }
+        if label == KEY {
+            return None;
+        }
+        self.all.get(label).map(|v| (label.to_string(), v.as_str()))
+    }
+
     fn bad(&self, label: &str, reason: impl Into<String>) -> LabelError {
         LabelError {
             container: self.container.to_string(),
@@ -255,24 +404,58 @@ impl Labels<'_> {
         }
     }
 
+    /// An error about the label that sets `label` for this service.
+    fn bad_at(&self, label: &str, reason: impl Into<String>) -> LabelError {
+        let written = self.lookup(label).map_or(self.own(label), |(l, _)| l);
+        self.bad(&written, reason)
+    }
+
+    /// `label` is not set for this service (neither its own form nor the container-wide one).
     fn missing(&self, label: &str, reason: impl Into<String>) -> LabelError {
         LabelError {
             value: None,
-            ..self.bad(label, reason)
+            ..self.bad(&self.own(label), reason)
         }
     }
 
-    /// Unknown `sidekick.*` names and oversized values are refused before anything is read.
+    /// Unknown `sidekick.*` names, a bad service name and oversized values are refused before
+    /// anything is read: the container-wide labels for every service, `sidekick.<name>.*` for
+    /// service `name` only.
     fn check_names_and_sizes(&self) -> Result<(), LabelError> {
         for (name, value) in self.all.range(PREFIX.to_string()..) {
-            if !name.starts_with(PREFIX) {
+            let Some(scope) = classify(name) else {
                 break;
-            }
-            if !LABELS.contains(&name.as_str()) {
-                return Err(self.bad(
-                    name,
-                    format!("unknown sidekick label; known: {}", LABELS.join(", ")),
-                ));
+            };
+            match scope {
+                Scope::Service(service, _) if service != self.service => continue,
+                Scope::Service(service, _) if !valid_service_name(service) => {
+                    return Err(self.bad(
+                        name,
+                        format!(
+                            "service name {service:?} must be made of a-z, 0-9, _ and - (as in sidekick.admin.key)"
+                        ),
+                    ))
+                }
+                Scope::Service(_, rest) if !LABELS.contains(&format!("{PREFIX}{rest}").as_str()) => {
+                    return Err(self.bad(
+                        name,
+                        format!(
+                            "unknown sidekick label; a service's labels are sidekick.{}.<label> for each known label: {}",
+                            self.service,
+                            LABELS.join(", ")
+                        ),
+                    ))
+                }
+                Scope::Container if !LABELS.contains(&name.as_str()) => {
+                    return Err(self.bad(
+                        name,
+                        format!(
+                            "unknown sidekick label; known: {} (and sidekick.<name>.<label> for one more service)",
+                            LABELS.join(", ")
+                        ),
+                    ))
+                }
+                _ => {}
             }
             if value.len() > MAX_LABEL_VALUE {
                 return Err(self.bad(
@@ -287,14 +470,15 @@ impl Labels<'_> {
         Ok(())
     }
 
-    /// The label's value; an empty one is refused (remove the label to get the default).
-    fn get(&self, label: &str) -> Result<Option<&str>, LabelError> {
-        match self.all.get(label).map(String::as_str) {
+    /// The value setting `label` for this service; an empty one is refused (remove the label to
+    /// get the default).
+    fn get(&self, label: &str) -> Result<Option<&'a str>, LabelError> {
+        match self.lookup(label) {
             None => Ok(None),
-            Some(v) if v.trim().is_empty() => {
-                Err(self.bad(label, "is empty; remove the label to use the default"))
+            Some((written, v)) if v.trim().is_empty() => {
+                Err(self.bad(&written, "is empty; remove the label to use the default"))
             }
-            Some(v) => Ok(Some(v)),
+            Some((_, v)) => Ok(Some(v)),
         }
     }
 
@@ -304,7 +488,7 @@ impl Labels<'_> {
         f: impl FnOnce(&str) -> Result<T, String>,
     ) -> Result<Option<T>, LabelError> {
         self.get(label)?
-            .map(|v| f(v.trim()).map_err(|why| self.bad(label, why)))
+            .map(|v| f(v.trim()).map_err(|why| self.bad_at(label, why)))
             .transpose()
     }
 }

@@ -23,7 +23,9 @@ pub use agent::{container_reference, AgentConfig, ContainerParts, HealthConfig, 
 pub use files::{
     read_limited, read_secret_file, readable_by_others, MAX_PEM_FILE, MAX_SECRET_FILE,
 };
-pub use host::{check_config_from_labels, container_config, HostConfig, LabelError};
+pub use host::{
+    check_config_from_labels, container_config, container_services, HostConfig, LabelError, Service,
+};
 pub use lbsync::{BackendConfig, LbsyncConfig, RackspaceTarget, Recheck};
 pub use metrics::metrics_addr;
 

@@ -1,7 +1,7 @@
 //! `sidekick host`: one process for every container of this host labelled `sidekick.key`. One
 //! Docker event stream (`docker::follow_all`), one look (inspect) per container at a time, and
-//! per managed container the same pipeline `run` uses (`agent::run_container`), configured from
-//! its labels over the host-level flags. The bookkeeping is pure (`state`); this module carries
+//! per service of a managed container the same pipeline `run` uses (`agent::run_container`),
+//! configured from its labels over the host-level flags. The bookkeeping is pure (`state`); this module carries
 //! out its actions and owns the shutdown sequence: SIGTERM/SIGINT stops every agent, then the
 //! lease goes (see `etcd`), and the process exits 0.
 
@@ -20,11 +20,11 @@ use tokio::task::JoinSet;
 use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::agent::{new_owner, run_container, writer, AgentError};
-use crate::config::{container_config, HostConfig};
+use crate::config::{container_services, HostConfig};
 use crate::docker::follow::DockerUpdate;
 use crate::docker::follow_all::{follow_all, HostEvent};
 use crate::docker::{self, ContainerView, Labelled};
-use state::{Action, Found, Input, Inspection, Supervisor};
+use state::{Action, AgentId, Found, FoundService, Input, Inspection, Supervisor};
 
 /// How long shutdown waits for the agents (each revoking or releasing) before it gives up.
 const STOP_DEADLINE: Duration = Duration::from_secs(writer::REVOKE_DEADLINE.as_secs() + 2);
@@ -73,7 +73,7 @@ pub async fn run(cfg: HostConfig, shutdown: impl Future<Output = ()>) -> Result<
             Some(done) = io.tasks.join_next_with_id() => {
                 let task = match &done { Ok((task, _)) => *task, Err(e) => e.id() };
                 match io.task_ids.remove(&task) {
-                    Some(id) => Input::Finished { id },
+                    Some(agent) => Input::Finished { agent },
                     None => continue,
                 }
             }
@@ -112,10 +112,10 @@ struct Io {
     docker: bollard::Docker,
     etcd: HostEtcd,
     stop: watch::Receiver<bool>,
-    /// Each managed container's updates.
-    agents: HashMap<String, mpsc::Sender<DockerUpdate>>,
+    /// Each managed service's updates.
+    agents: HashMap<AgentId, mpsc::Sender<DockerUpdate>>,
     tasks: JoinSet<()>,
-    task_ids: HashMap<tokio::task::Id, String>,
+    task_ids: HashMap<tokio::task::Id, AgentId>,
     inspects: JoinSet<(String, Inspection)>,
 }
 
@@ -135,14 +135,17 @@ impl Io {
                     (id, found)
                 });
             }
-            Action::Start { id, config, first } => {
+            Action::Start {
+                agent,
+                config,
+                first,
+            } => {
                 let (tx, rx) = mpsc::channel(AGENT_QUEUE.max(first.len()));
                 for u in first {
                     let _ = tx.try_send(u);
                 }
-                info!(container = %config.container, id = %short(&id), key = %config.layout.prefix, port = %config.port, mode = %config.health.mode, "managing container");
-                let span =
-                    info_span!("container", name = %config.container, key = %config.layout.prefix);
+                info!(container = %config.container, id = %short(&agent.container), service = %agent.service, key = %config.layout.prefix, port = %config.port, mode = %config.health.mode, "managing container");
+                let span = info_span!("container", name = %config.container, service = %agent.service, key = %config.layout.prefix);
                 let writer =
                     span.in_scope(|| spawn_writer(&self.etcd, &config, new_owner(&config)));
                 let mut stop = self.stop.clone();
@@ -155,29 +158,31 @@ impl Io {
                     }
                     .instrument(span),
                 );
-                self.task_ids.insert(task.id(), id.clone());
-                self.agents.insert(id, tx);
+                self.task_ids.insert(task.id(), agent.clone());
+                self.agents.insert(agent, tx);
             }
-            Action::Send { id, update } => {
-                if let Some(tx) = self.agents.get(&id) {
+            Action::Send { agent, update } => {
+                if let Some(tx) = self.agents.get(&agent) {
                     let _ = tx.send(update).await;
                 }
             }
             Action::Finish { id } => {
-                if self.agents.remove(&id).is_some() {
+                let before = self.agents.len();
+                self.agents.retain(|agent, _| agent.container != id);
+                if self.agents.len() < before {
                     info!(id = %short(&id), "container removed; releasing its keys");
                 }
             }
             Action::Unmanaged { id, error } => {
-                error!(id = %short(&id), error = %error, "not managing this container: a sidekick label does not parse");
+                error!(id = %short(&id), error = %error, "not managing this service of the container: a sidekick label does not parse");
             }
             Action::Waiting {
-                id,
+                agent,
                 name,
                 key,
                 holder,
             } => {
-                error!(container = %name, id = %short(&id), key = %key, holder = %holder, "another container on this host has an agent on this sidekick.key; waiting until it is removed");
+                error!(container = %name, id = %short(&agent.container), service = %agent.service, key = %key, holder = %holder, "another container on this host has an agent on this sidekick.key; waiting until it is removed");
             }
         }
     }
@@ -186,15 +191,22 @@ impl Io {
 /// What `host` needs from one inspect answer.
 fn found(cfg: &HostConfig, c: &bollard::models::ContainerInspectResponse) -> Found {
     let labelled = Labelled::from_inspect(c);
-    let config = container_config(&cfg.defaults, cfg.resync, &labelled).map(|o| o.map(Box::new));
-    let view = match &config {
-        Ok(Some(a)) => Some(ContainerView::from_inspect(c, a.port)),
-        _ => None,
-    };
+    let services = container_services(&cfg.defaults, cfg.resync, &labelled).map(|list| {
+        list.into_iter()
+            .map(|s| FoundService {
+                view: s
+                    .config
+                    .as_ref()
+                    .ok()
+                    .map(|a| ContainerView::from_inspect(c, a.port)),
+                service: s.name,
+                config: s.config.map(Box::new),
+            })
+            .collect()
+    });
     Found {
         name: labelled.name,
-        config,
-        view,
+        services,
     }
 }
 

@@ -1,13 +1,14 @@
-//! `host`'s pure bookkeeping: which labelled containers exist, which one has an agent, which key
-//! each agent holds, and when to look at a container again. Every input (a Docker event, the
-//! answer to an inspect, an agent that finished) goes through [`Supervisor::step`], which
-//! returns the [`Action`]s to carry out; `host` does the I/O.
+//! `host`'s pure bookkeeping: which labelled containers exist, which of their services has an
+//! agent, which key each agent holds, and when to look at a container again. Every input (a
+//! Docker event, the answer to an inspect, an agent that finished) goes through
+//! [`Supervisor::step`], which returns the [`Action`]s to carry out; `host` does the I/O.
 //!
 //! - One look (inspect) at a time per container: events that arrive meanwhile fold into one more
 //!   look after it, so a burst of events costs at most two inspects per container.
-//! - A container's configuration is read from its labels once, at the first look (labels cannot
-//!   change without re-creating the container, which gives it a new id).
-//! - One agent per key on this host: a container whose key another container of this host holds
+//! - A container's services are read from its labels once, at the first look (labels cannot
+//!   change without re-creating the container, which gives it a new id). Each service has its own
+//!   agent; Docker's news of the container goes to every one of them.
+//! - One agent per key on this host: a service whose key another container's service holds
 //!   waits until that one is removed (as a second `run` agent on one key waits), so two
 //!   containers of one process never write one key.
 
@@ -27,15 +28,31 @@ pub const INSPECT_RETRY: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct Found {
     pub name: String,
-    /// From the labels: `Ok(None)` when the container has no `sidekick.key`.
-    pub config: Result<Option<Box<AgentConfig>>, LabelError>,
-    /// Docker's view for the configuration's port (`None` without a configuration).
+    /// From the labels, container-wide service first; `None` when the container has no
+    /// `sidekick.key`.
+    pub services: Option<Vec<FoundService>>,
+}
+
+/// One service of an inspected container.
+#[derive(Debug, Clone)]
+pub struct FoundService {
+    /// `config::host::MAIN` or the `<name>` of `sidekick.<name>.key`.
+    pub service: String,
+    pub config: Result<Box<AgentConfig>, LabelError>,
+    /// Docker's view for the service's port (`None` without a configuration).
     pub view: Option<ContainerView>,
 }
 
 /// The answer to one inspect: `Ok(None)` when the container no longer exists, `Err` when Docker
 /// did not answer.
 pub type Inspection = Result<Option<Box<Found>>, String>;
+
+/// One agent: a service of a container.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AgentId {
+    pub container: String,
+    pub service: String,
+}
 
 #[derive(Debug, Clone)]
 pub enum Input {
@@ -45,9 +62,9 @@ pub enum Input {
         id: String,
         found: Inspection,
     },
-    /// The agent of this container has stopped (after [`Action::Finish`]).
+    /// This agent has stopped (after [`Action::Finish`] of its container).
     Finished {
-        id: String,
+        agent: AgentId,
     },
 }
 
@@ -55,23 +72,26 @@ pub enum Input {
 pub enum Action {
     /// Inspect this container after `after`; the answer comes back as [`Input::Inspected`].
     Inspect { id: String, after: Duration },
-    /// Start this container's agent, feeding it `first`.
+    /// Start this service's agent, feeding it `first`.
     Start {
-        id: String,
+        agent: AgentId,
         config: Box<AgentConfig>,
         first: Vec<DockerUpdate>,
     },
-    /// Pass `update` to the container's agent.
-    Send { id: String, update: DockerUpdate },
-    /// The container is gone: close its agent's updates so it releases its keys and stops;
-    /// [`Input::Finished`] follows.
+    /// Pass `update` to the service's agent.
+    Send {
+        agent: AgentId,
+        update: DockerUpdate,
+    },
+    /// The container is gone: close its agents' updates so they release their keys and stop;
+    /// one [`Input::Finished`] per agent follows.
     Finish { id: String },
-    /// Its labels do not parse: say so, once; it stays unmanaged.
+    /// A service's labels do not parse: say so, once; it stays unmanaged.
     Unmanaged { id: String, error: LabelError },
-    /// Another container of this host (`holder`) has an agent on `key`: say so, once; this one
-    /// starts when that one finishes.
+    /// Another container of this host (`holder`) has an agent on `key`: say so, once; this
+    /// service starts when that one finishes.
     Waiting {
-        id: String,
+        agent: AgentId,
         name: String,
         key: String,
         holder: String,
@@ -82,17 +102,25 @@ pub enum Action {
 enum Phase {
     /// Not inspected successfully yet.
     New,
-    /// Not sidekick's: no `sidekick.key`, or labels that do not parse.
+    /// Not sidekick's: no `sidekick.key`, or no service whose labels parse.
     Ignored,
-    /// Configured, its key held by another container's agent.
+    /// Its services that parse, by name; `gone` once Docker says it no longer exists (its
+    /// agents were told to finish).
+    Configured {
+        services: BTreeMap<String, Service>,
+        gone: bool,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum Service {
+    /// Its key held by another container's agent.
     Waiting {
         config: Box<AgentConfig>,
         view: Option<ContainerView>,
     },
-    /// Its agent runs, holding `key`.
+    /// Its agent runs (or, once the container is gone, finishes), holding `key`.
     Managed { key: String },
-    /// Its agent was told to finish; it still holds `key` until it has.
-    Finishing { key: String },
 }
 
 #[derive(Debug, Clone)]
@@ -103,7 +131,7 @@ struct Slot {
     looking: bool,
     /// Something happened during that inspect: look once more after it.
     again: bool,
-    /// A `kill` seen before the agent started, handed to it at start.
+    /// A `kill` seen before every service's agent started, handed to each at its start.
     kill: Option<Kill>,
     /// Order of first sight: the longest-waiting container gets a freed key.
     seq: u64,
@@ -113,8 +141,8 @@ struct Slot {
 #[derive(Debug, Default)]
 pub struct Supervisor {
     slots: BTreeMap<String, Slot>,
-    /// Key prefix → the id of the container whose agent holds it.
-    keys: BTreeMap<String, String>,
+    /// Key prefix → the agent that holds it.
+    keys: BTreeMap<String, AgentId>,
     seq: u64,
 }
 
@@ -123,7 +151,7 @@ impl Supervisor {
         Supervisor::default()
     }
 
-    /// Containers with a running (or finishing) agent.
+    /// Agents running (or finishing).
     pub fn managed(&self) -> usize {
         self.keys.len()
     }
@@ -145,7 +173,7 @@ impl Supervisor {
                 all.dedup();
                 for id in all {
                     match self.slots.get(&id).map(|s| &s.phase) {
-                        Some(Phase::Finishing { .. }) => {}
+                        Some(Phase::Configured { gone: true, .. }) => {}
                         Some(Phase::Ignored) if !ids.contains(&id) => {
                             self.slots.remove(&id);
                         }
@@ -159,7 +187,7 @@ impl Supervisor {
                     Some(Phase::Ignored) if action == "destroy" => {
                         self.slots.remove(&id);
                     }
-                    Some(Phase::Ignored | Phase::Finishing { .. }) => {}
+                    Some(Phase::Ignored | Phase::Configured { gone: true, .. }) => {}
                     _ => self.look(&id, Duration::ZERO, &mut out),
                 }
             }
@@ -178,27 +206,46 @@ impl Supervisor {
                     .slots
                     .entry(id.clone())
                     .or_insert_with(|| Slot::new(seq));
-                match slot.phase {
-                    Phase::Managed { .. } => out.push(Action::Send {
-                        id,
-                        update: kill_update(kill),
-                    }),
-                    Phase::New | Phase::Waiting { .. } => slot.kill = Some(kill),
-                    Phase::Ignored | Phase::Finishing { .. } => {}
+                match &slot.phase {
+                    Phase::New => slot.kill = Some(kill),
+                    Phase::Configured {
+                        services,
+                        gone: false,
+                    } => {
+                        if services
+                            .values()
+                            .any(|s| matches!(s, Service::Waiting { .. }))
+                        {
+                            slot.kill = Some(kill.clone());
+                        }
+                        for agent in managed(&id, services) {
+                            out.push(Action::Send {
+                                agent,
+                                update: kill_update(kill.clone()),
+                            });
+                        }
+                    }
+                    Phase::Ignored | Phase::Configured { gone: true, .. } => {}
                 }
             }
             Input::Docker(HostEvent::Disconnected(why)) => {
                 for (id, slot) in &self.slots {
-                    if matches!(slot.phase, Phase::Managed { .. }) {
-                        out.push(Action::Send {
-                            id: id.clone(),
-                            update: DockerUpdate::Disconnected(why.clone()),
-                        });
+                    if let Phase::Configured {
+                        services,
+                        gone: false,
+                    } = &slot.phase
+                    {
+                        for agent in managed(id, services) {
+                            out.push(Action::Send {
+                                agent,
+                                update: DockerUpdate::Disconnected(why.clone()),
+                            });
+                        }
                     }
                 }
             }
             Input::Inspected { id, found } => self.inspected(id, found, &mut out),
-            Input::Finished { id } => self.finished(&id, &mut out),
+            Input::Finished { agent } => self.finished(&agent, &mut out),
         }
         out
     }
@@ -234,30 +281,46 @@ impl Supervisor {
         let again = std::mem::take(&mut slot.again);
         let found = match found {
             Err(why) => {
-                if matches!(slot.phase, Phase::Managed { .. }) {
-                    out.push(Action::Send {
-                        id: id.clone(),
-                        update: DockerUpdate::Disconnected(why),
-                    });
+                if let Phase::Configured {
+                    services,
+                    gone: false,
+                } = &slot.phase
+                {
+                    for agent in managed(&id, services) {
+                        out.push(Action::Send {
+                            agent,
+                            update: DockerUpdate::Disconnected(why.clone()),
+                        });
+                    }
                 }
                 self.look(&id, INSPECT_RETRY, out);
                 return;
             }
             Ok(None) => {
-                match &slot.phase {
-                    Phase::Managed { key } => {
-                        let key = key.clone();
-                        out.push(Action::Send {
-                            id: id.clone(),
-                            update: DockerUpdate::Snapshot(None),
-                        });
-                        out.push(Action::Finish { id: id.clone() });
-                        slot.phase = Phase::Finishing { key };
+                let forget = match &mut slot.phase {
+                    Phase::Configured {
+                        services,
+                        gone: gone @ false,
+                    } => {
+                        // Waiting services never started: they just go.
+                        services.retain(|_, s| matches!(s, Service::Managed { .. }));
+                        *gone = true;
+                        for agent in managed(&id, services) {
+                            out.push(Action::Send {
+                                agent,
+                                update: DockerUpdate::Snapshot(None),
+                            });
+                        }
+                        if !services.is_empty() {
+                            out.push(Action::Finish { id: id.clone() });
+                        }
+                        services.is_empty()
                     }
-                    Phase::Finishing { .. } => {}
-                    Phase::New | Phase::Ignored | Phase::Waiting { .. } => {
-                        self.slots.remove(&id);
-                    }
+                    Phase::Configured { gone: true, .. } => false,
+                    Phase::New | Phase::Ignored => true,
+                };
+                if forget {
+                    self.slots.remove(&id);
                 }
                 return;
             }
@@ -265,110 +328,207 @@ impl Supervisor {
         };
         slot.name = found.name.clone();
         match &mut slot.phase {
-            Phase::New => match found.config {
-                Err(error) => {
-                    slot.phase = Phase::Ignored;
-                    out.push(Action::Unmanaged {
-                        id: id.clone(),
-                        error,
-                    });
-                }
-                Ok(None) => slot.phase = Phase::Ignored,
-                Ok(Some(config)) => self.configured(&id, config, found.view, out),
+            Phase::New => match found.services {
+                None => slot.phase = Phase::Ignored,
+                Some(list) => self.configured(&id, list, out),
             },
-            Phase::Waiting { view, .. } => *view = found.view,
-            Phase::Managed { .. } => out.push(Action::Send {
-                id: id.clone(),
-                update: DockerUpdate::Snapshot(found.view),
-            }),
-            Phase::Ignored | Phase::Finishing { .. } => {}
+            Phase::Configured {
+                services,
+                gone: false,
+            } => {
+                for f in found.services.into_iter().flatten() {
+                    match services.get_mut(&f.service) {
+                        Some(Service::Waiting { view, .. }) => *view = f.view,
+                        Some(Service::Managed { .. }) => out.push(Action::Send {
+                            agent: AgentId {
+                                container: id.clone(),
+                                service: f.service,
+                            },
+                            update: DockerUpdate::Snapshot(f.view),
+                        }),
+                        None => {}
+                    }
+                }
+            }
+            Phase::Ignored | Phase::Configured { gone: true, .. } => {}
         }
         if again {
             self.look(&id, Duration::ZERO, out);
         }
     }
 
-    /// A new container's configuration is known: start its agent, or wait for its key.
-    fn configured(
-        &mut self,
-        id: &str,
-        config: Box<AgentConfig>,
-        view: Option<ContainerView>,
-        out: &mut Vec<Action>,
-    ) {
-        let key = config.layout.prefix.clone();
-        let holder = match self.keys.get(&key) {
-            Some(holder) if holder != id => holder.clone(),
-            _ => return self.start(id, config, view, out),
+    /// A new container's services are known: report the bad ones, start the others' agents or
+    /// let them wait for their keys.
+    fn configured(&mut self, id: &str, list: Vec<FoundService>, out: &mut Vec<Action>) {
+        let mut services = BTreeMap::new();
+        let mut errors: Vec<LabelError> = Vec::new();
+        for f in list {
+            match f.config {
+                // A bad container-wide label is every service's error: said once.
+                Err(error) if errors.contains(&error) => {}
+                Err(error) => {
+                    errors.push(error.clone());
+                    out.push(Action::Unmanaged {
+                        id: id.to_string(),
+                        error,
+                    });
+                }
+                Ok(config) => {
+                    services.insert(
+                        f.service,
+                        Service::Waiting {
+                            config,
+                            view: f.view,
+                        },
+                    );
+                }
+            }
+        }
+        let Some(slot) = self.slots.get_mut(id) else {
+            return;
+        };
+        if services.is_empty() {
+            slot.phase = Phase::Ignored;
+            return;
+        }
+        let names: Vec<String> = services.keys().cloned().collect();
+        slot.phase = Phase::Configured {
+            services,
+            gone: false,
+        };
+        for service in names {
+            let agent = AgentId {
+                container: id.to_string(),
+                service,
+            };
+            match self.waiting_config(&agent) {
+                Some(config) => self.claim_or_wait(agent, &config.layout.prefix, out),
+                None => continue,
+            }
+        }
+    }
+
+    fn waiting_config(&self, agent: &AgentId) -> Option<Box<AgentConfig>> {
+        match &self.slots.get(&agent.container)?.phase {
+            Phase::Configured { services, .. } => match services.get(&agent.service)? {
+                Service::Waiting { config, .. } => Some(config.clone()),
+                Service::Managed { .. } => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Starts the waiting `agent` if `key` is free, else says who holds it.
+    fn claim_or_wait(&mut self, agent: AgentId, key: &str, out: &mut Vec<Action>) {
+        let holder = match self.keys.get(key) {
+            Some(holder) if holder.container != agent.container => holder.container.clone(),
+            _ => return self.start(agent, out),
         };
         let holder = self
             .slots
             .get(&holder)
             .map(|h| h.name.clone())
             .unwrap_or(holder);
-        if let Some(slot) = self.slots.get_mut(id) {
-            out.push(Action::Waiting {
-                id: id.to_string(),
-                name: slot.name.clone(),
-                key,
-                holder,
-            });
-            slot.phase = Phase::Waiting { config, view };
-        }
+        let name = self
+            .slots
+            .get(&agent.container)
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        out.push(Action::Waiting {
+            agent,
+            name,
+            key: key.to_string(),
+            holder,
+        });
     }
 
-    /// Claims the key and starts the agent.
-    fn start(
-        &mut self,
-        id: &str,
-        config: Box<AgentConfig>,
-        view: Option<ContainerView>,
-        out: &mut Vec<Action>,
-    ) {
-        let Some(slot) = self.slots.get_mut(id) else {
+    /// Claims the waiting service's key and starts its agent.
+    fn start(&mut self, agent: AgentId, out: &mut Vec<Action>) {
+        let Some(slot) = self.slots.get_mut(&agent.container) else {
+            return;
+        };
+        let Phase::Configured { services, .. } = &mut slot.phase else {
+            return;
+        };
+        let Some(Service::Waiting { config, view }) = services.get(&agent.service).cloned() else {
             return;
         };
         let key = config.layout.prefix.clone();
-        self.keys.insert(key.clone(), id.to_string());
+        self.keys.insert(key.clone(), agent.clone());
+        services.insert(agent.service.clone(), Service::Managed { key });
         let mut first = vec![DockerUpdate::Snapshot(view)];
-        first.extend(slot.kill.take().map(kill_update));
-        slot.phase = Phase::Managed { key };
+        first.extend(slot.kill.clone().map(kill_update));
+        if !services
+            .values()
+            .any(|s| matches!(s, Service::Waiting { .. }))
+        {
+            slot.kill = None;
+        }
         out.push(Action::Start {
-            id: id.to_string(),
+            agent,
             config,
             first,
         });
     }
 
-    fn finished(&mut self, id: &str, out: &mut Vec<Action>) {
-        let Some(slot) = self.slots.remove(id) else {
+    fn finished(&mut self, agent: &AgentId, out: &mut Vec<Action>) {
+        let Some(slot) = self.slots.get_mut(&agent.container) else {
             return;
         };
-        let (Phase::Managed { key } | Phase::Finishing { key }) = slot.phase else {
+        let Phase::Configured { services, .. } = &mut slot.phase else {
             return;
         };
-        if self.keys.get(&key).map(String::as_str) != Some(id) {
+        let Some(Service::Managed { key }) = services.remove(&agent.service) else {
+            return;
+        };
+        if services.is_empty() {
+            self.slots.remove(&agent.container);
+        }
+        if self.keys.get(&key) != Some(agent) {
             return;
         }
         self.keys.remove(&key);
         let next = self
             .slots
             .iter()
-            .filter(|(_, s)| {
-                matches!(&s.phase, Phase::Waiting { config, .. } if config.layout.prefix == key)
+            .flat_map(|(id, s)| match &s.phase {
+                Phase::Configured {
+                    services,
+                    gone: false,
+                } => services
+                    .iter()
+                    .filter(|(_, svc)| {
+                        matches!(svc, Service::Waiting { config, .. } if config.layout.prefix == key)
+                    })
+                    .map(|(service, _)| {
+                        (
+                            s.seq,
+                            AgentId {
+                                container: id.clone(),
+                                service: service.clone(),
+                            },
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+                _ => Vec::new(),
             })
-            .min_by_key(|(_, s)| s.seq)
-            .map(|(id, _)| id.clone());
-        let Some(next) = next else { return };
-        let Some(Slot {
-            phase: Phase::Waiting { config, view },
-            ..
-        }) = self.slots.get(&next).cloned()
-        else {
-            return;
-        };
-        self.start(&next, config, view, out);
+            .min();
+        if let Some((_, next)) = next {
+            self.start(next, out);
+        }
     }
+}
+
+/// The agents of container `id` that run.
+fn managed(id: &str, services: &BTreeMap<String, Service>) -> Vec<AgentId> {
+    services
+        .iter()
+        .filter(|(_, s)| matches!(s, Service::Managed { .. }))
+        .map(|(service, _)| AgentId {
+            container: id.to_string(),
+            service: service.clone(),
+        })
+        .collect()
 }
 
 impl Slot {

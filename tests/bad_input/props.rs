@@ -259,10 +259,57 @@ proptest! {
         let cli = Cli::try_parse_from(["sidekick", "host", "--host", "h"]).unwrap();
         let Command::Host(h) = cli.command else { unreachable!() };
         let host = HostConfig::from_args(&h, &|_| None).unwrap();
-        if let Err(e) = container_config(&host.defaults, host.resync, &c) {
+        if let Err(e) = container_config(&host.defaults, host.resync, &c, sidekick::config::host::MAIN) {
             let msg = e.to_string();
             prop_assert!(msg.starts_with("container \"web-01\": label sidekick."), "{msg}");
             prop_assert!(e.label == label || e.label == "sidekick.port", "{label}={v:?}: {msg}");
+        }
+    }
+
+    /// A `sidekick.<name>.<label>` label, whatever the name and value, never changes the
+    /// container-wide service; its own service is accepted or refused naming the container and
+    /// a label of that service.
+    #[test]
+    fn a_service_label_touches_only_its_own_service(
+        name in prop_oneof!["[a-z0-9_-]{1,8}", "[ -~]{0,6}"],
+        which in 0usize..sidekick::config::host::LABELS.len(),
+        v in value(),
+    ) {
+        let rest = &sidekick::config::host::LABELS[which]["sidekick.".len()..];
+        let label = format!("sidekick.{name}.{rest}");
+        let base = BTreeMap::from([("sidekick.key".to_string(), "/services/web/w".to_string())]);
+        let mut labels = base.clone();
+        labels.insert(label.clone(), v.clone());
+        let c = |labels| Labelled {
+            id: "0123456789ab".into(),
+            name: "web-01".into(),
+            labels,
+            published_tcp: vec![PortSpec::parse("80").unwrap()],
+        };
+        let cli = Cli::try_parse_from(["sidekick", "host", "--host", "h"]).unwrap();
+        let Command::Host(h) = cli.command else { unreachable!() };
+        let host = HostConfig::from_args(&h, &|_| None).unwrap();
+        let services = |labels| {
+            sidekick::config::container_services(&host.defaults, host.resync, &c(labels)).unwrap()
+        };
+        let (with, without) = (services(labels), services(base));
+        prop_assert!(without[0].config.is_ok());
+        let container_wide = with.len() == 1;
+        if !container_wide {
+            prop_assert_eq!(
+                format!("{:?}", with[0].config),
+                format!("{:?}", without[0].config)
+            );
+            prop_assert_eq!(with.len(), 2);
+            if let Err(e) = &with[1].config {
+                let msg = e.to_string();
+                prop_assert!(msg.starts_with("container \"web-01\": label sidekick."), "{msg}");
+                let own = format!("sidekick.{}.", with[1].name);
+                prop_assert!(e.label.starts_with(&own), "{label}={v:?}: {msg}");
+            }
+        } else if let Err(e) = &with[0].config {
+            // A name that cannot be a service's ("health", empty): a container-wide label.
+            prop_assert_eq!(&e.label, &label);
         }
     }
 

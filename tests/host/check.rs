@@ -118,3 +118,79 @@ fn a_labelled_check_exits_2_on_bad_labels_and_1_when_there_is_nothing_to_read() 
     assert_eq!(v["registrable"], false);
     assert_eq!(v["reason"]["reason"], "container_absent");
 }
+
+#[test]
+fn a_labelled_check_reports_each_service_of_the_container() {
+    let case = Case::new();
+    let web = Container::run(
+        case.web("/services/web/svc")
+            .publish("127.0.0.1::81")
+            .publish("127.0.0.1::80")
+            .label("sidekick.port", "80")
+            .label("sidekick.admin.key", "/services/admin/svc")
+            .label("sidekick.admin.port", "81")
+            .label("sidekick.admin.health.mode", "tcp"),
+    );
+    web.wait_http_ready(SOON);
+    web.exec_ok(&["httpd", "-p", "81", "-h", "/www"]);
+    let etcd = Etcd::start();
+    let endpoints = etcd.endpoint_arg();
+    let (code, out, err) = check(&[
+        "--container",
+        web.name(),
+        "--host",
+        "core01",
+        "--etcd-endpoints",
+        &endpoints,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (main, admin) = (
+        out.find("service     sidekick.key\n").expect("main"),
+        out.find("service     sidekick.admin.key\n").expect("admin"),
+    );
+    assert!(main < admin, "{out}");
+    let (main_part, admin_part) = (&out[main..admin], &out[admin..]);
+    assert!(
+        main_part.contains(&format!("/services/web/svc/port = {}", web.host_port(80))),
+        "{out}"
+    );
+    assert!(
+        admin_part.contains(&format!("/services/admin/svc/port = {}", web.host_port(81))),
+        "{out}"
+    );
+    assert!(admin_part.contains("probe       tcp 127.0.0.1:"), "{out}");
+    let (code, out, _) = check(&[
+        "--container",
+        web.name(),
+        "--json",
+        "--etcd-endpoints",
+        &endpoints,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["registrable"], true);
+    let services: Vec<&str> = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(services, vec!["sidekick.key", "sidekick.admin.key"]);
+
+    // A bad service: its error on stderr, exit 2, and the good service still reported.
+    let bad = Container::run(
+        case.web("/services/web/svc2")
+            .label("sidekick.admin.key", "/services/web/svc2"),
+    );
+    bad.wait_http_ready(SOON);
+    let (code, out, err) = check(&["--container", bad.name(), "--etcd-endpoints", &endpoints]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "container \"{}\": label sidekick.admin.key=\"/services/web/svc2\": the same key as sidekick.key",
+            bad.name()
+        )),
+        "{err}"
+    );
+    assert!(out.contains("verdict     registrable"), "{out}");
+}

@@ -8,6 +8,7 @@ mod check;
 mod faults;
 mod lifecycle;
 mod ownership;
+mod services;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -48,6 +48,7 @@ fn config(labels: &[(&str, &str)], published: &[u16]) -> Result<Option<AgentConf
         &defaults(),
         Duration::from_secs(30),
         &container(labels, published),
+        MAIN,
     )
 }
 
@@ -315,4 +316,257 @@ fn require_label_filters_and_their_errors() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("--health-path"), "{e}");
+}
+
+/// Every service of a container labelled `labels` publishing `published`, by the label that
+/// declares it.
+fn services(
+    labels: &[(&str, &str)],
+    published: &[u16],
+) -> Vec<(String, Result<AgentConfig, LabelError>)> {
+    container_services(
+        &defaults(),
+        Duration::from_secs(30),
+        &container(labels, published),
+    )
+    .expect("has sidekick.key")
+    .into_iter()
+    .map(|s| (service_label(&s.name, KEY), s.config))
+    .collect()
+}
+
+#[test]
+fn each_service_label_overrides_the_container_wide_one_which_overrides_the_flag() {
+    let got = services(
+        &[
+            ("sidekick.key", "/services/web/w1"),
+            ("sidekick.port", "80"),
+            ("sidekick.unit", "web.service"),
+            ("sidekick.health.mode", "tcp"),
+            ("sidekick.admin.key", "/services/admin/w1/"),
+            ("sidekick.admin.port", "8080/tcp"),
+            ("sidekick.admin.health.mode", "http"),
+            ("sidekick.admin.health.path", "/ping"),
+            ("sidekick.admin.format", "json"),
+            ("sidekick.metrics_2.key", "/services/metrics/w1"),
+            ("sidekick.metrics_2.health.rise", "4"),
+        ],
+        &[80, 8080, 9100],
+    );
+    let labels: Vec<&str> = got.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(
+        labels,
+        vec![
+            "sidekick.key",
+            "sidekick.admin.key",
+            "sidekick.metrics_2.key"
+        ]
+    );
+    // (key, port, unit, mode, path, rise, format) of each service, in order.
+    let want = [
+        (
+            "/services/web/w1",
+            80,
+            "web.service",
+            HealthMode::Tcp,
+            "/health.php",
+            3,
+            KeyFormat::Keys,
+        ),
+        (
+            "/services/admin/w1",
+            8080,
+            "web.service",
+            HealthMode::Http,
+            "/ping",
+            3,
+            KeyFormat::Json,
+        ),
+        (
+            "/services/metrics/w1",
+            80,
+            "web.service",
+            HealthMode::Tcp,
+            "/health.php",
+            4,
+            KeyFormat::Keys,
+        ),
+    ];
+    for ((label, c), w) in got.iter().zip(want) {
+        let c = c.as_ref().unwrap_or_else(|e| panic!("{label}: {e}"));
+        let have = (
+            c.layout.prefix.as_str(),
+            c.port.port,
+            c.unit.as_deref().unwrap_or(""),
+            c.health.mode,
+            c.health.path.as_str(),
+            c.health.rise,
+            c.layout.format,
+        );
+        assert_eq!(have, w, "{label}");
+        assert_eq!(c.container, "web-01");
+    }
+}
+
+/// A bad service is refused naming the container and the label as written; the container's
+/// other services are unaffected.
+#[test]
+fn a_bad_service_is_refused_alone_naming_the_container_and_its_label() {
+    let main = ("sidekick.key", "/services/web/w1");
+    let ok = ("sidekick.ok.key", "/services/ok/w1");
+    // (the bad service's labels, the label the error shows, the reason)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec![("sidekick.Admin.key", "/a")],
+            "sidekick.Admin.key=\"/a\"",
+            "service name \"Admin\" must be made of a-z, 0-9, _ and -",
+        ),
+        (
+            vec![("sidekick.ad.min.key", "/a")],
+            "sidekick.ad.min.key",
+            "unknown sidekick label; a service's labels are sidekick.ad.<label>",
+        ),
+        (
+            vec![("sidekick.admin.key", "/a"), ("sidekick.admin.prot", "81")],
+            "sidekick.admin.prot=\"81\"",
+            "unknown sidekick label",
+        ),
+        (
+            vec![("sidekick.admin.port", "81")],
+            "sidekick.admin.key:",
+            "is not set: every service needs its own key",
+        ),
+        (
+            vec![("sidekick.admin.key", "/services/web/w1/")],
+            "sidekick.admin.key=\"/services/web/w1/\"",
+            "the same key as sidekick.key",
+        ),
+        (
+            vec![
+                ("sidekick.admin.key", "/a"),
+                ("sidekick.admin.port", "http"),
+            ],
+            "sidekick.admin.port=\"http\"",
+            "port must be a number",
+        ),
+        (
+            vec![
+                ("sidekick.admin.key", "/a"),
+                ("sidekick.admin.health.mode", "grpc"),
+            ],
+            "sidekick.admin.health.mode=\"grpc\"",
+            "expected one of",
+        ),
+        (
+            vec![("sidekick.admin.key", "/a"), ("sidekick.admin.unit", " ")],
+            "sidekick.admin.unit",
+            "is empty",
+        ),
+        (
+            vec![("sidekick.admin.key", "relative")],
+            "sidekick.admin.key=\"relative\"",
+            "must start with '/'",
+        ),
+        (
+            vec![
+                ("sidekick.admin.key", "/a"),
+                ("sidekick.admin.port", "53/udp"),
+                ("sidekick.admin.health.mode", "tcp"),
+            ],
+            "sidekick.admin.health.mode=\"tcp\"",
+            "needs a tcp port",
+        ),
+    ];
+    for (bad, label, why) in cases {
+        let mut labels = vec![main, ok];
+        labels.extend(bad);
+        let got = services(&labels, &[80]);
+        assert_eq!(got.len(), 3, "{got:?}");
+        let errors: Vec<String> = got
+            .iter()
+            .filter_map(|(_, c)| c.as_ref().err().map(ToString::to_string))
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let e = &errors[0];
+        assert!(e.starts_with("container \"web-01\": label "), "{e}");
+        assert!(e.contains(label), "{e:?} lacks {label:?}");
+        assert!(e.contains(why), "{e:?} lacks {why:?}");
+        for (l, c) in &got {
+            if [main.0, ok.0].contains(&l.as_str()) {
+                assert!(c.is_ok(), "{l} unaffected: {c:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_bad_container_wide_label_fails_every_service_that_falls_back_to_it() {
+    let got = services(
+        &[
+            ("sidekick.key", "/services/web/w1"),
+            ("sidekick.health.mode", "grpc"),
+            ("sidekick.admin.key", "/services/admin/w1"),
+            ("sidekick.own.key", "/services/own/w1"),
+            ("sidekick.own.health.mode", "tcp"),
+        ],
+        &[80],
+    );
+    let shown: Vec<(&str, Option<String>)> = got
+        .iter()
+        .map(|(l, c)| (l.as_str(), c.as_ref().err().map(|e| e.label.clone())))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            ("sidekick.key", Some("sidekick.health.mode".into())),
+            ("sidekick.admin.key", Some("sidekick.health.mode".into())),
+            ("sidekick.own.key", None),
+        ]
+    );
+    // A misspelt container-wide label is no service ("health" begins sidekick.health.mode).
+    let got = services(
+        &[("sidekick.key", "/a"), ("sidekick.health.digets", "x")],
+        &[80],
+    );
+    assert_eq!(got.len(), 1);
+    let e = got[0].1.as_ref().unwrap_err().to_string();
+    assert!(
+        e.contains("sidekick.health.digets") && e.contains("unknown sidekick label"),
+        "{e}"
+    );
+    // Named services without sidekick.key: the container is not sidekick's.
+    assert!(container_services(
+        &defaults(),
+        Duration::from_secs(30),
+        &container(&[("sidekick.admin.key", "/a")], &[80])
+    )
+    .is_none());
+}
+
+/// Every label but the key, today's and any added later (`sidekick.network`), is read through
+/// the one per-service lookup: a service's own form wins, else the container-wide one.
+#[test]
+fn every_label_has_a_per_service_form_that_falls_back_to_the_container_wide_one() {
+    for label in LABELS.iter().filter(|l| **l != KEY) {
+        let own = service_label("s", label);
+        let main = ("sidekick.key", "/a");
+        let s_key = ("sidekick.s.key", "/b");
+        // Its own empty value is refused naming its own label; the main service is unaffected.
+        let got = services(&[main, s_key, (own.as_str(), " ")], &[80]);
+        assert!(got[0].1.is_ok(), "{label}: {:?}", got[0].1);
+        let e = got[1].1.as_ref().expect_err(label);
+        assert_eq!(
+            (e.label.as_str(), e.reason.as_str()),
+            (
+                own.as_str(),
+                "is empty; remove the label to use the default"
+            )
+        );
+        // Without its own, the service reads the container-wide label.
+        let got = services(&[main, s_key, (label, " ")], &[80]);
+        for (service, c) in &got {
+            assert_eq!(c.as_ref().expect_err(label).label, *label, "{service}");
+        }
+    }
 }

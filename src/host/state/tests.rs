@@ -50,13 +50,18 @@ fn found(id: &str, labels: &[(&str, &str)], running: bool) -> Found {
         }],
     };
     let h = host();
-    let config =
-        crate::config::container_config(&h.defaults, h.resync, &l).map(|o| o.map(Box::new));
-    let view = matches!(config, Ok(Some(_))).then(|| view(id, running));
+    let services = crate::config::container_services(&h.defaults, h.resync, &l).map(|list| {
+        list.into_iter()
+            .map(|s| FoundService {
+                view: s.config.as_ref().ok().map(|_| view(id, running)),
+                service: s.name,
+                config: s.config.map(Box::new),
+            })
+            .collect()
+    });
     Found {
         name: l.name,
-        config,
-        view,
+        services,
     }
 }
 
@@ -78,6 +83,26 @@ fn inspected(id: &str, found: Option<Found>) -> Input {
     }
 }
 
+/// `a` for container a's container-wide service, `a/web` for its service `web`.
+fn agent_name(a: &AgentId) -> String {
+    if a.service.is_empty() {
+        a.container.clone()
+    } else {
+        format!("{}/{}", a.container, a.service)
+    }
+}
+
+/// Agent `name` (as [`agent_name`] spells it) has finished.
+fn done(name: &str) -> Input {
+    let (container, service) = name.split_once('/').unwrap_or((name, ""));
+    Input::Finished {
+        agent: AgentId {
+            container: container.into(),
+            service: service.into(),
+        },
+    }
+}
+
 /// A compact spelling of the actions, for table assertions.
 fn names(actions: &[Action]) -> Vec<String> {
     actions
@@ -85,17 +110,24 @@ fn names(actions: &[Action]) -> Vec<String> {
         .map(|a| match a {
             Action::Inspect { id, after } if after.is_zero() => format!("inspect {id}"),
             Action::Inspect { id, .. } => format!("inspect {id} later"),
-            Action::Start { id, config, first } => format!(
-                "start {id} {} with {}",
+            Action::Start {
+                agent,
+                config,
+                first,
+            } => format!(
+                "start {} {} with {}",
+                agent_name(agent),
                 config.layout.prefix,
                 first.iter().map(update_name).collect::<Vec<_>>().join("+")
             ),
-            Action::Send { id, update } => format!("send {id} {}", update_name(update)),
+            Action::Send { agent, update } => {
+                format!("send {} {}", agent_name(agent), update_name(update))
+            }
             Action::Finish { id } => format!("finish {id}"),
             Action::Unmanaged { id, error } => format!("unmanaged {id} {}", error.label),
             Action::Waiting {
-                id, key, holder, ..
-            } => format!("waiting {id} {key} for {holder}"),
+                agent, key, holder, ..
+            } => format!("waiting {} {key} for {holder}", agent_name(agent)),
         })
         .collect()
 }
@@ -206,7 +238,7 @@ fn a_removed_container_releases_its_keys_and_is_forgotten() {
             inspected("a", None),
             // Late events of the removed container while its agent finishes: nothing.
             changed("a", "destroy"),
-            Input::Finished { id: "a".into() },
+            done("a"),
         ],
     );
     assert_eq!(
@@ -347,7 +379,7 @@ fn a_second_container_on_one_key_waits_for_the_first_to_be_removed() {
             inspected("b", Some(found("b", &[("sidekick.key", "/s/one")], false))),
             changed("a", "destroy"),
             inspected("a", None),
-            Input::Finished { id: "a".into() },
+            done("a"),
         ],
     );
     assert_eq!(
@@ -381,7 +413,7 @@ fn a_recreated_container_with_a_changed_key_gets_a_new_agent() {
             changed("new", "create"),
             inspected("old", None),
             inspected("new", Some(keyed("new", "/s/new"))),
-            Input::Finished { id: "old".into() },
+            done("old"),
         ],
     );
     assert_eq!(
@@ -405,7 +437,7 @@ fn answers_for_unknown_containers_are_dropped() {
         &mut s,
         vec![
             inspected("x", Some(keyed("x", "/s/x"))),
-            Input::Finished { id: "x".into() },
+            done("x"),
             // A replayed event of a container removed before the agent started.
             changed("gone", "destroy"),
             inspected("gone", None),
@@ -416,4 +448,168 @@ fn answers_for_unknown_containers_are_dropped() {
         vec![vec![], vec![], vec!["inspect gone"], Vec::<&str>::new()]
     );
     assert_eq!(s.known().count(), 0);
+}
+
+/// `sidekick.key` and two more services: the container's news reaches each agent.
+fn three(id: &str, running: bool) -> Found {
+    found(
+        id,
+        &[
+            ("sidekick.key", "/s/main"),
+            ("sidekick.admin.key", "/s/admin"),
+            ("sidekick.admin.port", "81"),
+            ("sidekick.metrics.key", "/s/metrics"),
+        ],
+        running,
+    )
+}
+
+#[test]
+fn each_service_of_a_container_has_its_own_agent_and_all_hear_the_container() {
+    let mut s = Supervisor::new();
+    let steps = run(
+        &mut s,
+        vec![
+            changed("a", "start"),
+            inspected("a", Some(three("a", true))),
+            Input::Docker(HostEvent::Kill {
+                id: "a".into(),
+                signal: "15".into(),
+                at_nanos: 5,
+            }),
+            changed("a", "die"),
+            inspected("a", Some(three("a", false))),
+            changed("a", "destroy"),
+            inspected("a", None),
+            done("a/admin"),
+            done("a"),
+        ],
+    );
+    assert_eq!(
+        steps,
+        vec![
+            vec!["inspect a"],
+            vec![
+                "start a /s/main with running",
+                "start a/admin /s/admin with running",
+                "start a/metrics /s/metrics with running",
+            ],
+            vec![
+                "send a kill 15",
+                "send a/admin kill 15",
+                "send a/metrics kill 15"
+            ],
+            vec!["inspect a"],
+            vec![
+                "send a stopped",
+                "send a/admin stopped",
+                "send a/metrics stopped"
+            ],
+            vec!["inspect a"],
+            vec![
+                "send a absent",
+                "send a/admin absent",
+                "send a/metrics absent",
+                "finish a",
+            ],
+            vec![],
+            vec![],
+        ]
+    );
+    assert_eq!(s.managed(), 1, "a/metrics still finishing");
+    assert_eq!(s.known().count(), 1);
+    run(&mut s, vec![done("a/metrics")]);
+    assert_eq!((s.managed(), s.known().count()), (0, 0));
+}
+
+#[test]
+fn a_bad_service_is_reported_and_the_others_start() {
+    let mut s = Supervisor::new();
+    let labels = [
+        ("sidekick.key", "/s/main"),
+        ("sidekick.Admin.key", "/s/admin"),
+        ("sidekick.twin.key", "/s/main/"),
+        ("sidekick.ok.key", "/s/ok"),
+    ];
+    let steps = run(
+        &mut s,
+        vec![
+            changed("a", "start"),
+            inspected("a", Some(found("a", &labels, true))),
+        ],
+    );
+    assert_eq!(
+        steps,
+        vec![
+            vec!["inspect a"],
+            vec![
+                "unmanaged a sidekick.Admin.key",
+                "unmanaged a sidekick.twin.key",
+                "start a /s/main with running",
+                "start a/ok /s/ok with running",
+            ],
+        ]
+    );
+    // Only bad services: the container is not managed, and forgotten at destroy. A bad
+    // container-wide label, bad for both services, is said once.
+    let labels = [
+        ("sidekick.key", "/s/b"),
+        ("sidekick.health.mode", "grpc"),
+        ("sidekick.b2.key", "/s/b2"),
+    ];
+    let steps = run(
+        &mut s,
+        vec![
+            changed("b", "start"),
+            inspected("b", Some(found("b", &labels, true))),
+            changed("b", "destroy"),
+        ],
+    );
+    assert_eq!(
+        steps,
+        vec![
+            vec!["inspect b"],
+            vec!["unmanaged b sidekick.health.mode"],
+            vec![]
+        ]
+    );
+    assert_eq!(s.known().collect::<Vec<_>>(), vec!["a"]);
+}
+
+#[test]
+fn a_service_whose_key_another_container_holds_waits_while_its_siblings_run() {
+    let mut s = Supervisor::new();
+    let steps = run(
+        &mut s,
+        vec![
+            changed("old", "start"),
+            inspected("old", Some(keyed("old", "/s/admin"))),
+            changed("a", "start"),
+            inspected("a", Some(three("a", true))),
+            changed("a", "die"),
+            inspected("a", Some(three("a", false))),
+            changed("old", "destroy"),
+            inspected("old", None),
+            done("old"),
+        ],
+    );
+    assert_eq!(
+        steps,
+        vec![
+            vec!["inspect old"],
+            vec!["start old /s/admin with running"],
+            vec!["inspect a"],
+            vec![
+                "start a /s/main with running",
+                "waiting a/admin /s/admin for name-old",
+                "start a/metrics /s/metrics with running",
+            ],
+            vec!["inspect a"],
+            vec!["send a stopped", "send a/metrics stopped"],
+            vec!["inspect old"],
+            vec!["send old absent", "finish old"],
+            vec!["start a/admin /s/admin with stopped"],
+        ]
+    );
+    assert_eq!(s.managed(), 3);
 }
