@@ -7,7 +7,7 @@
 //!
 //! Options: `--quick` (fewer repetitions, shorter windows), `--report PATH` (markdown),
 //! `--raw PATH` (every sample as JSON), `--only LIST` (comma-separated parts: sidekick, shell,
-//! footprint, many, host, lbsync, idle, metrics). Progress goes to stderr. `BENCH_LBSYNC_LOG=PREFIX` keeps lbsync's
+//! footprint, many, host, lbsync, idle, metrics, abuse). Progress goes to stderr. `BENCH_LBSYNC_LOG=PREFIX` keeps lbsync's
 //! debug log as `PREFIX-<pending>ms.log`.
 
 mod cycle;
@@ -21,6 +21,7 @@ mod lbsync;
 mod lbsync_scale;
 mod logs;
 mod metrics;
+mod metrics_abuse;
 mod registration;
 mod report;
 mod shell;
@@ -72,7 +73,7 @@ impl Plan {
     }
 }
 
-const PARTS: [&str; 8] = [
+const PARTS: [&str; 9] = [
     "sidekick",
     "shell",
     "footprint",
@@ -81,6 +82,7 @@ const PARTS: [&str; 8] = [
     "lbsync",
     "idle",
     "metrics",
+    "abuse",
 ];
 
 struct Args {
@@ -218,6 +220,11 @@ fn main() -> ExitCode {
     }
     if on("metrics") {
         r.metrics = part("metrics on vs off", &mut errors, || metrics::run(&plan));
+    }
+    if on("abuse") {
+        r.metrics_abuse = part("metrics port under abuse", &mut errors, || {
+            metrics_abuse::run(&plan)
+        });
     }
     if on("lbsync") {
         for pending in [Duration::ZERO, Duration::from_millis(300)] {
