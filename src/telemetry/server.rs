@@ -19,15 +19,19 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::{debug, info};
 
 use super::Telemetry;
 
-/// Connections open at once, idle ones included (far below the usual 1024 file descriptors).
-const MAX_OPEN: usize = 256;
+/// Connections open at once, idle ones included, at most: evicting sooner makes an abusive
+/// client reconnect at once, and a probe then waits in the accept queue behind its reconnects;
+/// a silent connection costs well under 1 KiB. Also kept to half the open-file limit.
+const MAX_OPEN: usize = 2048;
+/// The listen backlog (the kernel caps it at net.core.somaxconn, 4096 by default).
+const BACKLOG: u32 = 4096;
 /// How long a new connection may stay silent before it is closed.
 const FIRST_BYTE_DEADLINE: Duration = Duration::from_secs(5);
 /// How long a request head may take to arrive, and a kept-alive connection may stay idle.
@@ -38,8 +42,17 @@ const CONNECTION_DEADLINE: Duration = Duration::from_secs(30);
 const MAX_BUF: usize = 8192;
 
 /// Binds `addr`; failing here (address in use, no permission) stops the process with exit 1.
+/// The accept queue holds [`BACKLOG`] connections: more than the clients that the eviction makes
+/// reconnect can fill, so a probe's SYN is not dropped (a 1 s retransmit) while the agent waits
+/// for the CPU.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let listener = TcpListener::bind(addr).await?;
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let listener = socket.listen(BACKLOG)?;
     info!(addr = %listener.local_addr().unwrap_or(addr), "serving /metrics and /healthz");
     Ok(listener)
 }
@@ -89,6 +102,7 @@ impl Drop for SlotGuard {
 /// Serves until the runtime stops.
 pub async fn serve(listener: TcpListener, t: &'static Telemetry) {
     let open: Shared = Arc::default();
+    let max_open = MAX_OPEN.min(open_files_limit() / 2).max(16);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -103,7 +117,7 @@ pub async fn serve(listener: TcpListener, t: &'static Telemetry) {
         let evict = victim(
             o.slots.iter().map(|(id, s)| (*id, s.quiet_since)),
             o.slots.len(),
-            MAX_OPEN,
+            max_open,
         );
         if let Some(slot) = evict.and_then(|id| o.slots.remove(&id)) {
             if let Some(a) = slot.abort {
@@ -127,6 +141,19 @@ pub async fn serve(listener: TcpListener, t: &'static Telemetry) {
         if let Some(slot) = o.slots.get_mut(&id) {
             slot.abort = Some(task.abort_handle());
         }
+    }
+}
+
+/// This process's soft limit on open files.
+fn open_files_limit() -> usize {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct passed to it.
+    match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } {
+        0 => usize::try_from(r.rlim_cur).unwrap_or(usize::MAX),
+        _ => 1024,
     }
 }
 
