@@ -24,7 +24,7 @@ pub use files::{
     read_limited, read_secret_file, readable_by_others, MAX_PEM_FILE, MAX_SECRET_FILE,
 };
 pub use host::{check_config_from_labels, container_config, HostConfig, LabelError};
-pub use lbsync::{BackendConfig, LbsyncConfig, RackspaceTarget, Recheck};
+pub use lbsync::{address_rules, BackendConfig, LbsyncConfig, RackspaceTarget, Recheck};
 pub use metrics::metrics_addr;
 
 use std::path::Path;

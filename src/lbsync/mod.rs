@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use crate::config::{BackendConfig, LbsyncConfig, Recheck};
+use crate::config::{address_rules, BackendConfig, LbsyncConfig, Recheck};
 use crate::etcd::EtcdError;
 use crate::health::{Probe, Prober};
 use crate::nginx::NginxBackend;
@@ -129,17 +129,12 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
                 cfg.statics.clone(),
                 cfg.drain_period,
             );
-            let rules = AddressRules {
-                allow_loopback: cfg.allow_loopback,
-            };
+            let rules = address_rules(&cfg.backend, cfg.allow_loopback);
             drive(&cfg, exec, rules, shutdown).await
         }
         BackendConfig::Nginx(n) => {
             let sync = NginxSync::new(NginxBackend::new(n.clone())?, cfg.statics.clone());
-            // nginx on this host may well proxy to instances on this host.
-            let rules = AddressRules {
-                allow_loopback: true,
-            };
+            let rules = address_rules(&cfg.backend, cfg.allow_loopback);
             drive(&cfg, sync, rules, shutdown).await
         }
     }
