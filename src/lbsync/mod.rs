@@ -45,9 +45,10 @@ pub enum LbsyncError {
     Etcd(#[from] EtcdError),
     /// Identity refused the credentials: at start (a configuration error: fix the key or the
     /// user, exit 2), or again and again after they had worked (exit 1).
-    #[error("{source}{}", if *at_start { "; check --username and --api-key-file/--password-file" } else { "; the credentials stopped working" })]
+    /// `rejected` is part of the message, not a `source`: printed as a chain it would show twice.
+    #[error("{rejected}{}", if *at_start { "; check --username and --api-key-file/--password-file" } else { "; the credentials stopped working" })]
     CredentialsRejected {
-        source: crate::rackspace::Error,
+        rejected: crate::rackspace::Error,
         at_start: bool,
     },
 }

@@ -66,3 +66,27 @@ fn healthz_answers_beside_1000_idle_and_50_slowloris_connections() {
     drop(abuse);
     assert!(agent.is_running(), "{}", agent.context("the agent exited"));
 }
+
+#[test]
+fn a_metrics_port_in_use_is_one_line_naming_the_cause_once() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = testkit::agent::run_to_completion(
+        &[
+            "host",
+            "--metrics-addr",
+            &addr,
+            "--etcd-endpoints",
+            "http://127.0.0.1:1",
+        ],
+        &[],
+        SOON,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().rfind(|l| l.starts_with("sidekick: "));
+    assert!(
+        last.is_some_and(|l| l.contains(&addr) && l.matches("in use").count() == 1),
+        "{stderr}"
+    );
+}
