@@ -161,8 +161,10 @@ fn open_files_limit() -> usize {
 /// that a silent connection's task stays small).
 async fn connection(stream: TcpStream, peer: SocketAddr, guard: SlotGuard, t: &'static Telemetry) {
     let deadline = Instant::now() + CONNECTION_DEADLINE;
-    match tokio::time::timeout(FIRST_BYTE_DEADLINE, stream.readable()).await {
-        Ok(Ok(())) => {}
+    // `readable()` answers at once for a new socket (a spurious wake-up): peek for a real byte.
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(FIRST_BYTE_DEADLINE, stream.peek(&mut first)).await {
+        Ok(Ok(n)) if n > 0 => {}
         _ => return,
     }
     let open = guard.open.clone();
