@@ -29,6 +29,10 @@ pub struct AbuseFigure {
     pub failed: usize,
     pub rss_before_kb: f64,
     pub rss_max_kb: f64,
+    /// The same for the anonymous part (heap; the rest is mostly the executable's pages, some
+    /// touched for the first time by the abuse).
+    pub anon_before_kb: f64,
+    pub anon_max_kb: f64,
     /// Abusive connections the agent closed and the clients reopened.
     pub reopened: usize,
     pub secs: f64,
@@ -40,8 +44,9 @@ impl AbuseFigure {
     }
 }
 
-/// Probes `/healthz` every 50 ms for `window`: (latencies in ms, failures, RSS samples in kB).
-fn probe(port: u16, pid: u32, window: Duration) -> (Vec<f64>, usize, Vec<f64>) {
+/// Probes `/healthz` every 50 ms for `window`: (latencies in ms, failures, RSS samples in kB as
+/// (VmRSS, RssAnon)).
+fn probe(port: u16, pid: u32, window: Duration) -> (Vec<f64>, usize, Vec<(f64, f64)>) {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let (mut lat, mut failed, mut rss_kb) = (Vec::new(), 0, Vec::new());
     let t0 = Instant::now();
@@ -49,7 +54,7 @@ fn probe(port: u16, pid: u32, window: Duration) -> (Vec<f64>, usize, Vec<f64>) {
     let mut next = t0;
     while t0.elapsed() < window {
         if Instant::now() >= next_rss {
-            rss_kb.extend(rss(pid).map(|r| r.rss as f64));
+            rss_kb.extend(rss(pid).map(|r| (r.rss as f64, r.anon as f64)));
             next_rss += Duration::from_secs(1);
         }
         let t = Instant::now();
@@ -108,8 +113,12 @@ pub fn run(plan: &Plan) -> Result<AbuseFigure, String> {
         during_p99_ms: percentile(&during, 99.0),
         probes: during.len() + failed,
         failed,
-        rss_before_kb: median(&rss_before).ok_or("no RSS sample before the abuse")?,
-        rss_max_kb: rss_during.iter().copied().fold(0.0, f64::max),
+        rss_before_kb: median(&rss_before.iter().map(|r| r.0).collect::<Vec<_>>())
+            .ok_or("no RSS sample before the abuse")?,
+        rss_max_kb: rss_during.iter().map(|r| r.0).fold(0.0, f64::max),
+        anon_before_kb: median(&rss_before.iter().map(|r| r.1).collect::<Vec<_>>())
+            .ok_or("no RSS sample before the abuse")?,
+        anon_max_kb: rss_during.iter().map(|r| r.1).fold(0.0, f64::max),
         reopened,
         secs,
     })

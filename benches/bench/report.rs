@@ -480,10 +480,11 @@ fn abuse_rows(t: &mut Table, r: &Results) {
     ]);
     let growth = a.rss_growth_kb();
     let cell = format!(
-        "{} → max {} (+{})",
+        "{} → max {} (+{}; anonymous +{})",
         mib(a.rss_before_kb),
         mib(a.rss_max_kb),
-        mib(growth)
+        mib(growth),
+        mib(a.anon_max_kb - a.anon_before_kb)
     );
     let verdict = if growth <= 2048.0 {
         "met"
