@@ -288,10 +288,13 @@ pub struct LbsyncArgs {
     #[arg(long, env = "SIDEKICK_DEBOUNCE", value_name = "D", hide = true,
           value_parser = limits::DEBOUNCE.parser())]
     pub debounce: Option<Duration>,
+    /// Without the flag, config uses the default (an Option, so `--backend nginx` can refuse it).
     #[arg(long, env = "SIDEKICK_DRAIN_PERIOD", value_name = "D",
-          value_parser = limits::DRAIN_PERIOD.parser(), default_value = limits::DRAIN_PERIOD.default,
-          help = limits::DRAIN_PERIOD.help("Rackspace: set a node DRAINING this long before deleting it (0s: delete at once)"))]
-    pub drain_period: Duration,
+          value_parser = limits::DRAIN_PERIOD.parser(),
+          help = limits::DRAIN_PERIOD.help(&format!(
+              "Rackspace: set a node DRAINING this long before deleting it (0s: delete at once) [default: {}]",
+              limits::DRAIN_PERIOD.default)))]
+    pub drain_period: Option<Duration>,
     /// Rackspace: accept loopback instance addresses (127.0.0.0/8, ::1), e.g. against a local
     /// emulator; a real load balancer cannot reach them.
     #[arg(long, env = "SIDEKICK_ALLOW_LOOPBACK")]

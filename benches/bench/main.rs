@@ -7,7 +7,7 @@
 //!
 //! Options: `--quick` (fewer repetitions, shorter windows), `--report PATH` (markdown),
 //! `--raw PATH` (every sample as JSON), `--only LIST` (comma-separated parts: sidekick, shell,
-//! footprint, many, host, lbsync, idle, metrics, podman). Progress goes to stderr. `BENCH_LBSYNC_LOG=PREFIX` keeps lbsync's
+//! footprint, many, host, lbsync, idle, metrics, podman, abuse). Progress goes to stderr. `BENCH_LBSYNC_LOG=PREFIX` keeps lbsync's
 //! debug log as `PREFIX-<pending>ms.log`.
 
 mod cycle;
@@ -22,6 +22,7 @@ mod lbsync;
 mod lbsync_scale;
 mod logs;
 mod metrics;
+mod metrics_abuse;
 mod registration;
 mod report;
 mod shell;
@@ -73,7 +74,7 @@ impl Plan {
     }
 }
 
-const PARTS: [&str; 9] = [
+const PARTS: [&str; 10] = [
     "sidekick",
     "shell",
     "footprint",
@@ -83,6 +84,7 @@ const PARTS: [&str; 9] = [
     "idle",
     "metrics",
     "podman",
+    "abuse",
 ];
 
 struct Args {
@@ -220,6 +222,11 @@ fn main() -> ExitCode {
     }
     if on("metrics") {
         r.metrics = part("metrics on vs off", &mut errors, || metrics::run(&plan));
+    }
+    if on("abuse") {
+        r.metrics_abuse = part("metrics port under abuse", &mut errors, || {
+            metrics_abuse::run(&plan)
+        });
     }
     if on("lbsync") {
         for pending in [Duration::ZERO, Duration::from_millis(300)] {

@@ -26,6 +26,7 @@ pub struct Results {
     pub many: Option<Many>,
     pub host_mode: Option<HostResults>,
     pub metrics: Option<MetricsFigure>,
+    pub metrics_abuse: Option<super::metrics_abuse::AbuseFigure>,
     pub lbsync: Vec<LbResults>,
     pub idle: Option<super::idle::IdleResults>,
     pub lbsync_scale: Option<super::lbsync_scale::ScaleResults>,
@@ -190,6 +191,7 @@ fn main_table(r: &Results, plan: &Plan) -> String {
     host_rows(&mut t, r, plan);
     idle_rows(&mut t, r);
     metrics_rows(&mut t, r, plan);
+    abuse_rows(&mut t, r);
     for lb in &r.lbsync {
         for (what, s, bound) in lb.summaries() {
             t.summary(
@@ -444,6 +446,61 @@ fn metrics_rows(t: &mut Table, r: &Results, plan: &Plan) {
     let cell = cpu_cell(m.on.cpu_pct, m.on.cpu_pct_ns);
     let ok = cpu_verdict(m.on.cpu_pct, m.on.cpu_pct_ns, 0.05);
     t.row(["8", &what, "1 window", &cell, "—", "≤ 0.05 % (as off)", ok]);
+}
+
+/// Figure 9: `/healthz` and RSS while 1 000 idle and 50 slowloris connections are held open.
+fn abuse_rows(t: &mut Table, r: &Results) {
+    use super::metrics_abuse::{IDLE, SLOW};
+    let Some(a) = &r.metrics_abuse else { return };
+    let p99 = |p: Option<f64>| p.map(ms).unwrap_or_else(|| "—".into());
+    let what = "`/healthz` on a new connection every 50 ms, before the abuse (p99 in the cell)";
+    let cell = format!("p99 {}", p99(a.before_p99_ms));
+    t.summary("9", what, a.before_ms, ms, "baseline", "");
+    t.row(["9", "… before the abuse: p99", "", &cell, "—", "", ""]);
+    let what = format!(
+        "`/healthz` beside {IDLE} idle + {SLOW} slowloris connections, {:.0} s ({} reopened after the agent closed them)",
+        a.secs, a.reopened
+    );
+    t.summary("9", &what, a.during_ms, ms, "", "");
+    let ok = a.failed == 0 && a.during_p99_ms.is_some_and(|p| p <= 50.0);
+    let cell = format!(
+        "p99 {}, {} of {} failed",
+        p99(a.during_p99_ms),
+        a.failed,
+        a.probes
+    );
+    let verdict = if ok { "met" } else { "**MISSED**" };
+    t.row([
+        "9",
+        "… during the abuse: p99 and failures",
+        "",
+        &cell,
+        "—",
+        "p99 ≤ 50 ms, 0 failed",
+        verdict,
+    ]);
+    let growth = a.rss_growth_kb();
+    let cell = format!(
+        "{} → max {} (+{}; anonymous +{})",
+        mib(a.rss_before_kb),
+        mib(a.rss_max_kb),
+        mib(growth),
+        mib(a.anon_max_kb - a.anon_before_kb)
+    );
+    let verdict = if growth <= 2048.0 {
+        "met"
+    } else {
+        "**MISSED**"
+    };
+    t.row([
+        "9",
+        "… RSS (VmRSS, 1 Hz): before → during",
+        "",
+        &cell,
+        "—",
+        "≤ +2 MiB",
+        verdict,
+    ]);
 }
 
 /// Figure 6, right after the many `run` agents it replaces.

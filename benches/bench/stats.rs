@@ -19,6 +19,13 @@ fn rank(sorted: &[f64], p: f64) -> f64 {
     sorted[k.min(n) - 1]
 }
 
+/// The nearest-rank percentile `p` (0-100] of unsorted `values`; None for an empty sample.
+pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    (!v.is_empty()).then(|| rank(&v, p))
+}
+
 /// None for an empty sample.
 pub fn summarize(values: &[f64]) -> Option<Summary> {
     if values.is_empty() {

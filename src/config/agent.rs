@@ -129,7 +129,8 @@ impl HostDefaults {
             None => env_ip(env, "COREOS_PRIVATE_IPV4")?,
         };
         let host = match &a.host {
-            Some(h) if !h.trim().is_empty() => h.trim().to_string(),
+            Some(h) if !h.trim().is_empty() => crate::registry::text_value(h)
+                .map_err(|why| invalid(format!("--host {h:?}: {why}")))?,
             Some(h) => return Err(invalid(format!("--host {h:?}: must not be empty"))),
             None => crate::netinfo::hostname().unwrap_or_else(|| "localhost".into()),
         };
@@ -258,7 +259,13 @@ impl AgentConfig {
             container,
             port,
             layout,
-            unit: a.unit.clone().filter(|u| !u.trim().is_empty()),
+            unit: match a.unit.as_deref().filter(|u| !u.trim().is_empty()) {
+                Some(u) => Some(
+                    crate::registry::text_value(u)
+                        .map_err(|why| invalid(format!("--unit {u:?}: {why}")))?,
+                ),
+                None => None,
+            },
             health: defaults.health.clone(),
             network: a
                 .network

@@ -306,7 +306,7 @@ pub fn container_config(
             reason: why.replace("--health-mode", HEALTH_MODE),
         }
     })?;
-    let unit = labels.get(UNIT)?.map(|u| u.trim().to_string());
+    let unit = labels.parse(UNIT, crate::registry::text_value)?;
     let network = labels.parse(NETWORK, crate::docker::network_name)?;
     let parts = ContainerParts {
         container: c.name.clone(),

@@ -10,6 +10,7 @@ use super::{etcd_config, first_env, limits, read_secret_file, ConfigError, Env};
 use crate::cli::{Backend, LbsyncArgs};
 use crate::etcd::EtcdConfig;
 use crate::health::{Digest, DEFAULT_HEALTH_PATH};
+use crate::lbsync::node_plan::{refusal, AddressRules};
 use crate::nginx::NginxConfig;
 use crate::rackspace::{ClientConfig, Credentials, DEFAULT_IDENTITY_URL};
 use crate::registry::key;
@@ -112,7 +113,50 @@ fn rackspace(a: &LbsyncArgs, env: Env) -> Result<RackspaceTarget, ConfigError> {
     })
 }
 
+/// The Rackspace backend's own flags among those given: `--backend nginx` refuses them rather
+/// than ignore them. (`$LB_NAME` and the `OS_*` variables are shared environment, not flags.)
+fn rackspace_only_given(a: &LbsyncArgs) -> Vec<&'static str> {
+    [
+        ("--lb-name", a.lb_name.is_some()),
+        ("--lb-id", a.lb_id.is_some()),
+        ("--region", a.region.is_some()),
+        ("--username", a.username.is_some()),
+        ("--api-key-file", a.api_key_file.is_some()),
+        ("--password-file", a.password_file.is_some()),
+        ("--identity-url", a.identity_url.is_some()),
+        ("--drain-period", a.drain_period.is_some()),
+        ("--allow-loopback", a.allow_loopback),
+    ]
+    .into_iter()
+    .filter_map(|(flag, given)| given.then_some(flag))
+    .collect()
+}
+
+/// The address rules of `backend`, for instances and static nodes alike: nginx on this host may
+/// proxy to loopback; a Rackspace load balancer cannot reach it, so only `--allow-loopback`
+/// (an emulator, a demo) lets it through.
+pub fn address_rules(backend: &BackendConfig, allow_loopback: bool) -> AddressRules {
+    match backend {
+        BackendConfig::Rackspace(_) => AddressRules {
+            allow_loopback,
+            ipv4_only: true,
+        },
+        BackendConfig::Nginx(_) => AddressRules {
+            allow_loopback: true,
+            ipv4_only: false,
+        },
+    }
+}
+
 fn nginx(a: &LbsyncArgs) -> Result<NginxConfig, ConfigError> {
+    let given = rackspace_only_given(a);
+    if !given.is_empty() {
+        return Err(invalid(format!(
+            "{}: only for --backend rackspace; --backend nginx does not use {}",
+            given.join(", "),
+            if given.len() == 1 { "it" } else { "them" }
+        )));
+    }
     let upstream_file = a
         .upstream_file
         .clone()
@@ -163,6 +207,12 @@ impl LbsyncConfig {
                 (BackendConfig::Nginx(n), label)
             }
         };
+        let rules = address_rules(&backend, a.allow_loopback);
+        for node in &a.static_node {
+            if let Some(why) = refusal(*node, rules) {
+                return Err(invalid(format!("--static-node {node}: {why}")));
+            }
+        }
         let recheck = match (&a.health_path, &a.health_digest) {
             (None, None) => None,
             (path, digest) => {
@@ -208,7 +258,9 @@ impl LbsyncConfig {
             recheck,
             resync: a.resync_interval,
             debounce_given: a.debounce.is_some(),
-            drain_period: a.drain_period,
+            drain_period: a
+                .drain_period
+                .unwrap_or(limits::DRAIN_PERIOD.default_value()),
             allow_loopback: a.allow_loopback,
             election_key,
             target: lb_label,

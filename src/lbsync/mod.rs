@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use crate::config::{BackendConfig, LbsyncConfig, Recheck};
+use crate::config::{address_rules, BackendConfig, LbsyncConfig, Recheck};
 use crate::etcd::EtcdError;
 use crate::health::{Probe, Prober};
 use crate::nginx::NginxBackend;
@@ -52,9 +52,10 @@ pub enum LbsyncError {
     },
     /// Identity refused the credentials: at start (a configuration error: fix the key or the
     /// user, exit 2), or again and again after they had worked (exit 1).
-    #[error("{source}{}", if *at_start { "; check --username and --api-key-file/--password-file" } else { "; the credentials stopped working" })]
+    /// `rejected` is part of the message, not a `source`: printed as a chain it would show twice.
+    #[error("{rejected}{}", if *at_start { "; check --username and --api-key-file/--password-file" } else { "; the credentials stopped working" })]
     CredentialsRejected {
-        source: crate::rackspace::Error,
+        rejected: crate::rackspace::Error,
         at_start: bool,
     },
 }
@@ -197,19 +198,12 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
                 cfg.statics.clone(),
                 cfg.drain_period,
             );
-            let rules = AddressRules {
-                allow_loopback: cfg.allow_loopback,
-                ipv4_only: true,
-            };
+            let rules = address_rules(&cfg.backend, cfg.allow_loopback);
             drive(&cfg, exec, rules, shutdown).await
         }
         BackendConfig::Nginx(n) => {
             let sync = NginxSync::new(NginxBackend::new(n.clone())?, cfg.statics.clone());
-            // nginx on this host may well proxy to instances on this host.
-            let rules = AddressRules {
-                allow_loopback: true,
-                ipv4_only: false,
-            };
+            let rules = address_rules(&cfg.backend, cfg.allow_loopback);
             drive(&cfg, sync, rules, shutdown).await
         }
     }

@@ -20,6 +20,9 @@ pub struct AddressRules {
 /// Why `addr` can never be a node, or `None` when it can.
 pub fn refusal(addr: SocketAddr, rules: AddressRules) -> Option<&'static str> {
     let ip = addr.ip().to_canonical();
+    if addr.port() == 0 {
+        return Some("port 0, not usable as a node");
+    }
     if ip.is_unspecified() {
         return Some("unspecified address, not usable as a node");
     }

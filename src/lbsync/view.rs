@@ -88,6 +88,18 @@ pub fn continuity(header_rev: i64, header_cluster: u64, next_rev: i64, cluster: 
     }
 }
 
+/// Why etcd canceled a watch, from its response: a compaction is said as such (its response
+/// carries no header revision, so it must be read before [`continuity`] is asked), else etcd's
+/// own reason. `None` when the watch was not canceled.
+pub fn cancel_reason(canceled: bool, compact_revision: i64, reason: &str) -> Option<String> {
+    match (canceled || compact_revision > 0, compact_revision, reason) {
+        (false, _, _) => None,
+        (true, c, _) if c > 0 => Some(format!("history compacted up to revision {c}")),
+        (true, _, "") => Some("canceled by etcd without a reason".to_string()),
+        (true, _, r) => Some(r.to_string()),
+    }
+}
+
 /// The first key after every key starting with `prefix`.
 fn range_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();
@@ -278,7 +290,12 @@ async fn follow(
                 }
             };
             awaiting_progress = false;
-            if let Some(h) = resp.header() {
+            let canceled = cancel_reason(
+                resp.canceled(),
+                resp.compact_revision(),
+                resp.cancel_reason(),
+            );
+            if let Some(h) = resp.header().filter(|_| canceled.is_none()) {
                 if continuity(h.revision(), h.cluster_id(), next_rev, cluster) == Continuity::Lost {
                     warn!(
                         etcd_revision = h.revision(),
@@ -292,12 +309,7 @@ async fn follow(
             }
             backoff.reset();
             log.succeeded();
-            if resp.canceled() {
-                let reason = match (resp.compact_revision(), resp.cancel_reason()) {
-                    (c, _) if c > 0 => format!("history compacted up to revision {c}"),
-                    (_, "") => "canceled by etcd without a reason".to_string(),
-                    (_, r) => r.to_string(),
-                };
+            if let Some(reason) = canceled {
                 warn!(reason = %reason, "prefix watch canceled; re-listing the prefix");
                 tokio::time::sleep(backoff.next_delay()).await;
                 return;

@@ -43,6 +43,18 @@ impl std::str::FromStr for KeyFormat {
     }
 }
 
+/// A text value of the record (`--unit`, `sidekick.unit`, `--host`) as it will be written: trimmed,
+/// and refused when it holds a control character (a newline, an ANSI escape), as keys are
+/// ([`key::canonical`]), so nothing written to etcd can forge a line in a reader's log or
+/// terminal. The reason does not repeat the input: callers prefix it with the flag or label.
+pub fn text_value(raw: &str) -> Result<String, String> {
+    let v = raw.trim();
+    if v.chars().any(char::is_control) {
+        return Err("must not contain control characters (newline, escape, ...)".into());
+    }
+    Ok(v.to_string())
+}
+
 /// What one agent announces about its container: the addresses of each family it has (an IPv6
 /// address only ever in an `_ipv6_` field), one port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,8 +3,10 @@
 //! `/services/db/db_private_ip` = `{"value": "<private ip>"}`.
 //!
 //! A placeholder is `{` + one of [`PLACEHOLDERS`] + `}`; any other brace is literal text, so a
-//! JSON template needs no escaping. A `{name}` with an unknown lower-case name is refused (a
-//! typo would otherwise be written verbatim). Values are inserted JSON-string-escaped (`"` → `\"`,
+//! JSON template needs no escaping. What only looks like a placeholder is refused, since it
+//! would otherwise be written verbatim: a `{name}` whose name is unknown, in another case or
+//! padded with spaces (`{privat_ip}`, `{PORT}`, `{ port }`), and a known name without its
+//! closing brace (`{port`). Values are inserted JSON-string-escaped (`"` → `\"`,
 //! `\` → `\\`, control characters → `\uXXXX`), which leaves addresses, ports, host and unit names
 //! as they are and keeps a JSON template valid whatever `--unit` or `--host` hold.
 
@@ -49,7 +51,50 @@ impl fmt::Display for Template {
 }
 
 fn is_name_byte(b: u8) -> bool {
-    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// The placeholders, spelled as a template writes them.
+fn known() -> String {
+    PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
+}
+
+/// What follows a `{`: a placeholder, something that only looks like one (refused, with why),
+/// or literal text. Returns the field and the length it takes after the `{`.
+fn placeholder(after: &str) -> Result<Option<(&'static str, usize)>, String> {
+    let lead = after.len() - after.trim_start_matches(' ').len();
+    let name_len = after[lead..]
+        .bytes()
+        .take_while(|b| is_name_byte(*b))
+        .count();
+    let name = &after[lead..lead + name_len];
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let rest = &after[lead + name_len..];
+    let trail = rest.len() - rest.trim_start_matches(' ').len();
+    let closed = rest[trail..].starts_with('}');
+    let exact = PLACEHOLDERS.iter().find(|p| **p == name);
+    let like = PLACEHOLDERS.iter().find(|p| p.eq_ignore_ascii_case(name));
+    match (closed, lead + trail, exact) {
+        (true, 0, Some(field)) => Ok(Some((field, name_len + 1))),
+        (true, _, _) => {
+            let written = &after[..lead + name_len + trail + 1];
+            let hint = like
+                .map(|p| format!(" (did you mean {{{p}}}?)"))
+                .unwrap_or_default();
+            Err(format!(
+                "unknown placeholder {{{written}{hint}; known: {}",
+                known()
+            ))
+        }
+        // `{port` then anything but `}`: a known name whose closing brace is missing.
+        (false, _, _) if like.is_some() => Err(format!(
+            "placeholder {{{name} has no closing brace; known: {}",
+            known()
+        )),
+        (false, _, _) => Ok(None),
+    }
 }
 
 impl Template {
@@ -64,20 +109,14 @@ impl Template {
         while let Some(open) = rest.find('{') {
             text.push_str(&rest[..open]);
             let after = &rest[open + 1..];
-            let name_len = after.bytes().take_while(|b| is_name_byte(*b)).count();
-            if name_len > 0 && after.as_bytes().get(name_len) == Some(&b'}') {
-                let name = &after[..name_len];
-                let field = PLACEHOLDERS.iter().find(|p| **p == name).ok_or_else(|| {
-                    format!(
-                        "{source:?}: unknown placeholder {{{name}}}; known: {}",
-                        PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
-                    )
-                })?;
+            if let Some((field, len)) =
+                placeholder(after).map_err(|why| format!("{source:?}: {why}"))?
+            {
                 if !text.is_empty() {
                     parts.push(Part::Text(std::mem::take(&mut text)));
                 }
                 parts.push(Part::Field(field));
-                rest = &after[name_len + 1..];
+                rest = &after[len..];
             } else {
                 text.push('{');
                 rest = after;

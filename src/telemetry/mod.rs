@@ -42,7 +42,8 @@ pub enum Mode {
 pub enum TelemetryError {
     #[error(transparent)]
     Metrics(#[from] MetricsError),
-    #[error("cannot listen on --metrics-addr {addr}: {source}")]
+    /// The cause is the `source`, printed after the message by `main` (not repeated in it).
+    #[error("cannot listen on --metrics-addr {addr}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,

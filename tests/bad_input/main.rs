@@ -3,5 +3,6 @@
 //! arbitrary strings fed to every flag and to the registry parser never panic and are refused
 //! with an error that names them (`props`, property tests).
 
+mod issue22;
 mod props;
 mod table;

@@ -11,13 +11,13 @@ use testkit::agent::run_to_completion;
 const QUICK: Duration = Duration::from_secs(5);
 const NOWHERE: [&str; 2] = ["--etcd-endpoints", "http://127.0.0.1:1"];
 
-fn sidekick(args: &[&str]) -> (Output, Duration) {
+pub(crate) fn sidekick(args: &[&str]) -> (Output, Duration) {
     let started = Instant::now();
     let out = run_to_completion(args, &[], QUICK);
     (out, started.elapsed())
 }
 
-fn agent(mode: &str, extra: &[&str]) -> Vec<String> {
+pub(crate) fn agent(mode: &str, extra: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = [
         mode,
         "--container",
@@ -36,7 +36,7 @@ fn agent(mode: &str, extra: &[&str]) -> Vec<String> {
     v
 }
 
-fn lbsync(extra: &[&str]) -> Vec<String> {
+pub(crate) fn lbsync(extra: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = vec!["lbsync".into()];
     v.extend(NOWHERE.map(String::from));
     v.extend(extra.iter().map(|s| s.to_string()));
@@ -44,7 +44,7 @@ fn lbsync(extra: &[&str]) -> Vec<String> {
 }
 
 /// Exit 2, within a moment, with exactly one line on stderr that contains every `needle`.
-fn assert_refused(args: &[String], needles: &[&str]) {
+pub(crate) fn assert_refused(args: &[String], needles: &[&str]) {
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let (out, took) = sidekick(&argv);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -122,7 +122,7 @@ fn a_trailing_slash_is_dropped() {
     assert!(!stdout.contains("web01//"), "{stdout}");
 }
 
-fn rackspace(secret_flag: &str, path: &Path) -> Vec<String> {
+pub(crate) fn rackspace(secret_flag: &str, path: &Path) -> Vec<String> {
     lbsync(&[
         "--backend",
         "rackspace",

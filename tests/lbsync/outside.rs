@@ -145,6 +145,13 @@ fn credentials_rejected_at_start_exit_2_within_seconds() {
         "{}",
         lbsync.logs()
     );
+    // The last word says the cause once (issue 22: Identity's 401 was printed twice).
+    let logs = lbsync.logs();
+    let last = logs.lines().rfind(|l| l.starts_with("sidekick: "));
+    assert!(
+        last.is_some_and(|l| l.matches("rejected the credentials").count() == 1),
+        "{logs}"
+    );
 }
 
 #[test]

@@ -138,3 +138,96 @@ fn a_revision_a_leader_needs_is_confirmed_without_a_change_under_the_prefix() {
         "the view confirmed revision {caught_up}, the leader needed {need}"
     );
 }
+
+/// A TCP relay to etcd that can be cut (every connection closed, new ones refused) and healed.
+struct Relay {
+    port: u16,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    conns: Arc<Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Relay {
+    fn start(target: &str) -> Relay {
+        let target: std::net::SocketAddr = target
+            .trim_start_matches("http://")
+            .parse()
+            .expect("etcd endpoint is ip:port");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+        let (c, k) = (cut.clone(), conns.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if c.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let Ok(server) = std::net::TcpStream::connect(target) else {
+                    continue;
+                };
+                let mut list = k.lock().unwrap();
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server.try_clone().unwrap(), client.try_clone().unwrap()),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+                list.extend([client, server]);
+            }
+        });
+        Relay { port, cut, conns }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn heal(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn after_a_compaction_lbsync_says_history_compacted() {
+    // Issue 22: the watch re-opened below the compacted revision was reported as "etcd is behind
+    // what lbsync saw (rebuilt on an empty data dir) etcd_revision=0".
+    let etcd = Etcd::start();
+    let access = etcd.access();
+    access.put_blocking("/services/web/a/public_ipv4_addr", "10.0.0.1");
+    access.put_blocking("/services/web/a/port", "80");
+    let relay = Relay::start(&etcd.endpoints()[0]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("upstream.conf");
+    let etcd_args = vec!["--etcd-endpoints".to_string(), relay.endpoint()];
+    let args = testkit::agent::lbsync_nginx_args(&file, &etcd_args, &["--election-ttl", "5s"]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let lbsync = testkit::agent::AgentProcess::spawn(&argv, &[]);
+    lbsync.wait_for_log("nginx upstream updated", Duration::from_secs(15));
+
+    relay.cut();
+    for i in 0..5 {
+        access.put_blocking("/services/web/a/port", &format!("{}", 81 + i));
+    }
+    let compactor = access.clone();
+    testkit::rt::block_on(async move {
+        let mut c = compactor.client().await;
+        let rev = c.get("/", None).await.unwrap().header().unwrap().revision();
+        c.compact(rev, None).await.unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    relay.heal();
+
+    lbsync.wait_for_log("history compacted", Duration::from_secs(15));
+    let logs = lbsync.logs();
+    assert!(!logs.contains("etcd is behind"), "{logs}");
+}

@@ -4,6 +4,7 @@
 //! systemd notify protocol through a datagram socket bound as `NOTIFY_SOCKET`. This file holds
 //! the helpers; the tests live in `tests/metrics/`.
 
+mod abuse;
 mod agent;
 mod host;
 mod lbsync;

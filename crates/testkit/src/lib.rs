@@ -27,6 +27,7 @@
 //! }
 //! ```
 
+pub mod abuse;
 pub mod agent;
 pub mod docker;
 pub mod docker_proxy;

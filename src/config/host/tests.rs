@@ -255,6 +255,18 @@ fn bad_labels_are_refused_naming_the_container_the_label_and_the_value() {
             "empty",
         ),
         (
+            vec![key, ("sidekick.unit", "web\nINFO forged line")],
+            vec![80],
+            "sidekick.unit=\"web\\nINFO forged line\"",
+            "control characters",
+        ),
+        (
+            vec![key, ("sidekick.unit", "web\u{1b}[31mred")],
+            vec![80],
+            "sidekick.unit",
+            "control characters",
+        ),
+        (
             vec![key, ("sidekick.health.digets", "x")],
             vec![80],
             "sidekick.health.digets",

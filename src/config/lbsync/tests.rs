@@ -174,30 +174,105 @@ fn prefixes_are_canonical() {
     }
 }
 
+const RACKSPACE: [&str; 6] = ["--backend", "rackspace", "--lb-id", "42", "--username", "u"];
+const API_KEY: [(&str, &str); 1] = [("OS_API_KEY", "k")];
+
+fn rackspace(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut v = RACKSPACE.to_vec();
+    v.extend_from_slice(extra);
+    v
+}
+
 #[test]
 fn drain_period_loopback_and_the_deprecated_debounce() {
-    let c = build(&nginx(&[]), &[]).unwrap();
+    let c = build(&rackspace(&[]), &API_KEY).unwrap();
     assert_eq!(c.drain_period, Duration::ZERO, "draining is off by default");
     assert!(!c.allow_loopback && !c.debounce_given);
     let c = build(
-        &nginx(&[
+        &rackspace(&[
             "--drain-period",
             "10s",
             "--allow-loopback",
             "--debounce",
             "50ms",
         ]),
-        &[],
+        &API_KEY,
     )
     .unwrap();
     assert_eq!(c.drain_period, Duration::from_secs(10));
     assert!(c.allow_loopback && c.debounce_given);
     assert!(
-        parse(&nginx(&["--drain-period", "2h"])).is_err(),
+        parse(&rackspace(&["--drain-period", "2h"])).is_err(),
         "above 1h"
     );
     assert!(
         parse(&nginx(&["--debounce", "11s"])).is_err(),
         "still range-checked"
     );
+}
+
+#[test]
+fn rackspace_only_flags_are_refused_with_nginx() {
+    for flag in [
+        &["--drain-period", "10s"][..],
+        &["--drain-period", "0s"],
+        &["--allow-loopback"],
+        &["--lb-name", "web"],
+        &["--username", "u"],
+        &["--lb-id", "42"],
+        &["--region", "ORD"],
+        &["--identity-url", "http://127.0.0.1:1"],
+    ] {
+        let e = build(&nginx(flag), &[]).unwrap_err().to_string();
+        assert!(
+            e.contains(flag[0]) && e.contains("--backend rackspace"),
+            "{flag:?}: {e}"
+        );
+    }
+    let e = build(&nginx(&["--lb-name", "web", "--allow-loopback"]), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--lb-name, --allow-loopback"), "{e}");
+    // The 2014 environment is shared with other tools: not a flag, not refused.
+    assert!(build(&nginx(&[]), &[("LB_NAME", "web"), ("OS_USERNAME", "u")]).is_ok());
+}
+
+#[test]
+fn static_nodes_follow_the_instances_address_rules() {
+    for (node, why) in [
+        ("1.2.3.4:0", "port 0"),
+        ("0.0.0.0:80", "unspecified"),
+        ("224.0.0.1:80", "multicast"),
+        ("[ff02::1]:80", "multicast"),
+        ("169.254.1.1:80", "link-local"),
+        ("255.255.255.255:80", "broadcast"),
+    ] {
+        for (args, env) in [
+            (nginx(&["--static-node", node]), &[][..]),
+            (rackspace(&["--static-node", node]), &API_KEY[..]),
+        ] {
+            let e = build(&args, env).unwrap_err().to_string();
+            assert!(
+                e.contains("--static-node") && e.contains(why),
+                "{node}: {e}"
+            );
+        }
+    }
+    // Loopback: nginx on this host may proxy to it, as for instances; Rackspace only with
+    // --allow-loopback.
+    assert!(build(&nginx(&["--static-node", "127.0.0.1:80"]), &[]).is_ok());
+    let e = build(&rackspace(&["--static-node", "127.0.0.1:80"]), &API_KEY)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("127.0.0.1:80") && e.contains("--allow-loopback"),
+        "{e}"
+    );
+    let c = build(
+        &rackspace(&["--static-node", "127.0.0.1:80", "--allow-loopback"]),
+        &API_KEY,
+    )
+    .unwrap();
+    assert_eq!(c.statics.len(), 1);
+    assert!(build(&rackspace(&["--static-node", "1.1.1.1:80"]), &API_KEY).is_ok());
 }

@@ -292,7 +292,7 @@ impl Backend for RackspaceExec {
     async fn start(&mut self) -> Result<(), LbsyncError> {
         match self.client.authenticate().await {
             Err(e) if e.is_rejected_credentials() => Err(LbsyncError::CredentialsRejected {
-                source: e,
+                rejected: e,
                 at_start: true,
             }),
             // Anything else is retried by the passes.

@@ -56,3 +56,34 @@ fn unknown_placeholders_and_empty_templates_are_refused() {
     assert!(Template::parse("").is_err());
     assert!(Template::parse("  ").is_err());
 }
+
+#[test]
+fn what_only_looks_like_a_placeholder_is_refused() {
+    for (template, named, hint) in [
+        ("{PORT}", "{PORT}", "{port}"),
+        ("{ port }", "{ port }", "{port}"),
+        (
+            "{Private_IPv4_Addr}",
+            "{Private_IPv4_Addr}",
+            "{private_ipv4_addr}",
+        ),
+        (
+            r#"{"value": "{private_ipv4_addr"}"#,
+            "{private_ipv4_addr has no closing brace",
+            "",
+        ),
+        ("{port", "{port has no closing brace", ""),
+    ] {
+        let e = Template::parse(template).unwrap_err();
+        assert!(e.contains(named), "{template}: {e}");
+        assert!(e.contains(hint), "{template}: {e}");
+        assert!(
+            e.contains("known: {unit}, {host}, {public_ipv4_addr}, {private_ipv4_addr}, {port}"),
+            "{template}: {e}"
+        );
+    }
+    // Braces that look like nothing in particular stay literal.
+    for literal in ["{x y}", "{}", "{ }", "{\"port\": 1}", "{portal", "{{port}}"] {
+        assert!(Template::parse(literal).is_ok(), "{literal}");
+    }
+}

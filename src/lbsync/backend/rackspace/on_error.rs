@@ -17,7 +17,7 @@ impl RackspaceExec {
             // The client already retried a few times, spaced, if they had worked before.
             let at_start = matches!(e, Error::CredentialsRejected { revoked: false, .. });
             return Halt::Fatal(LbsyncError::CredentialsRejected {
-                source: e,
+                rejected: e,
                 at_start,
             });
         }
