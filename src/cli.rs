@@ -1,4 +1,5 @@
-//! The command line: clap definitions for every mode (and the only module that uses clap). Every
+//! The command line: clap definitions for every mode (the only module that defines them; `docgen`
+//! renders them as man pages and completions). Every
 //! flag also reads `SIDEKICK_<FLAG>`; single values are parsed here, everything that needs the
 //! environment or several flags is validated in `config`.
 
@@ -17,13 +18,24 @@ use crate::registry::KeyFormat;
 #[derive(Debug, Parser)]
 #[command(
     name = "sidekick",
-    version,
+    // The version and the commit it was built from (build.rs), e.g. `0.1.0 (git 76588f7a1b2c)`.
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SIDEKICK_BUILD_COMMIT"), ")"),
     about = "Service discovery for containers: etcd registration under a lease, and load-balancer sync"
 )]
 pub struct Cli {
     /// Log output format.
     #[arg(long, global = true, env = "SIDEKICK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Refuse to start (exit 2, naming FILE) unless FILE exists: the environment file the unit
+    /// reads with `EnvironmentFile=-FILE` (systemd's own error for a missing one names no file).
+    #[arg(
+        long,
+        global = true,
+        env = "SIDEKICK_REQUIRE_ENV_FILE",
+        value_name = "FILE"
+    )]
+    pub require_env_file: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -46,6 +58,12 @@ pub enum Command {
     Host(HostArgs),
     /// Reconcile the instances registered under a prefix into a load balancer.
     Lbsync(Box<LbsyncArgs>),
+    /// Write the man pages and the bash, zsh and fish completions into DIR (scripts/package).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Output directory: man/*.1 and completions/ are created in it.
+        dir: PathBuf,
+    },
 }
 
 /// Flags shared by every mode that talks to etcd.

@@ -11,6 +11,7 @@ pub mod backoff;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod docgen;
 pub mod docker;
 pub mod duration;
 pub mod etcd;

@@ -91,6 +91,11 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     init_logging(cli.log_format);
+    if let Some(file) = &cli.require_env_file {
+        if let Err(e) = sidekick::config::require_env_file(file) {
+            return usage_error(e);
+        }
+    }
     let result = match cli.command {
         Command::Run(args) => match (
             AgentConfig::from_args(&args.agent, args.resync_interval, &env),
@@ -129,6 +134,14 @@ fn main() -> ExitCode {
             (Ok(cfg), Ok(addr)) => lbsync(cfg, addr),
             (Err(e), _) | (_, Err(e)) => return usage_error(e),
         },
+        Command::GenerateDocs { dir } => sidekick::docgen::generate(&dir)
+            .map(|files| {
+                for f in files {
+                    println!("{}", f.display());
+                }
+                ExitCode::SUCCESS
+            })
+            .map_err(anyhow::Error::from),
     };
     // What the user can get wrong in the flags was refused above by `config`; what fails now is
     // 1, except what etcd refuses at startup (credentials, permissions): that is configuration

@@ -116,6 +116,26 @@ pub fn read_secret_file(flag: &'static str, path: &Path) -> Result<String, Confi
     Ok(secret.to_string())
 }
 
+/// `--require-env-file`: the environment file a unit reads exists and is a regular file. Only
+/// its metadata is looked at: systemd reads the file as root, and it may well be unreadable to
+/// the unit's own user.
+pub fn require_env_file(path: &Path) -> Result<(), ConfigError> {
+    const FLAG: &str = "--require-env-file";
+    let meta = std::fs::metadata(path).map_err(|source| ConfigError::File {
+        flag: FLAG,
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(bad(
+            FLAG,
+            path,
+            format!("is {}; it must be a regular file", kind(meta.file_type())),
+        ));
+    }
+    Ok(())
+}
+
 /// True when the permission bits let the group or others read the file.
 pub fn readable_by_others(mode: u32) -> bool {
     mode & 0o044 != 0

@@ -9,7 +9,8 @@
 //! - `lbsync`: `lbsync` ([`LbsyncConfig`]).
 //! - `limits`: the bounds, defaults and `--help` ranges of the duration flags.
 //! - `metrics`: `--metrics-addr` ([`metrics_addr`]).
-//! - `files`: reading secret and TLS files (regular files only, size-limited).
+//! - `files`: reading secret and TLS files (regular files only, size-limited), and the unit's
+//!   environment file that must exist (`--require-env-file`).
 //! - here: the error type, the environment lookup, and the etcd flags ([`etcd_config`]).
 
 mod agent;
@@ -21,7 +22,8 @@ mod metrics;
 
 pub use agent::{container_reference, AgentConfig, ContainerParts, HealthConfig, HostDefaults};
 pub use files::{
-    read_limited, read_secret_file, readable_by_others, MAX_PEM_FILE, MAX_SECRET_FILE,
+    read_limited, read_secret_file, readable_by_others, require_env_file, MAX_PEM_FILE,
+    MAX_SECRET_FILE,
 };
 pub use host::{
     check_config_from_labels, container_config, container_services, HostConfig, LabelError, Service,

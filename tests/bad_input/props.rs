@@ -199,6 +199,7 @@ fn try_flag(mode: &str, base: &[&str], flag: &str, value: &str) -> Result<(), St
         }
         Command::Host(a) => HostConfig::from_args(&a, &env).map(drop),
         Command::Lbsync(a) => LbsyncConfig::from_args(&a, &env).map(drop),
+        Command::GenerateDocs { .. } => panic!("{mode}: generate-docs is not a mode"),
     };
     assert!(["run", "check", "host", "lbsync"].contains(&mode));
     result.map_err(|e| e.to_string())

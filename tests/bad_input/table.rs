@@ -273,3 +273,53 @@ fn a_network_name_docker_cannot_have_and_an_unknown_address_family_are_refused()
         );
     }
 }
+
+/// A unit whose environment file is missing (issue 21): the unit says
+/// `SIDEKICK_REQUIRE_ENV_FILE=FILE` and `EnvironmentFile=-FILE`; sidekick refuses in one line
+/// naming FILE, in every mode, before connecting to anything.
+#[test]
+fn a_missing_environment_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("lbsync.env");
+    let shown = missing.display().to_string();
+    for args in [
+        agent("run", &["--require-env-file", &shown]),
+        agent("check", &["--require-env-file", &shown]),
+        lbsync(&["--backend", "nginx", "--require-env-file", &shown]),
+    ] {
+        assert_refused(&args, &[&shown, "--require-env-file"]);
+    }
+    let out = run_to_completion(
+        &[
+            "host",
+            "--require-env-file",
+            &dir.path().display().to_string(),
+        ],
+        &[],
+        QUICK,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a directory is not an environment file"
+    );
+}
+
+/// `--version` names the commit the binary was built from (build.rs).
+#[test]
+fn version_names_the_commit() {
+    let out = run_to_completion(&["--version"], &[], QUICK);
+    let version = String::from_utf8_lossy(&out.stdout);
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    match head {
+        Ok(h) if h.status.success() => {
+            let commit = String::from_utf8_lossy(&h.stdout).trim().to_string();
+            let want = format!("sidekick {} (git {commit}", env!("CARGO_PKG_VERSION"));
+            assert!(version.starts_with(&want), "{version:?}, want {want:?}…");
+        }
+        _ => assert!(version.contains("no git commit"), "{version:?}"),
+    }
+}

@@ -12,10 +12,12 @@
 #                          CAP_DAC_OVERRIDE and CAP_NET_BIND_SERVICE only; nginx listens on a
 #                          port below 1024) and nginx proxies to the instance
 #   stop                   SIGTERM from systemd removes the keys
+# Given the Debian package (scripts/package) too, it then installs it in a fresh container of the
+# same image and checks it as installed: tests/unit_files/package.sh.
 # mondb.service is not started: it needs a container named "db" on a Docker Engine shared with
 # other tests; it has the same sandbox as monweb@.
 #
-#   usage: tests/unit_files/live.sh SIDEKICK_BIN CLB_EMULATOR_BIN
+#   usage: tests/unit_files/live.sh SIDEKICK_BIN CLB_EMULATOR_BIN [SIDEKICK_DEB]
 #
 # When this machine cannot boot systemd in a container (no debootstrap, no mirror, the runtime
 # refuses), it SKIPS with a loud message and exit 0: the unit tests (tests/unit_files) still ran.
@@ -27,8 +29,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 units="$here/../../unit-files"
 bin=${1:?usage: live.sh SIDEKICK_BIN CLB_EMULATOR_BIN}
 emu_bin=${2:?usage: live.sh SIDEKICK_BIN CLB_EMULATOR_BIN}
+deb=${3:-}
 cache=${SIDEKICK_SYSTEMD_CACHE:-/var/cache/sidekick-test}
-image=sidekick-test-systemd:bookworm-1
+image=sidekick-test-systemd:bookworm-2
 started=$(date +%s)
 run_id="l$$"
 name="sidekick-live-$run_id"
@@ -93,7 +96,7 @@ done
 
 # --- 1. the systemd image (cached) ---------------------------------------------------------
 if ! docker image inspect "$image" >/dev/null 2>&1; then
-  tarball="$cache/bookworm-systemd-1.tar"
+  tarball="$cache/bookworm-systemd-2.tar"
   if [ ! -s "$tarball" ]; then
     command -v debootstrap >/dev/null 2>&1 || skip "debootstrap not installed"
     mkdir -p "$cache" || skip "cannot create $cache"
@@ -103,7 +106,9 @@ if ! docker image inspect "$image" >/dev/null 2>&1; then
     mirror=${mirror:-http://deb.debian.org/debian}
     rootfs="$cache/rootfs.$$"
     log "debootstrap bookworm from $mirror (first run only, ~2 min)"
-    if ! debootstrap --variant=minbase --include=systemd,systemd-sysv,nginx-light,ca-certificates,iproute2 \
+    # man-db and bash-completion: the package's man pages and completions, checked as installed.
+    if ! debootstrap --variant=minbase \
+      --include=systemd,systemd-sysv,nginx-light,ca-certificates,iproute2,man-db,bash-completion \
       bookworm "$rootfs" "$mirror" >"$cache/debootstrap.log" 2>&1; then
       rm -rf "$rootfs"
       skip "debootstrap failed (see $cache/debootstrap.log)"
@@ -156,23 +161,27 @@ wait_for 20 "web container serves" curl -fsS "http://127.0.0.1:$web_port/health.
 caps=(--cap-add ALL)
 bnd=$((16#$(awk '/^CapBnd:/ {print $2}' /proc/self/status)))
 if (((bnd >> 24 & 1) == 0)); then caps+=(--cap-drop SYS_RESOURCE); fi
-if ! docker run -d --name "$name" --label "sidekick-test.pid=$$" "${caps[@]}" \
-  --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
-  --security-opt systempaths=unconfined --cgroupns=private --network host \
-  --tmpfs /run --tmpfs /run/lock --tmpfs /tmp -v /var/run/docker.sock:/run/docker.sock \
-  --entrypoint /bin/sh "$image" -c 'mount --make-rshared / && exec /sbin/init' >/dev/null 2>"$work/run.err"; then
-  skip "the container runtime refused to start systemd: $(cat "$work/run.err")"
-fi
-containers+=("$name")
-booted() { docker exec "$name" systemctl is-system-running 2>/dev/null | grep -qE '^(running|degraded)$'; }
-deadline=$(($(date +%s) + 60))
-until booted; do
-  if [ "$(date +%s)" -ge "$deadline" ] || [ "$(docker inspect -f '{{.State.Running}}' "$name")" != true ]; then
-    skip "systemd did not boot in a container: $(docker logs "$name" 2>&1 | tail -n 5)"
+# boot_systemd NAME: a container of the image booted to a running systemd.
+boot_systemd() {
+  local c=$1 deadline
+  if ! docker run -d --name "$c" --label "sidekick-test.pid=$$" "${caps[@]}" \
+    --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+    --security-opt systempaths=unconfined --cgroupns=private --network host \
+    --tmpfs /run --tmpfs /run/lock --tmpfs /tmp -v /var/run/docker.sock:/run/docker.sock \
+    --entrypoint /bin/sh "$image" -c 'mount --make-rshared / && exec /sbin/init' >/dev/null 2>"$work/run.err"; then
+    skip "the container runtime refused to start systemd: $(cat "$work/run.err")"
   fi
-  sleep 0.5
-done
-log "systemd $(docker exec "$name" systemctl --version | head -n1 | awk '{print $2}') booted after $(($(date +%s) - started)) s"
+  containers+=("$c")
+  deadline=$(($(date +%s) + 60))
+  until docker exec "$c" systemctl is-system-running 2>/dev/null | grep -qE '^(running|degraded)$'; do
+    if [ "$(date +%s)" -ge "$deadline" ] || [ "$(docker inspect -f '{{.State.Running}}' "$c")" != true ]; then
+      skip "systemd did not boot in a container: $(docker logs "$c" 2>&1 | tail -n 5)"
+    fi
+    sleep 0.5
+  done
+  log "systemd $(docker exec "$c" systemctl --version | head -n1 | awk '{print $2}') booted in $c after $(($(date +%s) - started)) s"
+}
+boot_systemd "$name"
 sx() { docker exec "$name" sh -c "$*"; }
 
 # --- 4. install the binary and the units as written -------------------------------------------
@@ -194,11 +203,12 @@ nginx_port=$(free_port 800 200)
 if [ "$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start 2>/dev/null || echo 1024)" -le "$nginx_port" ]; then
   log "NOTE: ip_unprivileged_port_start allows port $nginx_port to anyone: CAP_NET_BIND_SERVICE goes untested"
 fi
-sx "getent group docker >/dev/null || groupadd -g $sock_gid docker"
-sx "mkdir -p /etc/sidekick
+# prepare_root CONTAINER: what an operator provides around sidekick (the docker group, the
+# addresses, the API key, nginx's site) and stand-ins for what is not in the container.
+prepare_root() {
+  docker exec "$1" sh -c "getent group docker >/dev/null || groupadd -g $sock_gid docker
+mkdir -p /etc/sidekick
 printf 'COREOS_PUBLIC_IPV4=127.0.0.1\nCOREOS_PRIVATE_IPV4=127.0.0.1\n' >/etc/environment
-printf 'SIDEKICK_ETCD_ENDPOINTS=$etcd_ep\n' >/etc/sidekick/sidekick.env
-printf 'OS_USERNAME=live\nOS_REGION_NAME=IAD\nLB_NAME=live-lb\n' >/etc/sidekick/lbsync.env
 install -m 600 -o root -g root /dev/null /etc/sidekick/api-key
 printf 'live-api-key\n' >/etc/sidekick/api-key
 # Stand-ins: there is no Docker inside; web@ is already running on the host's engine.
@@ -207,10 +217,17 @@ printf '[Unit]\nDescription=stand-in for web@$run_id\n[Service]\nExecStart=/bin/
 rm -f /etc/nginx/sites-enabled/default
 printf 'server { listen 127.0.0.1:$nginx_port; location / { proxy_pass http://web; } }\n' >/etc/nginx/sites-enabled/live
 printf 'upstream web { server 127.0.0.1:9 down; }\n' >/etc/nginx/conf.d/sidekick-upstream.conf"
+}
+# The settings the units read, as an operator writes them (each unit's own file must exist).
+settings="printf 'SIDEKICK_ETCD_ENDPOINTS=$etcd_ep\n' >/etc/sidekick/sidekick.env
+printf 'OS_USERNAME=live\nOS_REGION_NAME=IAD\nLB_NAME=live-lb\n' >/etc/sidekick/lbsync.env"
+prepare_root "$name"
+sx "$settings
+touch /etc/sidekick/sidekick-host.env /etc/sidekick/monweb.env /etc/sidekick/lbsync-nginx.env"
 
 # Test-only drop-ins: the shared Docker Engine holds other tests' containers (only ours for
 # sidekick host), and the emulator stands in for Rackspace Identity.
-dropin() { sx "mkdir -p /etc/systemd/system/$1.d && printf '[Service]\n$2\n' >/etc/systemd/system/$1.d/live.conf"; }
+dropin() { docker exec "${3:-$name}" sh -c "mkdir -p /etc/systemd/system/$1.d && printf '[Service]\n$2\n' >/etc/systemd/system/$1.d/live.conf"; }
 notify=""
 if ! grep -q 'WATCHDOG=1' "$bin"; then
   # The units say Type=notify; a binary without sd_notify would never become ready.
@@ -283,3 +300,8 @@ log "ok: systemctl stop removed every key"
 failed=$(sx "systemctl show -P Result sidekick-host.service monweb@$run_id.service lbsync.service lbsync-nginx.service" | grep -v '^$' | sort -u | tr '\n' ' ')
 [ "$failed" = "success " ] || fail "unit results: $failed"
 log "PASSED: hardened units ran under systemd in $(($(date +%s) - started)) s"
+
+if [ -n "$deb" ]; then
+  # shellcheck source=tests/unit_files/package.sh
+  source "$here/package.sh"
+fi

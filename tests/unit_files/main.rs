@@ -9,6 +9,7 @@
 mod analyze;
 mod unit;
 
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -36,8 +37,14 @@ fn sidekick_command(
     private: &str,
 ) -> (Vec<String>, Vec<(String, String)>) {
     let unit = Unit::load(file);
-    let env = unit_env(&unit, public, private);
+    let mut env = unit_env(&unit, public, private);
     let argv = exec_argv(&unit, unit.one("Service", "ExecStart"), &env);
+    // The unit's environment file is faked above; the check that it exists gets a real one.
+    if let Some(required) = env.get_mut("SIDEKICK_REQUIRE_ENV_FILE") {
+        let present = Path::new(env!("CARGO_TARGET_TMPDIR")).join("unit-env-file-present.env");
+        std::fs::write(&present, "").expect("writing a stand-in environment file");
+        *required = present.display().to_string();
+    }
     assert_eq!(
         argv[0], "/usr/bin/sidekick",
         "{file}: ExecStart runs sidekick"
@@ -165,9 +172,27 @@ fn units_have_the_sections_and_keys_the_demo_relies_on() {
         .all("Service", "EnvironmentFile")
         .contains(&"-/etc/sidekick/db.env"));
     let lbsync = Unit::load("lbsync.service");
-    assert!(lbsync
-        .all("Service", "EnvironmentFile")
-        .contains(&"/etc/sidekick/lbsync.env"));
+    // Every unit that runs sidekick reads its own environment file, and requires it (issue 21).
+    for (file, env_file) in [
+        ("lbsync.service", "/etc/sidekick/lbsync.env"),
+        ("lbsync-nginx.service", "/etc/sidekick/lbsync-nginx.env"),
+        ("sidekick-host.service", "/etc/sidekick/sidekick-host.env"),
+        ("monweb@.service", "/etc/sidekick/monweb.env"),
+        ("mondb.service", "/etc/sidekick/mondb.env"),
+    ] {
+        let u = Unit::load(file);
+        let files = u.all("Service", "EnvironmentFile");
+        assert_eq!(
+            files.last(),
+            Some(&format!("-{env_file}").as_str()),
+            "{file}"
+        );
+        assert!(
+            u.environment()
+                .contains(&("SIDEKICK_REQUIRE_ENV_FILE".into(), env_file.into())),
+            "{file}: requires {env_file}"
+        );
+    }
     assert!(
         lbsync.all("X-Fleet", "Conflicts").is_empty(),
         "leader election, not Conflicts"

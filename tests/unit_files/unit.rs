@@ -175,7 +175,11 @@ pub fn fake_env_file(path: &str, public: &str, private: &str) -> Vec<(String, St
             ("LB_NAME", "demo-lb"),
         ],
         "/etc/sidekick/db.env" => &[("MYSQL_ROOT_PASSWORD", "not-a-real-password")],
-        "/etc/sidekick/sidekick.env" => &[],
+        "/etc/sidekick/sidekick.env"
+        | "/etc/sidekick/sidekick-host.env"
+        | "/etc/sidekick/monweb.env"
+        | "/etc/sidekick/mondb.env"
+        | "/etc/sidekick/lbsync-nginx.env" => &[],
         other => panic!("unexpected EnvironmentFile={other}"),
     };
     pairs

@@ -89,3 +89,20 @@ fn mode_bits() {
     assert!(readable_by_others(0o604));
     assert!(readable_by_others(0o644));
 }
+
+#[test]
+fn a_missing_env_file_is_one_line_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lbsync.env");
+    let e = require_env_file(&path).unwrap_err().to_string();
+    assert!(
+        e.contains(&path.display().to_string()) && e.contains("--require-env-file"),
+        "{e}"
+    );
+    assert!(!e.contains('\n'), "one line: {e}");
+    let e = require_env_file(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("is a directory"), "{e}");
+    std::fs::write(&path, "").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+    require_env_file(&path).expect("only its existence is checked, not who can read it");
+}
