@@ -5,6 +5,7 @@
 //! the helpers; the tests live in `tests/metrics/`.
 
 mod agent;
+mod dashboard;
 mod host;
 mod lbsync;
 mod notify;
