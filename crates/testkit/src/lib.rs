@@ -1,7 +1,7 @@
 //! sidekick's integration-test kit, compiled once and shared by the product's tests and benches:
 //! real etcd members and clusters (TLS, auth), real Docker containers built FROM scratch, a
 //! severable Docker socket proxy, a private nginx, the `sidekick` binary as a child process, free
-//! ports and deadline-bounded waits.
+//! ports and deadline-bounded waits, and the SVG figures of the benchmark report (`plot`).
 //!
 //! Everything here is isolated per test (unique names, own ports and temp dirs) and cleans up on
 //! Drop, also when the test panics.
@@ -31,6 +31,7 @@ pub mod docker;
 pub mod docker_proxy;
 pub mod etcd;
 pub mod nginx;
+pub mod plot;
 pub mod ports;
 pub mod process;
 pub mod rt;
