@@ -268,7 +268,7 @@ pub fn latency_figure(subjects: &[(Latencies, usize)], die_ms: Option<f64>) -> F
         |l| &l.dereg_ms,
     );
     if let Some(die) = die_ms {
-        dereg.markers.push((die, "  `die` event".into()));
+        dereg.markers.push((die, " die event".into()));
     }
     Figure {
         title: "registration and deregistration latency".into(),
@@ -276,7 +276,7 @@ pub fn latency_figure(subjects: &[(Latencies, usize)], die_ms: Option<f64>) -> F
         panels: vec![
             panel(
                 "registration",
-                "`start` event → last key written (ms, log scale)",
+                "start event → last key written (ms, log scale)",
                 |l| &l.reg_ms,
             ),
             dereg,

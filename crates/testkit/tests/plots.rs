@@ -54,7 +54,7 @@ fn latency_distributions_name_their_axes_subjects_and_the_die_event() {
     assert!(fig.panels.iter().all(|p| p.log_x), "log-scale time axes");
     assert_names(
         &fig,
-        &["sidekick run (N=5)", "2014 shell loop (N=3)", "`die` event"],
+        &["sidekick run (N=5)", "2014 shell loop (N=3)", "die event"],
     );
 }
 
