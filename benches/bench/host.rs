@@ -2,7 +2,9 @@
 //! 50 `sidekick run` agents of figure 4. With N labelled containers already running: how long the
 //! agent takes to register all of them from its start, its idle RSS and CPU, then bursts of
 //! `docker run`s at once (each container's `start` event → the receipt of its port key), and
-//! SIGTERM (signal → the receipt of the last DELETE).
+//! SIGTERM (signal → the receipt of the last DELETE). On the way to N containers (started in
+//! steps), a fresh agent's idle CPU and RSS at each step: the figure "footprint against the
+//! number of containers".
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -58,7 +60,16 @@ pub struct HostResults {
     pub no_probe_window: Option<Window>,
     /// Per container of bursts with no agent: its `start` event → its first HTTP 200.
     pub floor_burst_ms: Vec<f64>,
+    /// Idle CPU and RSS of a fresh agent beside fewer containers (half the idle window each),
+    /// on the way to `n`; the full window above is the point at `n`.
+    pub sweep: Vec<SweepPoint>,
     pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepPoint {
+    pub containers: usize,
+    pub window: Window,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -226,9 +237,27 @@ pub fn run(plan: &Plan) -> Result<HostResults, String> {
     let publish = PublishAddr::setup();
     let spec = publish.spec(None);
     let watcher = Watcher::start(&etcd.endpoints(), PREFIX);
-    let t0 = Instant::now();
-    let standing = run_at_once((0..n).map(|i| opts(&case, i, &spec)).collect(), 4);
-    let containers_started_s = t0.elapsed().as_secs_f64();
+    let mut standing = Vec::new();
+    let mut containers_started_s = 0.0;
+    let mut sweep = Vec::new();
+    for k in [n / 5, n / 2, n] {
+        let t0 = Instant::now();
+        let more = (standing.len()..k).map(|i| opts(&case, i, &spec)).collect();
+        standing.extend(run_at_once(more, 4));
+        containers_started_s += t0.elapsed().as_secs_f64();
+        if k < n && k > 0 {
+            match idle_window(&etcd, &case, &watcher, k, plan, &[]) {
+                Ok(window) => sweep.push(SweepPoint {
+                    containers: k,
+                    window,
+                }),
+                Err(e) => {
+                    remove_all(standing);
+                    return Err(format!("sweep at {k} containers: {e}"));
+                }
+            }
+        }
+    }
     let args = host_args(&etcd, &case, &[]);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let mark = watcher.len();
@@ -274,6 +303,7 @@ pub fn run(plan: &Plan) -> Result<HostResults, String> {
         probe_floor: None,
         no_probe_window: None,
         floor_burst_ms: Vec::new(),
+        sweep,
         errors: Vec::new(),
     };
     let addrs: Vec<SocketAddr> = standing
@@ -395,7 +425,20 @@ fn no_probes(
     n: usize,
     plan: &Plan,
 ) -> Result<Window, String> {
-    let args = host_args(etcd, case, &["--health-mode", "none"]);
+    idle_window(etcd, case, watcher, n, plan, &["--health-mode", "none"])
+}
+
+/// A fresh agent with `extra` flags beside the first `n` containers, idle for half the window
+/// once it registered them all, then stopped by SIGTERM.
+fn idle_window(
+    etcd: &Etcd,
+    case: &str,
+    watcher: &Watcher,
+    n: usize,
+    plan: &Plan,
+    extra: &[&str],
+) -> Result<Window, String> {
+    let args = host_args(etcd, case, extra);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let mark = watcher.len();
     let mut agent = super::sys::spawn_sidekick(&argv, &[]);

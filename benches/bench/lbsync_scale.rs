@@ -2,7 +2,9 @@
 //! in the 5-key layout (100 000 keys): time from start to the full upstream file, RSS then, CPU
 //! during 100 changes per second (one instance's port rewritten per change), and the time from
 //! the last change until the file matches etcd. nginx's check and reload are `true`: the file is
-//! what is measured, not nginx.
+//! what is measured, not nginx. The same start → full upstream and RSS at every size of
+//! [`SIZES`] on the way there (the instances written in steps, a fresh lbsync at each step):
+//! the figure "lbsync convergence against the number of instances".
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -16,6 +18,16 @@ use testkit::etcd::Etcd;
 use super::Plan;
 
 const PREFIX: &str = "/services/web/";
+/// Instances at each step of the sweep; the last is figure 5d's.
+pub const SIZES: [usize; 5] = [2_000, 5_000, 10_000, 15_000, 20_000];
+
+/// One step of the sweep: a fresh lbsync over `instances` instances.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepPoint {
+    pub instances: usize,
+    pub full_upstream_ms: f64,
+    pub rss_mib: f64,
+}
 
 #[derive(Debug, Serialize)]
 pub struct ScaleResults {
@@ -28,6 +40,8 @@ pub struct ScaleResults {
     pub churn_secs: u64,
     pub churn_cpu_pct: f64,
     pub converge_after_churn_ms: f64,
+    /// Start → full upstream and RSS at every size of [`SIZES`] (the last is the figures above).
+    pub sweep: Vec<SweepPoint>,
 }
 
 fn addr(i: usize, port: u16) -> SocketAddr {
@@ -85,7 +99,7 @@ fn wait_for(
 }
 
 pub fn run(plan: &Plan) -> Result<ScaleResults, String> {
-    let n = 20_000;
+    let n = SIZES[SIZES.len() - 1];
     let churn_secs = if plan.quick { 10 } else { 60 };
     let etcd = Etcd::start();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -93,31 +107,60 @@ pub fn run(plan: &Plan) -> Result<ScaleResults, String> {
         .build()
         .map_err(|e| e.to_string())?;
     let client = rt.block_on(etcd.client());
-    let t_write = Instant::now();
-    rt.block_on(async {
-        let mut c = client.clone();
-        for chunk in (0..n).collect::<Vec<_>>().chunks(25) {
-            let txn =
-                Txn::new().and_then(chunk.iter().flat_map(|&i| ops(i, 8080)).collect::<Vec<_>>());
-            c.txn(txn).await.map_err(|e| format!("etcd txn: {e}"))?;
-        }
-        Ok::<(), String>(())
-    })?;
-    let write_ms = t_write.elapsed().as_secs_f64() * 1e3;
     let mut want: Vec<u16> = vec![8080; n];
-    let set = |want: &[u16]| -> BTreeSet<SocketAddr> {
-        want.iter().enumerate().map(|(i, p)| addr(i, *p)).collect()
+    let set = |want: &[u16], k: usize| -> BTreeSet<SocketAddr> {
+        want[..k]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| addr(i, *p))
+            .collect()
     };
-
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let file = dir.path().join("upstream.conf");
-    let args = testkit::agent::lbsync_nginx_args(&file, &etcd.sidekick_args(), &[]);
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let t0 = Instant::now();
-    let lbsync = super::sys::spawn_sidekick(&argv, &[]);
-    let full_upstream_ms = wait_for(&file, &set(&want), t0, Duration::from_secs(60))
-        .map_err(|e| lbsync.context(&e))?;
-    let mem = super::sys::rss(lbsync.pid()).ok_or("lbsync's /proc status")?;
+    let args = |file: &std::path::Path| {
+        testkit::agent::lbsync_nginx_args(file, &etcd.sidekick_args(), &[])
+    };
+    let mut write_ms = 0.0;
+    let mut written = 0;
+    let mut sweep = Vec::new();
+    let mut last = None;
+    for (step, &k) in SIZES.iter().enumerate() {
+        let t_write = Instant::now();
+        rt.block_on(async {
+            let mut c = client.clone();
+            for chunk in (written..k).collect::<Vec<_>>().chunks(25) {
+                let txn = Txn::new()
+                    .and_then(chunk.iter().flat_map(|&i| ops(i, 8080)).collect::<Vec<_>>());
+                c.txn(txn).await.map_err(|e| format!("etcd txn: {e}"))?;
+            }
+            Ok::<(), String>(())
+        })?;
+        write_ms += t_write.elapsed().as_secs_f64() * 1e3;
+        written = k;
+        let file = dir.path().join(format!("upstream-{k}.conf"));
+        let args = args(&file);
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let t0 = Instant::now();
+        let mut lbsync = super::sys::spawn_sidekick(&argv, &[]);
+        let full_upstream_ms = wait_for(&file, &set(&want, k), t0, Duration::from_secs(60))
+            .map_err(|e| lbsync.context(&e))?;
+        let mem = super::sys::rss(lbsync.pid()).ok_or("lbsync's /proc status")?;
+        sweep.push(SweepPoint {
+            instances: k,
+            full_upstream_ms,
+            rss_mib: mem.rss as f64 / 1024.0,
+        });
+        if step + 1 == SIZES.len() {
+            last = Some((lbsync, file, full_upstream_ms, mem));
+        } else {
+            // SIGTERM: it resigns the election, so the next lbsync leads at once.
+            lbsync.sigterm();
+            if lbsync.wait_exit(Duration::from_secs(10)).is_none() {
+                return Err(lbsync.context("did not exit within 10 s of SIGTERM"));
+            }
+        }
+    }
+    let (lbsync, file, full_upstream_ms, mem) = last.ok_or("no sweep step ran")?;
+    let set = |want: &[u16]| set(want, n);
 
     // Churn: 100 changes per second, each one instance's port key, spread over the second.
     let cpu0 = super::sys::cpu_ticks(lbsync.pid()).ok_or("lbsync's CPU ticks")?;
@@ -152,5 +195,6 @@ pub fn run(plan: &Plan) -> Result<ScaleResults, String> {
         churn_secs,
         churn_cpu_pct,
         converge_after_churn_ms,
+        sweep,
     })
 }

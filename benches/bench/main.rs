@@ -6,7 +6,8 @@
 //! targets are reported, not failed; the exit code is non-zero only when a part could not run.
 //!
 //! Options: `--quick` (fewer repetitions, shorter windows), `--report PATH` (markdown),
-//! `--raw PATH` (every sample as JSON), `--only LIST` (comma-separated parts: sidekick, shell,
+//! `--raw PATH` (every sample as JSON), `--figures DIR` (the SVG figures, drawn from the same
+//! samples; the report links them as `figures/NAME.svg`), `--only LIST` (comma-separated parts: sidekick, shell,
 //! footprint, many, host, lbsync, idle, metrics, podman, abuse). Progress goes to stderr. `BENCH_LBSYNC_LOG=PREFIX` keeps lbsync's
 //! debug log as `PREFIX-<pending>ms.log`.
 
@@ -14,6 +15,7 @@ mod cycle;
 mod detail;
 mod dockerapi;
 mod engines;
+mod figures;
 mod footprint;
 mod host;
 mod host_floor;
@@ -91,6 +93,7 @@ struct Args {
     quick: bool,
     report: Option<String>,
     raw: Option<String>,
+    figures: Option<String>,
     only: Vec<String>,
 }
 
@@ -99,6 +102,7 @@ fn parse_args() -> Result<Args, String> {
         quick: false,
         report: None,
         raw: None,
+        figures: None,
         only: PARTS.iter().map(|s| s.to_string()).collect(),
     };
     let mut it = std::env::args().skip(1);
@@ -107,6 +111,7 @@ fn parse_args() -> Result<Args, String> {
             "--quick" => a.quick = true,
             "--report" => a.report = Some(it.next().ok_or("--report needs a path")?),
             "--raw" => a.raw = Some(it.next().ok_or("--raw needs a path")?),
+            "--figures" => a.figures = Some(it.next().ok_or("--figures needs a directory")?),
             "--only" => {
                 let list = it.next().ok_or("--only needs a list")?;
                 a.only = list.split(',').map(|s| s.trim().to_string()).collect();
@@ -250,6 +255,9 @@ fn main() -> ExitCode {
     r.errors = errors;
     r.run_secs = started.elapsed().as_secs_f64();
     r.loadavg_end = sys::loadavg();
+    if let Some(dir) = &args.figures {
+        r.figures = figures::write(&r, std::path::Path::new(dir));
+    }
     let md = report::render(&r, &plan);
     let mut rc = if r.errors.is_empty() {
         ExitCode::SUCCESS

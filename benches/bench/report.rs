@@ -31,6 +31,7 @@ pub struct Results {
     pub idle: Option<super::idle::IdleResults>,
     pub lbsync_scale: Option<super::lbsync_scale::ScaleResults>,
     pub engines: Option<super::engines::EnginesResults>,
+    pub figures: super::figures::Figures,
     pub errors: Vec<String>,
     pub run_secs: f64,
     pub loadavg_end: String,
@@ -595,6 +596,29 @@ fn host_rows(t: &mut Table, r: &Results, plan: &Plan) {
     ]);
 }
 
+/// The pictures, drawn by this run from the samples of the tables below.
+fn figures_section(f: &super::figures::Figures) -> String {
+    let mut o = String::new();
+    if f.drawn.is_empty() && f.missing.is_empty() {
+        return o;
+    }
+    let _ = writeln!(o, "## Figures\n");
+    let _ = writeln!(
+        o,
+        "Drawn by this run (`testkit::plot`) from the samples of the tables below.\n"
+    );
+    for (file, title) in &f.drawn {
+        let _ = writeln!(o, "![{title}](figures/{file})\n");
+    }
+    for (file, why) in &f.missing {
+        let _ = writeln!(o, "- not drawn: `{file}`: {why}");
+    }
+    if !f.missing.is_empty() {
+        o.push('\n');
+    }
+    o
+}
+
 pub fn render(r: &Results, plan: &Plan) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# sidekick benchmarks\n");
@@ -630,6 +654,7 @@ pub fn render(r: &Results, plan: &Plan) -> String {
         );
         let _ = writeln!(o, "| benchmark run time | {:.0} s |\n", r.run_secs);
     }
+    o.push_str(&figures_section(&r.figures));
     let _ = writeln!(o, "## Results\n");
     let _ = writeln!(o, "Median and p95 by nearest rank (p95 of 20 samples is the 19th smallest; of 5 or fewer, the largest). Verdicts judge the median against the target unless said otherwise; RSS is judged on its p95. Latencies are wall-clock differences on one host clock.\n");
     o.push_str(&main_table(r, plan));

@@ -13,6 +13,7 @@ mod members;
 mod partition;
 mod permissions;
 mod shared_lease;
+mod v3_gateway;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -6,6 +6,7 @@
 
 mod abuse;
 mod agent;
+mod dashboard;
 mod host;
 mod lbsync;
 mod notify;
