@@ -102,6 +102,26 @@ enum Step {
     Ended(&'static str, Option<String>),
 }
 
+/// Docker could not be reached: says so (to the log and the receiver) and waits out the backoff;
+/// false when the receiver is gone.
+async fn lost(
+    tx: &mpsc::Sender<HostEvent>,
+    log: &mut RetryLog,
+    backoff: &mut Backoff,
+    e: &(dyn std::fmt::Display + Sync),
+) -> bool {
+    log.failed(e);
+    if tx
+        .send(HostEvent::Disconnected(e.to_string()))
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    tokio::time::sleep(backoff.next_delay()).await;
+    true
+}
+
 /// Runs until the receiver is dropped. `labels` are Docker `label` filters (`NAME` or
 /// `NAME=VALUE`), all of which a container must match; `host` names the socket in logs.
 pub async fn follow_all(
@@ -119,15 +139,9 @@ pub async fn follow_all(
         let engine = match identify(&docker, &host).await {
             Ok(engine) => engine,
             Err(e) => {
-                log.failed(&e);
-                if tx
-                    .send(HostEvent::Disconnected(e.to_string()))
-                    .await
-                    .is_err()
-                {
+                if !lost(&tx, &mut log, &mut backoff, &e).await {
                     return;
                 }
-                tokio::time::sleep(backoff.next_delay()).await;
                 continue;
             }
         };
@@ -143,15 +157,9 @@ pub async fn follow_all(
                 }
             }
             Err(e) => {
-                log.failed(&e);
-                if tx
-                    .send(HostEvent::Disconnected(e.to_string()))
-                    .await
-                    .is_err()
-                {
+                if !lost(&tx, &mut log, &mut backoff, &e).await {
                     return;
                 }
-                tokio::time::sleep(backoff.next_delay()).await;
                 continue;
             }
         }
