@@ -82,11 +82,8 @@ pub fn run(plan: &Plan) -> Result<AbuseFigure, String> {
         "sidekick-bench.none={}",
         testkit::docker::unique_name("abuse")
     );
-    let mut args: Vec<String> = ["host", "--require-label", &filter, "--metrics-addr", &addr]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.extend(etcd.sidekick_args());
+    let args =
+        testkit::agent::host_args(&etcd.sidekick_args(), &filter, &["--metrics-addr", &addr]);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let agent = super::sys::spawn_sidekick(&argv, &[]);
     testkit::wait_until(Duration::from_secs(20), "/healthz answers", || {

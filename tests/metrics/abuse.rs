@@ -19,11 +19,8 @@ fn healthz_answers_beside_1000_idle_and_50_slowloris_connections() {
         "sidekick-test.none={}",
         testkit::docker::unique_name("abuse")
     );
-    let mut args: Vec<String> = ["host", "--require-label", &filter, "--metrics-addr", &addr]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.extend(etcd.sidekick_args());
+    let args =
+        testkit::agent::host_args(&etcd.sidekick_args(), &filter, &["--metrics-addr", &addr]);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut agent = AgentProcess::spawn(&argv, &[]);
     testkit::wait_until(SOON, "/healthz answers before the abuse", || {

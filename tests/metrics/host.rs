@@ -20,11 +20,8 @@ fn one_series_per_key_that_goes_with_its_container() {
     );
     let (addr, port) = metrics_addr();
     let filter = format!("sidekick-test.only={only}");
-    let mut args: Vec<String> = ["host", "--require-label", &filter, "--metrics-addr", &addr]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.extend(etcd.sidekick_args());
+    let args =
+        testkit::agent::host_args(&etcd.sidekick_args(), &filter, &["--metrics-addr", &addr]);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let host = AgentProcess::spawn(&argv, &[]);
     let series = format!("sidekick_registered{{key=\"{key}\"}}");

@@ -243,6 +243,19 @@ pub fn run_args_as(
     v
 }
 
+/// `sidekick host` arguments managing only the containers that carry `require_label`
+/// (`NAME=VALUE`), plus the etcd flags and `extra`.
+pub fn host_args(etcd_args: &[String], require_label: &str, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        "host".into(),
+        "--require-label".into(),
+        require_label.into(),
+    ];
+    v.extend(etcd_args.iter().cloned());
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
 /// `sidekick lbsync --backend nginx` arguments writing upstream `web` into `upstream_file`, with
 /// check and reload commands that always succeed (the file is the backend), plus the etcd flags
 /// and `extra`.
