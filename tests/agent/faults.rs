@@ -130,7 +130,9 @@ fn a_severed_docker_socket_with_a_restart_during_the_cut_is_caught_up() {
     let agent = spawn(&args, &[("DOCKER_HOST", &proxy.docker_host())]);
     wait_registered(&etcd.access(), KEY, web.host_port(80), &agent);
     proxy.sever();
-    wait_log(&agent, "reconnecting");
+    // Said whether the cut met the event stream ("...; reconnecting", then this) or the
+    // re-subscription by container id that follows the first registration.
+    wait_log(&agent, "lost docker");
     // During the cut the container stops (probes fail: keys go) and comes back on a new port.
     web.stop();
     wait_gone(
