@@ -1,4 +1,4 @@
-//! Figure 7: the same `sidekick run` cycles on the Docker Engine and on Podman's Docker-compatible
+//! Figure 10: the same `sidekick run` cycles on the Docker Engine and on Podman's Docker-compatible
 //! API, in the same run: start event → the five keys, and stop request → keys gone (with the
 //! margin before the `die` event). Podman sends no event at `podman stop` before the death, so the
 //! agent reads the running container's state every 50 ms there; the idle CPU of the agent and of
@@ -185,7 +185,7 @@ pub fn render(r: &EnginesResults) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "### Figure 7: Docker Engine and Podman, published ports, internal and host networks, same run\n"
+        "### Figure 10: Docker Engine and Podman, published ports, internal and host networks, same run\n"
     );
     let _ = writeln!(o, "`sidekick run` on a container ignoring SIGTERM (`stop -t {STOP_SECS}` through each engine's API socket). Registration: the engine's `start` event to the last of the five PUTs; deregistration: the stop request to the last DELETE, and how many cycles had the keys gone before the `die` event. Idle CPU: while registered, % of one core.\n");
     let _ = writeln!(o, "| engine | container | start → keys p50 / p95 | stop → keys gone p50 / p95 | gone before `die` | idle CPU agent / API service |\n|---|---|---|---|---|---|");
