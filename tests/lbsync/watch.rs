@@ -8,8 +8,54 @@ use std::time::Duration;
 
 use sidekick::lbsync::node_plan::AddressRules;
 use sidekick::lbsync::registry::Registry;
-use sidekick::lbsync::view;
+use sidekick::lbsync::view::{self, SharedRegistry};
 use testkit::etcd::Etcd;
+
+/// The registry view of `/services/web/` on `access`, as lbsync runs it: its task, the registry
+/// it fills, the revisions it publishes, and the two ends of its catch-up channel (the revisions
+/// it has applied; the revision a leader wants).
+struct View {
+    task: tokio::task::JoinHandle<()>,
+    registry: SharedRegistry,
+    rx: tokio::sync::watch::Receiver<Option<i64>>,
+    seen: tokio::sync::watch::Receiver<i64>,
+    wanted: tokio::sync::watch::Sender<i64>,
+}
+
+async fn start_view(access: &testkit::etcd::EtcdAccess) -> View {
+    let pool = sidekick::etcd::Pool::connect(&sidekick::etcd::EtcdConfig {
+        endpoints: access.endpoints.clone(),
+        tls: None,
+        auth: None,
+    })
+    .await
+    .unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    let (seen_tx, seen) = tokio::sync::watch::channel(0);
+    let (wanted, wanted_rx) = tokio::sync::watch::channel(0);
+    let registry: SharedRegistry = Arc::new(Mutex::new(Registry::new(
+        "/services/web/",
+        &["public_ipv4_addr"],
+        AddressRules::default(),
+    )));
+    let task = tokio::spawn(view::run(
+        pool,
+        registry.clone(),
+        "/services/web/".into(),
+        tx,
+        view::CatchUp {
+            seen: seen_tx,
+            wanted: wanted_rx,
+        },
+    ));
+    View {
+        task,
+        registry,
+        rx,
+        seen,
+        wanted,
+    }
+}
 
 #[test]
 fn the_view_lists_then_follows_changes_across_a_compaction() {
@@ -24,28 +70,12 @@ fn the_view_lists_then_follows_changes_across_a_compaction() {
     }
     let ok = testkit::rt::block_on(async move {
         let mut c = access.client().await;
-        let pool = sidekick::etcd::Pool::connect(&sidekick::etcd::EtcdConfig {
-            endpoints: access.endpoints.clone(),
-            tls: None,
-            auth: None,
-        })
-        .await
-        .unwrap();
-        let (tx, mut rx) = tokio::sync::watch::channel(None);
-        let registry = Arc::new(Mutex::new(Registry::new(
-            "/services/web/",
-            &["public_ipv4_addr"],
-            AddressRules::default(),
-        )));
-        let (seen, _) = tokio::sync::watch::channel(0);
-        let (_wanted, wanted) = tokio::sync::watch::channel(0);
-        let task = tokio::spawn(view::run(
-            pool,
-            registry.clone(),
-            "/services/web/".into(),
-            tx,
-            view::CatchUp { seen, wanted },
-        ));
+        let View {
+            task,
+            registry,
+            mut rx,
+            ..
+        } = start_view(&access).await;
         let count = || view::desired(&registry, 0).addrs.len();
         let listed = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|d| d.is_some()))
             .await
@@ -82,31 +112,14 @@ fn a_revision_a_leader_needs_is_confirmed_without_a_change_under_the_prefix() {
     access.put_blocking("/services/web/i0/port", "1000");
     let (listed_at, caught_up, need) = testkit::rt::block_on(async move {
         let mut c = access.client().await;
-        let pool = sidekick::etcd::Pool::connect(&sidekick::etcd::EtcdConfig {
-            endpoints: access.endpoints.clone(),
-            tls: None,
-            auth: None,
-        })
-        .await
-        .unwrap();
-        let (tx, _rx) = tokio::sync::watch::channel(None);
-        let (seen_tx, mut seen) = tokio::sync::watch::channel(0);
-        let (wanted_tx, wanted) = tokio::sync::watch::channel(0);
-        let registry = Arc::new(Mutex::new(Registry::new(
-            "/services/web/",
-            &["public_ipv4_addr"],
-            AddressRules::default(),
-        )));
-        let task = tokio::spawn(view::run(
-            pool,
-            registry,
-            "/services/web/".into(),
-            tx,
-            view::CatchUp {
-                seen: seen_tx,
-                wanted,
-            },
-        ));
+        // The view runs while someone holds its receiver.
+        let View {
+            task,
+            rx: _rx,
+            mut seen,
+            wanted: wanted_tx,
+            ..
+        } = start_view(&access).await;
         let listed_at = *tokio::time::timeout(Duration::from_secs(5), seen.wait_for(|&s| s > 0))
             .await
             .expect("the listing reports its revision")
