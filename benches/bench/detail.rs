@@ -3,6 +3,7 @@
 //! the 50-agent run, lbsync's calls by route, and how everything was measured.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use super::logs::Breakdown;
 use super::report::{mib, ms, pct, Results};
@@ -48,10 +49,23 @@ fn failed_probes(b: &Breakdown) -> Option<u32> {
     if step(2).is_none() {
         return Some(0);
     }
-    let k = ((pass_start - inspected).max(0.0) / 20.0 + 1.0)
-        .log2()
-        .round();
-    Some((k as u32).max(1))
+    // Replay the agent's own retry schedule: the retry whose start is nearest the passing
+    // probe's start (so the estimate follows the schedule when it changes).
+    let gap = (pass_start - inspected).max(0.0);
+    let mut retry = sidekick::agent::prober::Retry::new();
+    let (mut at, mut best) = (0.0, (f64::MAX, 1));
+    for k in 1..=1000u32 {
+        let d =
+            sidekick::agent::prober::next_delay(false, false, &mut retry, Duration::from_secs(5));
+        at += d.as_secs_f64() * 1000.0;
+        if (at - gap).abs() < best.0 {
+            best = ((at - gap).abs(), k);
+        }
+        if at > gap {
+            break;
+        }
+    }
+    Some(best.1)
 }
 
 fn registration(o: &mut String, r: &Results) {
@@ -87,7 +101,7 @@ fn registration(o: &mut String, r: &Results) {
             .iter()
             .map(|(k, v)| format!("{k} failed probe(s) before the pass: {v} cycle(s)"))
             .collect();
-        let _ = writeln!(o, "Failed probes before the first pass (estimated from the time between inspect and the passing probe's start, assuming this tree's retry schedule: 20 ms, doubling): {}.\n", parts.join("; "));
+        let _ = writeln!(o, "Failed probes before the first pass (estimated from the time between inspect and the passing probe's start, replaying this tree's retry schedule, `agent::prober::next_delay`): {}.\n", parts.join("; "));
     }
     let split = |want_fail: bool| -> Vec<f64> {
         sk.cycles

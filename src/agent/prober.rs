@@ -1,7 +1,9 @@
 //! The probe schedule: probe a new target at once, retry quickly until it passes so a container is
-//! registered within milliseconds of listening (5, 10, then every 20 ms for the first 2 s of
-//! retries, then doubling up to the interval), probe every interval while healthy, and re-probe
-//! sooner after a single failure so `--fall` confirms quickly. Rise/fall damping happens here; each result goes to the agent as a [`Report`].
+//! registered within milliseconds of listening (each retry waits a quarter of the time spent
+//! retrying so far, at least 1 ms and at most 10 ms, for the first 2 s; then doubling up to the
+//! interval), probe every interval while healthy, and re-probe sooner after a single failure so
+//! `--fall` confirms quickly. Rise/fall damping happens here; each result goes to the agent as a
+//! [`Report`].
 
 use std::future::Future;
 use std::time::Duration;
@@ -10,38 +12,42 @@ use tokio::sync::{mpsc, watch};
 
 use crate::health::{Damper, Outcome, Probe, Transition};
 
-/// The first retry after a failed probe of a target that has not passed yet: a container usually
-/// listens 2-6 ms after Docker's `start` event (measured by scripts/bench), so retries start fine.
-pub const FIRST_RETRY: Duration = Duration::from_millis(5);
+/// The shortest wait between retries. A lone container usually listens 2-6 ms after Docker's
+/// `start` event (the readiness floor of scripts/bench, figure 1); a refused connect on the host
+/// costs tens of microseconds, so the first retries come this close together.
+pub const FIRST_RETRY: Duration = Duration::from_millis(1);
+
+/// During the fast phase each retry waits `1 / RETRY_SHARE` of the time retried so far: a target
+/// that answers after `t` is found at most `t / RETRY_SHARE` late, for about
+/// `RETRY_SHARE * ln(t / FIRST_RETRY)` probes (16 by 50 ms).
+pub const RETRY_SHARE: u32 = 4;
 
 /// The longest wait between retries during the first [`FAST_PHASE`] of retries. Under a burst of
-/// `docker run`s a container may take 50-250 ms to listen; plain doubling (…, 40, 80, 160 ms)
-/// then overshoots by up to half that, which was most of `host`'s burst p95 (figure 6).
-pub const FAST_CAP: Duration = Duration::from_millis(20);
+/// `docker run`s a container may take 50-250 ms to listen; waits of 20 ms or more then overshoot
+/// by half that on average, which was most of `host`'s burst p95 (figure 6).
+pub const FAST_CAP: Duration = Duration::from_millis(10);
 
 /// How long retries stay at most [`FAST_CAP`] apart: bounds what a target that never passes
-/// (a wrong digest, a dead app) costs to about 100 probes before the delay doubles away.
+/// (a wrong digest, a dead app) costs to about 200 probes before the delay doubles away.
 pub const FAST_PHASE: Duration = Duration::from_secs(2);
 
-/// The retry delay while unhealthy: the next delay and the time spent in retries so far (waits
-/// and the probes themselves, so a server that hangs every probe until its timeout leaves the
-/// fast phase after [`FAST_PHASE`] too, not after 100 probes).
+/// The retry state while unhealthy: the time spent in retries so far (waits and the probes
+/// themselves, so a server that hangs every probe until its timeout leaves the fast phase after
+/// [`FAST_PHASE`] too, not after 200 probes) and, after the fast phase, the doubling delay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retry {
-    next: Duration,
+    slow: Duration,
     waited: Duration,
 }
 
 impl Retry {
     pub fn new() -> Retry {
         Retry {
-            next: FIRST_RETRY,
+            slow: FAST_CAP,
             waited: Duration::ZERO,
         }
     }
-}
 
-impl Retry {
     /// Counts time a failed probe took towards [`FAST_PHASE`].
     pub fn spent(&mut self, probe: Duration) {
         self.waited = self.waited.saturating_add(probe);
@@ -87,15 +93,14 @@ pub fn next_delay(
     interval: Duration,
 ) -> Duration {
     if !healthy {
-        let d = retry.next.min(interval);
-        retry.waited = retry.waited.saturating_add(d);
-        let grown = retry.next.saturating_mul(2);
-        let grown = if retry.waited < FAST_PHASE {
-            grown.min(FAST_CAP)
+        let d = if retry.waited < FAST_PHASE {
+            (retry.waited / RETRY_SHARE).clamp(FIRST_RETRY, FAST_CAP)
         } else {
-            grown
-        };
-        retry.next = grown.min(interval);
+            retry.slow = retry.slow.saturating_mul(2);
+            retry.slow
+        }
+        .min(interval);
+        retry.waited = retry.waited.saturating_add(d);
         d
     } else if last_pass {
         *retry = Retry::new();

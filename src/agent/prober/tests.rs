@@ -52,16 +52,25 @@ const SCHEDULE: Schedule = Schedule {
 };
 
 #[test]
-fn next_delay_retries_every_20ms_for_2s_then_grows_to_the_interval() {
+fn next_delay_waits_a_quarter_of_the_retrying_then_10ms_for_2s_then_grows_to_the_interval() {
     let mut retry = Retry::new();
     let i = Duration::from_secs(5);
-    let delays: Vec<u128> = (0..110)
-        .map(|_| next_delay(false, false, &mut retry, i).as_millis())
+    let delays: Vec<Duration> = (0..221)
+        .map(|_| next_delay(false, false, &mut retry, i))
         .collect();
-    assert_eq!(&delays[..5], &[5, 10, 20, 20, 20]);
-    // 5 + 10 + 20 × 100 = 2015 ms of retries: the fast phase is over, the delay doubles.
-    assert!(delays[2..102].iter().all(|d| *d == 20), "{delays:?}");
-    assert_eq!(&delays[102..], &[40, 80, 160, 320, 640, 1280, 2560, 5000]);
+    let us: Vec<u128> = delays.iter().map(|d| d.as_micros()).collect();
+    assert_eq!(&us[..8], &[1000, 1000, 1000, 1000, 1000, 1250, 1562, 1953]);
+    let mut waited = Duration::ZERO;
+    for d in &delays[..211] {
+        let want = (waited / 4).clamp(Duration::from_millis(1), Duration::from_millis(10));
+        assert_eq!(*d, want, "{us:?}");
+        waited += *d;
+    }
+    // The first 16 retries cover the first 57 ms, where a lone container starts listening.
+    assert!(delays[..16].iter().sum::<Duration>() < Duration::from_millis(57));
+    assert!(waited >= FAST_PHASE, "the fast phase lasts 2 s of retries");
+    let ms: Vec<u128> = delays[211..].iter().map(|d| d.as_millis()).collect();
+    assert_eq!(ms, &[20, 40, 80, 160, 320, 640, 1280, 2560, 5000, 5000]);
     assert_eq!(next_delay(true, true, &mut retry, i), i);
     assert_eq!(retry, Retry::new(), "a pass resets the fast retry");
     assert_eq!(
@@ -79,7 +88,7 @@ fn a_target_that_hangs_every_probe_leaves_the_fast_phase_after_2s_too() {
     let d: Vec<u128> = (0..4)
         .map(|_| next_delay(false, false, &mut retry, i).as_millis())
         .collect();
-    assert_eq!(d, vec![5, 10, 20, 40]);
+    assert_eq!(d, vec![20, 40, 80, 160]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -100,8 +109,8 @@ async fn first_probe_is_immediate_and_retries_are_fast_until_it_passes() {
         .collect();
     assert_eq!(
         &at[..5],
-        &[0, 5, 15, 35, 5035],
-        "immediate, 5/10/20 ms retries, then the interval"
+        &[0, 1, 2, 3, 5003],
+        "immediate, 1 ms retries, then the interval"
     );
     assert_eq!(reports[3].transition, Transition::Rose);
     assert!(reports[3].healthy);
