@@ -119,6 +119,31 @@ fn main_table(r: &Results, plan: &Plan) -> String {
         "p50 ≤ 20 ms",
         &v(skr, 20.0),
     );
+    let floor = r
+        .sidekick
+        .as_ref()
+        .and_then(|s| summarize(&s.floor.iter().map(|f| f.ready_ms).collect::<Vec<f64>>()));
+    if let (Some(reg), Some(f)) = (skr, floor) {
+        t.summary(
+            "1",
+            "… floor: the container alone, `start` event → first HTTP 200 polled 1 ms apart",
+            Some(f),
+            ms,
+            "",
+            "",
+        );
+        let gap = reg.median - f.median;
+        let ok = if gap <= 3.0 { "met" } else { "**MISSED**" };
+        t.row([
+            "1",
+            "… registration p50 minus the floor's p50",
+            "",
+            &ms(gap),
+            "—",
+            "≤ 3 ms",
+            ok,
+        ]);
+    }
     t.summary(
         "2",
         "deregistration, `sidekick run`: before `docker stop -t 2` → DELETE seen",
@@ -335,8 +360,18 @@ fn footprint_rows(t: &mut Table, r: &Results, plan: &Plan) {
         t.summary("4", &what, Some(w.rss_kb), mib, "≤ 8 MiB", ok);
         let what = format!("one agent idle {idle} s: CPU (utime+stime / wall)");
         let cell = cpu_cell(w.cpu_pct, w.cpu_pct_ns);
-        let ok = cpu_verdict(w.cpu_pct, w.cpu_pct_ns, 0.05);
-        t.row(["4", &what, "1 window", &cell, "—", "≤ 0.05 %", ok]);
+        // Issue 22: ≤ 0.03 %, judged on schedstat's nanoseconds where there are any (one 10 ms
+        // tick of utime+stime is already 0.017 % of a 60 s window).
+        let ok = cpu_verdict(w.cpu_pct_ns.unwrap_or(w.cpu_pct), None, 0.03);
+        t.row([
+            "4",
+            &what,
+            "1 window",
+            &cell,
+            "—",
+            "≤ 0.03 % (schedstat)",
+            ok,
+        ]);
     }
     if let Some(s) = &r.shell_footprint {
         let what = format!("2014 shell loop {idle} s: RSS of its process tree (10 ms samples)");
@@ -550,6 +585,17 @@ fn host_rows(t: &mut Table, r: &Results, plan: &Plan) {
             "",
             "",
         ]);
+        // Issue 22: the agent's own cost beside its probes, both from this run (schedstat).
+        let own = w.cpu_pct_ns.unwrap_or(w.cpu_pct) - f.pct_at_rate;
+        t.row([
+            "6",
+            "… the agent's own cost: its CPU (schedstat) minus the probe floor",
+            "",
+            &pct(own),
+            "—",
+            "≤ 0.03 %",
+            met(own <= 0.03),
+        ]);
     }
     if let Some(np) = &h.no_probe_window {
         let what = format!(
@@ -583,6 +629,18 @@ fn host_rows(t: &mut Table, r: &Results, plan: &Plan) {
     if let Some(f) = summarize(&h.floor_burst_ms) {
         let what = "… floor: the same bursts with no agent, `start` event → first HTTP 200 (an ideal agent: port known beforehand, polled 1 ms apart from the event)";
         t.summary("6", what, Some(f), ms, "", "");
+        if let Some(b) = b {
+            let gap = b.p95 - f.p95;
+            t.row([
+                "6",
+                "… burst p95 minus the floor's p95",
+                "",
+                &ms(gap),
+                "—",
+                "≤ 15 ms",
+                met(gap <= 15.0),
+            ]);
+        }
     }
     let what = format!("`sidekick host` SIGTERM with {n} registered: signal → last DELETE seen");
     t.row([
