@@ -8,6 +8,7 @@ pub mod engine;
 pub mod follow;
 pub mod follow_all;
 mod labelled;
+mod stream;
 mod view;
 
 pub use labelled::{published_tcp_ports, Labelled};
