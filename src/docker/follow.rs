@@ -157,22 +157,16 @@ impl Subject for One {
         Ok(self.send(view).await)
     }
 
-    async fn event(&mut self, _: Engine, _: &EventMessage, facts: Facts) -> Flow {
-        let Facts {
-            action,
-            id,
-            signal,
-            at_nanos,
-        } = facts;
-        if !relevant_action(&action) {
+    async fn event(&mut self, _: Engine, _: &EventMessage, f: Facts) -> Flow {
+        if !relevant_action(&f.action) {
             return Flow::Follow;
         }
-        debug!(action = %action, container = %id, "docker event");
-        if action == "kill" {
+        debug!(action = %f.action, container = %f.id, "docker event");
+        if f.action == "kill" {
             let kill = DockerUpdate::Kill {
-                container_id: id,
-                signal,
-                at_nanos,
+                container_id: f.id,
+                signal: f.signal,
+                at_nanos: f.at_nanos,
             };
             if self.tx.send(kill).await.is_err() {
                 return Flow::Quit;
