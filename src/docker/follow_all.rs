@@ -63,17 +63,8 @@ fn events_options(engine: Engine, labels: &[String], since_nanos: i64) -> Events
     }
 }
 
-/// The ids of every container, running or not, carrying all of `labels`.
-pub async fn list(docker: &Docker, labels: &[String]) -> Result<Vec<String>, DockerError> {
-    list_some(docker, labels, true).await
-}
-
 /// The ids of the containers carrying all of `labels`: all of them, or the running ones.
-async fn list_some(
-    docker: &Docker,
-    labels: &[String],
-    all: bool,
-) -> Result<Vec<String>, DockerError> {
+async fn list(docker: &Docker, labels: &[String], all: bool) -> Result<Vec<String>, DockerError> {
     let mut f = filters(labels);
     f.remove("type");
     let options = ListContainersOptions {
@@ -144,7 +135,7 @@ impl Subject for All {
 
     async fn look(&mut self) -> Result<Flow, DockerError> {
         self.running = None;
-        let ids = list(&self.docker, &self.labels).await?;
+        let ids = list(&self.docker, &self.labels, true).await?;
         Ok(self.send(HostEvent::Listed(ids)).await)
     }
 
@@ -177,7 +168,7 @@ impl Subject for All {
     }
 
     async fn poll(&mut self) -> Flow {
-        let now: BTreeSet<String> = match list_some(&self.docker, &self.labels, false).await {
+        let now: BTreeSet<String> = match list(&self.docker, &self.labels, false).await {
             Ok(ids) => ids.into_iter().collect(),
             Err(e) => {
                 warn!(error = %e, "listing the running containers failed; reconnecting");

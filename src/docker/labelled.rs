@@ -39,7 +39,7 @@ impl Labelled {
 /// The TCP container ports published on the host: those with a host binding in the container's
 /// configuration (`-p`, known before it starts), those Docker reports bound now, and with `-P`
 /// every exposed port. Sorted by port.
-pub fn published_tcp_ports(c: &ContainerInspectResponse) -> Vec<PortSpec> {
+fn published_tcp_ports(c: &ContainerInspectResponse) -> Vec<PortSpec> {
     let bound = |m: Option<&PortMap>| -> Vec<String> {
         m.into_iter()
             .flatten()
