@@ -1,24 +1,22 @@
-//! Following one container: subscribe to its events (replaying from a timestamp taken before the
-//! inspect, so nothing falls between the two), inspect it, re-inspect on every event, and when the
-//! stream ends (daemon restart, severed socket) reconnect with capped jittered backoff, replay with
-//! `since`, and inspect again. Every update goes to the agent as a [`DockerUpdate`]. On Podman
-//! (see `engine`) the events are filtered here, and the container is re-read every
-//! [`PODMAN_POLL`]: to see its `stopping` state before it dies, and a start sooner than
-//! Podman's late event.
+//! Following one container (`run`) on the skeleton in `stream`: subscribe to its events, inspect
+//! it, re-inspect on every event, and when the stream ends reconnect, replay and inspect again.
+//! Every update goes to the agent as a [`DockerUpdate`]. On Podman (see `engine`) the events are
+//! filtered here, and the container is re-read every [`PODMAN_POLL`]: to see its `stopping` state
+//! before it dies, and a start sooner than Podman's late event.
+//!
+//! [`PODMAN_POLL`]: super::engine::PODMAN_POLL
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bollard::models::EventMessage;
 use bollard::query_parameters::EventsOptions;
 use bollard::Docker;
-use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use super::engine::{identify, relevant_action, Engine, PODMAN_POLL};
-use super::{inspect, ContainerView, PortSpec};
-use crate::backoff::{Backoff, RetryLog};
+use super::engine::{relevant_action, Engine};
+use super::stream::{self, since_arg, Facts, Flow, Subject};
+use super::{inspect, ContainerView, DockerError, PortSpec};
 
 /// Events that can change what the agent announces.
 pub(super) const ACTIONS: &[&str] = &[
@@ -49,52 +47,6 @@ pub enum DockerUpdate {
     Disconnected(String),
 }
 
-pub(super) fn now_nanos() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
-}
-
-/// Docker's `since` takes `seconds.nanoseconds`.
-pub(super) fn since_arg(nanos: i64) -> String {
-    format!(
-        "{}.{:09}",
-        nanos.div_euclid(1_000_000_000),
-        nanos.rem_euclid(1_000_000_000)
-    )
-}
-
-/// What the agents need from one event: its action, the container's id, the signal of a
-/// `kill`, and when it happened (daemon clock, ns).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Facts {
-    pub action: String,
-    pub id: String,
-    pub signal: String,
-    pub at_nanos: i64,
-}
-
-impl Facts {
-    pub(super) fn of(ev: &EventMessage) -> Facts {
-        let attrs = ev.actor.as_ref().and_then(|a| a.attributes.as_ref());
-        Facts {
-            action: ev.action.clone().unwrap_or_default(),
-            id: ev
-                .actor
-                .as_ref()
-                .and_then(|a| a.id.clone())
-                .unwrap_or_default(),
-            signal: attrs
-                .and_then(|a| a.get("signal").cloned())
-                .unwrap_or_default(),
-            at_nanos: ev
-                .time_nano
-                .unwrap_or_else(|| ev.time.unwrap_or(0).saturating_mul(1_000_000_000)),
-        }
-    }
-}
-
 fn options(
     engine: Engine,
     reference: &str,
@@ -121,14 +73,6 @@ fn options(
     }
 }
 
-/// What woke the follower.
-enum Step {
-    Event(EventMessage),
-    /// Podman: time to re-read the running container's state.
-    Poll,
-    Ended(String),
-}
-
 /// Runs until the receiver is dropped. `host` names the socket in logs.
 pub async fn follow(
     docker: Docker,
@@ -137,126 +81,102 @@ pub async fn follow(
     spec: PortSpec,
     tx: mpsc::Sender<DockerUpdate>,
 ) {
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-    let mut log = RetryLog::new("reaching docker");
-    // Replay from one second back on the first subscription: covers clock skew between the
-    // inspect and the stream's start; duplicate events only cause a harmless re-inspect.
-    let mut since = now_nanos() - 1_000_000_000;
-    let mut known_id: Option<String> = None;
-    loop {
-        let looked = match identify(&docker, &host).await {
-            Ok(engine) => {
-                let stream = docker.events(Some(options(
-                    engine,
-                    &reference,
-                    known_id.as_deref(),
-                    since,
-                )));
-                inspect(&docker, &reference, spec)
-                    .await
-                    .map(|view| (engine, stream, view))
-            }
-            Err(e) => Err(e),
-        };
-        let (engine, mut stream, view) = match looked {
-            Ok(l) => l,
-            Err(e) => {
-                if tx
-                    .send(DockerUpdate::Disconnected(e.to_string()))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                log.failed(&e);
-                tokio::time::sleep(backoff.next_delay()).await;
-                continue;
-            }
-        };
-        log.succeeded();
-        backoff.reset();
+    let one = One {
+        docker,
+        tx,
+        reference,
+        spec,
+        known_id: None,
+        last: None,
+    };
+    stream::follow(host, one).await;
+}
+
+/// The followed container: how it is named, and what was last seen of it.
+struct One {
+    docker: Docker,
+    tx: mpsc::Sender<DockerUpdate>,
+    reference: String,
+    spec: PortSpec,
+    /// Its id once seen: the event filter names it too, so that a rename away from `reference`
+    /// is still seen.
+    known_id: Option<String>,
+    /// The last snapshot sent.
+    last: Option<ContainerView>,
+}
+
+impl One {
+    /// Sends `view`; resubscribes when the container's id changed (the filter must name it).
+    async fn send(&mut self, view: Option<ContainerView>) -> Flow {
         let id_now = view.as_ref().map(|v| v.id.clone());
-        let mut last = view.clone();
-        if tx.send(DockerUpdate::Snapshot(view)).await.is_err() {
-            return;
+        let resubscribe = id_now.is_some() && id_now != self.known_id;
+        self.known_id = id_now.or(self.known_id.take());
+        self.last = view.clone();
+        if self.tx.send(DockerUpdate::Snapshot(view)).await.is_err() {
+            Flow::Quit
+        } else if resubscribe {
+            Flow::Resubscribe
+        } else {
+            Flow::Follow
         }
-        let mut resubscribe = id_now.is_some() && id_now != known_id;
-        known_id = id_now.or(known_id);
-        // Follow the stream until it ends, or until the container's id changed (the filter must
-        // name the new id so that a rename away from our name is still seen).
-        while !resubscribe {
-            let polling = engine.polls_state();
-            let step = tokio::select! {
-                ev = stream.next() => match ev {
-                    Some(Ok(ev)) => Step::Event(ev),
-                    Some(Err(e)) => Step::Ended(format!("docker event stream failed: {e}")),
-                    None => Step::Ended("docker event stream ended (daemon restart?)".into()),
-                },
-                _ = tokio::time::sleep(PODMAN_POLL), if polling => Step::Poll,
-            };
-            let polled = match step {
-                Step::Ended(why) => {
-                    warn!("{why}; reconnecting");
-                    break;
-                }
-                Step::Poll => true,
-                Step::Event(ev) => {
-                    let Facts {
-                        action,
-                        id,
-                        signal,
-                        at_nanos: at,
-                    } = Facts::of(&ev);
-                    since = since.max(at);
-                    if !relevant_action(&action) {
-                        continue;
-                    }
-                    debug!(action = %action, container = %id, "docker event");
-                    if action == "kill"
-                        && tx
-                            .send(DockerUpdate::Kill {
-                                container_id: id.clone(),
-                                signal,
-                                at_nanos: at,
-                            })
-                            .await
-                            .is_err()
-                    {
-                        return;
-                    }
-                    false
-                }
-            };
-            match inspect(&docker, &reference, spec).await {
-                Ok(view) => {
-                    if polled && view == last {
-                        continue;
-                    }
-                    let id_now = view.as_ref().map(|v| v.id.clone());
-                    resubscribe = id_now.is_some() && id_now != known_id;
-                    known_id = id_now.or(known_id);
-                    last = view.clone();
-                    if tx.send(DockerUpdate::Snapshot(view)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    warn!(error = %e, "docker inspect failed; reconnecting");
-                    break;
-                }
+    }
+
+    /// Inspects the container again and sends what it looks like (after a poll, only a change).
+    async fn reinspect(&mut self, polled: bool) -> Flow {
+        match inspect(&self.docker, &self.reference, self.spec).await {
+            Ok(view) if polled && view == self.last => Flow::Follow,
+            Ok(view) => self.send(view).await,
+            Err(e) => {
+                warn!(error = %e, "docker inspect failed; reconnecting");
+                Flow::Reconnect
             }
         }
-        if !resubscribe {
-            crate::telemetry::docker_reconnect();
-            if tx
-                .send(DockerUpdate::Disconnected("event stream ended".into()))
-                .await
-                .is_err()
-            {
-                return;
-            }
-            tokio::time::sleep(backoff.next_delay()).await;
+    }
+}
+
+impl Subject for One {
+    fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    async fn disconnected(&self, why: String) -> bool {
+        self.tx.send(DockerUpdate::Disconnected(why)).await.is_ok()
+    }
+
+    fn options(&self, engine: Engine, since_nanos: i64) -> EventsOptions {
+        options(
+            engine,
+            &self.reference,
+            self.known_id.as_deref(),
+            since_nanos,
+        )
+    }
+
+    async fn look(&mut self) -> Result<Flow, DockerError> {
+        let view = inspect(&self.docker, &self.reference, self.spec).await?;
+        Ok(self.send(view).await)
+    }
+
+    async fn event(&mut self, _: Engine, _: &EventMessage, f: Facts) -> Flow {
+        if !relevant_action(&f.action) {
+            return Flow::Follow;
         }
+        debug!(action = %f.action, container = %f.id, "docker event");
+        if f.action == "kill" {
+            let kill = DockerUpdate::Kill {
+                container_id: f.id,
+                signal: f.signal,
+                at_nanos: f.at_nanos,
+            };
+            if self.tx.send(kill).await.is_err() {
+                return Flow::Quit;
+            }
+        }
+        self.reinspect(false).await
+    }
+
+    async fn poll(&mut self) -> Flow {
+        self.reinspect(true).await
     }
 }
 

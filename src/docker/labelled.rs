@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use bollard::models::{ContainerInspectResponse, PortMap};
 
+use super::view::container_name;
 use super::{PortSpec, Proto};
 
 /// A container as `host` first sees it.
@@ -23,12 +24,7 @@ impl Labelled {
     pub fn from_inspect(c: &ContainerInspectResponse) -> Labelled {
         Labelled {
             id: c.id.clone().unwrap_or_default(),
-            name: c
-                .name
-                .as_deref()
-                .unwrap_or_default()
-                .trim_start_matches('/')
-                .to_string(),
+            name: container_name(c),
             labels: c
                 .config
                 .as_ref()
@@ -43,7 +39,7 @@ impl Labelled {
 /// The TCP container ports published on the host: those with a host binding in the container's
 /// configuration (`-p`, known before it starts), those Docker reports bound now, and with `-P`
 /// every exposed port. Sorted by port.
-pub fn published_tcp_ports(c: &ContainerInspectResponse) -> Vec<PortSpec> {
+fn published_tcp_ports(c: &ContainerInspectResponse) -> Vec<PortSpec> {
     let bound = |m: Option<&PortMap>| -> Vec<String> {
         m.into_iter()
             .flatten()

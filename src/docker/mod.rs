@@ -8,9 +8,10 @@ pub mod engine;
 pub mod follow;
 pub mod follow_all;
 mod labelled;
+mod stream;
 mod view;
 
-pub use labelled::{published_tcp_ports, Labelled};
+pub use labelled::Labelled;
 pub use view::{
     bindings, kill_means_stopping, network_name, parse_signal, Binding, BindingError,
     ContainerView, NetAddrs, PortSpec, Proto,
@@ -49,16 +50,6 @@ impl From<bollard::errors::Error> for DockerError {
         match e {
             bollard::errors::Error::SocketNotFoundError(path) => DockerError::NoSocket(path),
             e => DockerError::Api(e),
-        }
-    }
-}
-
-impl DockerError {
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            DockerError::BadHost { .. } | DockerError::NoSuchNetwork { .. } => "config",
-            DockerError::Api(_) | DockerError::NoSocket(_) => "api",
-            DockerError::Timeout(_) => "timeout",
         }
     }
 }

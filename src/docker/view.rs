@@ -226,12 +226,7 @@ impl ContainerView {
             .unwrap_or(libc::SIGTERM);
         ContainerView {
             id: c.id.clone().unwrap_or_default(),
-            name: c
-                .name
-                .as_deref()
-                .unwrap_or_default()
-                .trim_start_matches('/')
-                .to_string(),
+            name: container_name(c),
             status,
             running: state.and_then(|s| s.running).unwrap_or(false),
             paused: state.and_then(|s| s.paused).unwrap_or(false),
@@ -265,6 +260,15 @@ impl ContainerView {
                 .collect(),
         }
     }
+}
+
+/// The container's name without Docker's leading slash (empty when it has none).
+pub(super) fn container_name(c: &ContainerInspectResponse) -> String {
+    c.name
+        .as_deref()
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .to_string()
 }
 
 /// `SIGTERM`, `TERM`, `15`, `sigquit` → the signal number.

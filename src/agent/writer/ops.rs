@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use etcd_client::{Client, Compare, CompareOp, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse};
+use etcd_client::{
+    Client, Compare, CompareOp, GetOptions, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse,
+    TxnResponse,
+};
 use tracing::info;
 
 use crate::etcd::access::AGENT_NEEDS;
@@ -129,6 +132,19 @@ pub async fn acquire(
             kv
         }
     };
+    take_over(c, &key, put(), me, lease, kv).await
+}
+
+/// The owner key held under `kv`: this agent's already, or taken over from a dead predecessor of
+/// this unit when `claim` says so (guarded by the key's revision), or held by another agent.
+async fn take_over(
+    c: &Calls<'_>,
+    key: &str,
+    put: TxnOp,
+    me: &Owner,
+    lease: i64,
+    kv: KeyValue,
+) -> Result<Ownership, EtcdError> {
     if kv.lease() == lease {
         return Ok(Ownership::Mine { stale_lease: None });
     }
@@ -142,14 +158,14 @@ pub async fn acquire(
     }
     let txn = Txn::new()
         .when([Compare::mod_revision(
-            key.as_str(),
+            key,
             CompareOp::Equal,
             kv.mod_revision(),
         )])
-        .and_then([put()]);
+        .and_then([put]);
     let took = timed_within(c.deadline, c.client.clone().txn(txn))
         .await
-        .map_err(|e| c.named(e, "writing", &key))?
+        .map_err(|e| c.named(e, "writing", key))?
         .succeeded();
     if took {
         info!(owner_key = %key, previous = ?holder, "took over the prefix from a previous agent of this unit");
@@ -202,14 +218,7 @@ pub async fn reconcile(
         .await
         .map_err(|e| c.named(e, "writing", &layout.prefix))?;
     if !resp.succeeded() {
-        let holder = resp.op_responses().into_iter().find_map(|r| match r {
-            TxnOpResponse::Get(g) => g.kvs().first().map(|kv| kv.value().to_vec()),
-            _ => None,
-        });
-        return Ok(Err(match holder {
-            None => NotOwner::Vacant,
-            Some(v) => NotOwner::Held(serde_json::from_slice(&v).ok()),
-        }));
+        return Ok(Err(not_owner(resp)));
     }
     match want {
         Some(r) => info!(
@@ -223,6 +232,18 @@ pub async fn reconcile(
         .into_iter()
         .map(|(k, v)| (k, (v, lease)))
         .collect()))
+}
+
+/// Who holds the owner key, from the read in a refused transaction's else branch.
+fn not_owner(resp: TxnResponse) -> NotOwner {
+    let holder = resp.op_responses().into_iter().find_map(|r| match r {
+        TxnOpResponse::Get(g) => g.kvs().first().map(|kv| kv.value().to_vec()),
+        _ => None,
+    });
+    match holder {
+        None => NotOwner::Vacant,
+        Some(v) => NotOwner::Held(serde_json::from_slice(&v).ok()),
+    }
 }
 
 /// Deletes this writer's keys and its owner key, guarded by ownership under `lease`: how a

@@ -3,7 +3,7 @@
 //! [`step`]. Modelled on kube-runtime's `watcher.rs`.
 //!
 //! ```text
-//!  NoLease --Lease(live)--> Claiming --Claimed(Mine)--> Owned{synced: false} --Reconciled(Done)--> Owned{synced: true}
+//!  NoLease --Lease(live)--> Claiming --Claimed(Mine)--> Owned{Stale} --Reconciled(Done)--> Owned{Synced}
 //!                              ^  |                        |  ^                                      |
 //!                              |  +--Claimed(Held)--> Held |  +----DesiredChanged / Resync-----------+
 //!                              |          |               |
@@ -30,15 +30,42 @@ pub enum State {
     /// Another agent owns the prefix: claim again after a while.
     Held { lease: Lease },
     /// This agent owns the prefix under `lease`. `cache`: what etcd holds, as last read or
-    /// written (`None`: read it before planning). `synced`: etcd matched the wanted keys after
-    /// the last change; nothing to do until the next change or resync. `retry`: the last
-    /// reconcile failed, wait a backoff first.
+    /// written (`None`: read it before planning).
     Owned {
         lease: Lease,
         cache: Option<Actual>,
-        synced: bool,
-        retry: bool,
+        keys: Keys,
     },
+}
+
+/// Where an owned prefix's keys stand against the wanted ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keys {
+    /// They may differ (a change, a resync, a fresh claim): reconcile.
+    Stale,
+    /// The last reconcile failed: wait a backoff, then reconcile.
+    Retry,
+    /// etcd matched the wanted keys after the last change: nothing to do until the next change
+    /// or resync.
+    Synced,
+}
+
+impl Keys {
+    /// After a change or a resync: reconcile, but not before a pending backoff is over.
+    fn changed(self) -> Keys {
+        match self {
+            Keys::Retry => Keys::Retry,
+            Keys::Stale | Keys::Synced => Keys::Stale,
+        }
+    }
+
+    /// When the timer fires: a backoff is over.
+    fn backoff_over(self) -> Keys {
+        match self {
+            Keys::Retry => Keys::Stale,
+            k => k,
+        }
+    }
 }
 
 /// The outcome of a claim on the owner key.
@@ -122,8 +149,7 @@ pub fn step(state: State, event: Event) -> State {
             Claim::Mine => State::Owned {
                 lease,
                 cache: None,
-                synced: false,
-                retry: false,
+                keys: Keys::Stale,
             },
             Claim::Held => State::Held { lease },
             Claim::Failed => State::Claiming { lease, retry: true },
@@ -138,8 +164,7 @@ pub fn step(state: State, event: Event) -> State {
             Reconciled::Done(actual) => State::Owned {
                 lease,
                 cache: Some(actual),
-                synced: true,
-                retry: false,
+                keys: Keys::Synced,
             },
             Reconciled::Lost => State::Claiming {
                 lease,
@@ -148,43 +173,23 @@ pub fn step(state: State, event: Event) -> State {
             Reconciled::Failed => State::Owned {
                 lease,
                 cache: None,
-                synced: false,
-                retry: true,
+                keys: Keys::Retry,
             },
         },
-        (
-            State::Owned {
-                lease,
-                cache,
-                retry,
-                ..
-            },
-            Event::DesiredChanged,
-        ) => State::Owned {
+        (State::Owned { lease, cache, keys }, Event::DesiredChanged) => State::Owned {
             lease,
             cache,
-            synced: false,
-            retry,
+            keys: keys.changed(),
         },
-        (State::Owned { lease, retry, .. }, Event::Resync) => State::Owned {
+        (State::Owned { lease, keys, .. }, Event::Resync) => State::Owned {
             lease,
             cache: None,
-            synced: false,
-            retry,
+            keys: keys.changed(),
         },
-        (
-            State::Owned {
-                lease,
-                cache,
-                synced,
-                ..
-            },
-            Event::Timer,
-        ) => State::Owned {
+        (State::Owned { lease, cache, keys }, Event::Timer) => State::Owned {
             lease,
             cache,
-            synced,
-            retry: false,
+            keys: keys.backoff_over(),
         },
         // Outcomes that arrive in another state (stale), and changes that do not matter there.
         (s, _) => s,
@@ -195,21 +200,23 @@ pub fn step(state: State, event: Event) -> State {
 pub fn next(state: &State) -> Next {
     match state {
         State::NoLease => Next::Wait(Wait::Event),
-        State::Claiming { retry: true, .. } | State::Owned { retry: true, .. } => {
-            Next::Wait(Wait::Backoff)
-        }
+        State::Claiming { retry: true, .. }
+        | State::Owned {
+            keys: Keys::Retry, ..
+        } => Next::Wait(Wait::Backoff),
         State::Claiming { lease, .. } => Next::Claim(*lease),
         State::Held { .. } => Next::Wait(Wait::Held),
         State::Owned {
             lease,
             cache,
-            synced: false,
-            ..
+            keys: Keys::Stale,
         } => Next::Reconcile {
             lease: *lease,
             cache: cache.clone(),
         },
-        State::Owned { synced: true, .. } => Next::Wait(Wait::Resync),
+        State::Owned {
+            keys: Keys::Synced, ..
+        } => Next::Wait(Wait::Resync),
     }
 }
 

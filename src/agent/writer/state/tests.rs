@@ -15,12 +15,11 @@ fn actual() -> Actual {
         .collect()
 }
 
-fn owned(cache: Option<Actual>, synced: bool, retry: bool) -> State {
+fn owned(cache: Option<Actual>, keys: Keys) -> State {
     State::Owned {
         lease: L1,
         cache,
-        synced,
-        retry,
+        keys,
     }
 }
 
@@ -49,7 +48,7 @@ fn transitions() {
             "claimed",
             claiming(L1, false),
             Claimed(Claim::Mine),
-            owned(None, false, false),
+            owned(None, Keys::Stale),
         ),
         (
             "held by another agent",
@@ -77,49 +76,49 @@ fn transitions() {
         ),
         (
             "reconciled",
-            owned(None, false, false),
+            owned(None, Keys::Stale),
             Reconciled(super::Reconciled::Done(actual())),
-            owned(Some(actual()), true, false),
+            owned(Some(actual()), Keys::Synced),
         ),
         (
             "ownership lost: claim again",
-            owned(Some(actual()), true, false),
+            owned(Some(actual()), Keys::Synced),
             Reconciled(super::Reconciled::Lost),
             claiming(L1, false),
         ),
         (
             "write failed: forget the cache, back off",
-            owned(Some(actual()), false, false),
+            owned(Some(actual()), Keys::Stale),
             Reconciled(super::Reconciled::Failed),
-            owned(None, false, true),
+            owned(None, Keys::Retry),
         ),
         (
             "desired changed: plan against the cache",
-            owned(Some(actual()), true, false),
+            owned(Some(actual()), Keys::Synced),
             DesiredChanged,
-            owned(Some(actual()), false, false),
+            owned(Some(actual()), Keys::Stale),
         ),
         (
             "resync: re-read etcd",
-            owned(Some(actual()), true, false),
+            owned(Some(actual()), Keys::Synced),
             Resync,
-            owned(None, false, false),
+            owned(None, Keys::Stale),
         ),
         (
             "same lease again: nothing",
-            owned(Some(actual()), true, false),
+            owned(Some(actual()), Keys::Synced),
             Lease(Some(L1)),
-            owned(Some(actual()), true, false),
+            owned(Some(actual()), Keys::Synced),
         ),
         (
             "a new lease: claim again",
-            owned(Some(actual()), true, false),
+            owned(Some(actual()), Keys::Synced),
             Lease(Some(L2)),
             claiming(L2, false),
         ),
         (
             "lease lost",
-            owned(Some(actual()), true, false),
+            owned(Some(actual()), Keys::Synced),
             Lease(None),
             State::NoLease,
         ),
@@ -131,9 +130,9 @@ fn transitions() {
         ),
         (
             "a stale claim outcome is ignored",
-            owned(None, false, false),
+            owned(None, Keys::Stale),
             Claimed(Claim::Held),
-            owned(None, false, false),
+            owned(None, Keys::Stale),
         ),
         (
             "a stale reconcile outcome is ignored",
@@ -142,10 +141,16 @@ fn transitions() {
             claiming(L1, false),
         ),
         (
+            "desired changed during a backoff: the backoff stands",
+            owned(None, Keys::Retry),
+            DesiredChanged,
+            owned(None, Keys::Retry),
+        ),
+        (
             "backoff over while owned",
-            owned(None, false, true),
+            owned(None, Keys::Retry),
             Timer,
-            owned(None, false, false),
+            owned(None, Keys::Stale),
         ),
     ];
     for (name, from, event, want) in table {
@@ -164,15 +169,15 @@ fn what_each_state_does() {
     assert_eq!(next(&claiming(L1, true)), Next::Wait(Wait::Backoff));
     assert_eq!(next(&State::Held { lease: L1 }), Next::Wait(Wait::Held));
     assert_eq!(
-        next(&owned(Some(actual()), false, false)),
+        next(&owned(Some(actual()), Keys::Stale)),
         Next::Reconcile {
             lease: L1,
             cache: Some(actual())
         }
     );
-    assert_eq!(next(&owned(None, false, true)), Next::Wait(Wait::Backoff));
+    assert_eq!(next(&owned(None, Keys::Retry)), Next::Wait(Wait::Backoff));
     assert_eq!(
-        next(&owned(Some(actual()), true, false)),
+        next(&owned(Some(actual()), Keys::Synced)),
         Next::Wait(Wait::Resync),
         "in sync, an idle writer only waits: no writes"
     );
