@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{etcd_config, first_env, limits, read_secret_file, ConfigError, Env};
+use super::{etcd_config, first_env, read_secret_file, ConfigError, Env};
+use crate::cli::limits;
 use crate::cli::{Backend, LbsyncArgs};
 use crate::etcd::EtcdConfig;
 use crate::health::{Digest, DEFAULT_HEALTH_PATH};
