@@ -11,7 +11,7 @@ use crate::cli::limits;
 use crate::cli::{Backend, LbsyncArgs};
 use crate::etcd::EtcdConfig;
 use crate::health::{Digest, DEFAULT_HEALTH_PATH};
-use crate::lbsync::node_plan::{refusal, AddressRules};
+use crate::registry::node::{refusal, AddressRules};
 use crate::nginx::NginxConfig;
 use crate::rackspace::{ClientConfig, Credentials, DEFAULT_IDENTITY_URL};
 use crate::registry::key;

@@ -31,7 +31,8 @@ use backend::Backend;
 pub use driver::Step;
 use driver::{transition, Event, State};
 use election::{Election, Fence, Holder, Role};
-use node_plan::{plan_nodes, AddressRules, NodePlan};
+use crate::registry::node::AddressRules;
+use node_plan::{plan_nodes, NodePlan};
 use registry::Registry;
 use view::{Desired, SharedRegistry};
 

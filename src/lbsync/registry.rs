@@ -1,6 +1,6 @@
 //! The registry prefix as lbsync holds it in memory: every key grouped by instance name, each
 //! instance parsed once when one of its keys changes (not the whole prefix per change), and the
-//! address rules of [`super::node_plan::refusal`] applied, so a refused address is a skipped key
+//! address rules of [`crate::registry::node::refusal`] applied, so a refused address is a skipped key
 //! named exactly. Pure: the etcd side (paged list, watch) lives in `view`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use tracing::warn;
 
-use super::node_plan::{refusal, AddressRules};
+use crate::registry::node::{refusal, AddressRules};
 use crate::registry::codec::{self, Skipped};
 
 /// One instance name's keys and what they parse to.

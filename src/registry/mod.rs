@@ -1,7 +1,8 @@
 //! The registry's data model, shared by `run`, `check` and `lbsync`: the instance record, where an
 //! agent's keys live (`Layout`; how a record is encoded is `codec`), the pure plan that turns
 //! "what etcd holds" into the puts and deletes that make it "what we want", and the ownership
-//! record that keeps two agents from fighting over one prefix.
+//! record that keeps two agents from fighting over one prefix. `node`: which addresses may be a
+//! load balancer node at all.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod codec;
 pub mod key;
+pub mod node;
 pub mod template;
 pub use codec::{FIELDS, IPV6_FIELDS};
 pub use template::Template;

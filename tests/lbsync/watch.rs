@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sidekick::lbsync::node_plan::AddressRules;
+use sidekick::registry::node::AddressRules;
 use sidekick::lbsync::registry::Registry;
 use sidekick::lbsync::view::{self, SharedRegistry};
 use testkit::etcd::Etcd;
