@@ -16,8 +16,10 @@ use crate::nginx::NginxConfig;
 use crate::rackspace::{ClientConfig, Credentials, DEFAULT_IDENTITY_URL};
 use crate::registry::key;
 
+/// `--health-path`/`--health-digest`: the probe an instance must pass before lbsync adds it (as
+/// the 2014 lbhelper did; instances already served are not probed again).
 #[derive(Debug, Clone)]
-pub struct Recheck {
+pub struct AdmissionProbe {
     pub path: String,
     pub digest: Option<Digest>,
     pub timeout: Duration,
@@ -46,7 +48,7 @@ pub struct LbsyncConfig {
     pub backend: BackendConfig,
     pub statics: BTreeSet<SocketAddr>,
     pub allow_empty: bool,
-    pub recheck: Option<Recheck>,
+    pub admission_probe: Option<AdmissionProbe>,
     pub resync: Duration,
     /// `--debounce` was given: deprecated and ignored (lbsync warns once at start).
     pub debounce_given: bool,
@@ -214,7 +216,7 @@ impl LbsyncConfig {
                 return Err(invalid(format!("--static-node {node}: {why}")));
             }
         }
-        let recheck = match (&a.health_path, &a.health_digest) {
+        let admission_probe = match (&a.health_path, &a.health_digest) {
             (None, None) => None,
             (path, digest) => {
                 let path = path.clone().unwrap_or_else(|| DEFAULT_HEALTH_PATH.into());
@@ -223,7 +225,7 @@ impl LbsyncConfig {
                         "--health-path {path:?}: must start with '/'"
                     )));
                 }
-                Some(Recheck {
+                Some(AdmissionProbe {
                     path,
                     digest: digest.clone(),
                     timeout: a.health_timeout,
@@ -256,7 +258,7 @@ impl LbsyncConfig {
             backend,
             statics: a.static_node.iter().copied().collect(),
             allow_empty: a.allow_empty,
-            recheck,
+            admission_probe,
             resync: a.resync_interval,
             debounce_given: a.debounce.is_some(),
             drain_period: a

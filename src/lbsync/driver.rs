@@ -18,7 +18,7 @@ pub enum Step {
     /// Wait this long before the next pass, whatever happens meanwhile (rate limit, backoff).
     Wait(Duration),
     /// Pass again after this long, or at the next change if sooner (a drain period running).
-    Recheck(Duration),
+    Revisit(Duration),
     /// Something failed that only time fixes: pass again at the resync interval.
     Resync,
 }
@@ -68,7 +68,7 @@ pub fn transition(state: State, event: Event, now: Instant, resync: Duration) ->
             Step::Converged | Step::Resync => State::Idle {
                 until: after(resync),
             },
-            Step::Recheck(d) => State::Idle {
+            Step::Revisit(d) => State::Idle {
                 until: after(d.min(resync)),
             },
             Step::Wait(d) => State::Holding { until: after(d) },

@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use crate::config::{address_rules, BackendConfig, LbsyncConfig, Recheck};
+use crate::config::{address_rules, BackendConfig, LbsyncConfig, AdmissionProbe};
 use crate::etcd::EtcdError;
 use crate::health::{Probe, Prober};
 use crate::nginx::NginxBackend;
@@ -74,9 +74,9 @@ impl LbsyncError {
     }
 }
 
-/// Keeps only the addresses that are already served or pass lbsync's own re-check.
-async fn recheck(
-    r: &Recheck,
+/// Keeps only the addresses that are already served or pass the admission probe.
+async fn admit(
+    r: &AdmissionProbe,
     prober: &Prober,
     desired: &BTreeSet<SocketAddr>,
     present: &BTreeSet<SocketAddr>,
@@ -110,8 +110,8 @@ async fn plan(
     desired: Desired,
     present: &BTreeSet<SocketAddr>,
 ) -> NodePlan {
-    let want = match &cfg.recheck {
-        Some(r) => recheck(r, prober, &desired.addrs, present).await,
+    let want = match &cfg.admission_probe {
+        Some(r) => admit(r, prober, &desired.addrs, present).await,
         None => desired.addrs,
     };
     plan_nodes(want, present, &cfg.statics, cfg.allow_empty)
@@ -243,7 +243,7 @@ async fn drive<B: Backend>(
         },
     ));
     let prober = Prober::new(
-        cfg.recheck
+        cfg.admission_probe
             .as_ref()
             .map(|r| r.timeout)
             .unwrap_or(Duration::from_secs(2)),

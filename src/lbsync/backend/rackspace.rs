@@ -346,7 +346,7 @@ impl Backend for RackspaceExec {
         match self.mutate(&lb, &c).await {
             Ok(Mutation::Sent) => {}
             Ok(Mutation::Nothing) => return Ok(Step::Converged),
-            Ok(Mutation::DrainRunning(d)) => return Ok(Step::Recheck(d)),
+            Ok(Mutation::DrainRunning(d)) => return Ok(Step::Revisit(d)),
             Err(e) => return self.on_error(e).await.into_step(),
         }
         self.duplicates_in_a_row = 0;
