@@ -254,8 +254,10 @@ pub struct HostArgs {
     pub metrics: MetricsArgs,
 }
 
+/// `--backend`: which kind of load balancer lbsync reconciles into (the trait the two implement
+/// is `lbsync::backend::Backend`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Backend {
+pub enum BackendKind {
     /// A Rackspace Cloud Load Balancer (or the bundled clb-emulator).
     Rackspace,
     /// An nginx upstream file, checked and reloaded.
@@ -277,7 +279,7 @@ pub struct LbsyncArgs {
     pub prefix: String,
     /// Where to reconcile.
     #[arg(long, env = "SIDEKICK_BACKEND", value_enum)]
-    pub backend: Backend,
+    pub backend: BackendKind,
     /// A node lbsync never touches (repeatable), e.g. the CLB placeholder 1.1.1.1:80.
     #[arg(
         long,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{etcd_config, first_env, read_secret_file, ConfigError, Env};
 use crate::cli::limits;
-use crate::cli::{Backend, LbsyncArgs};
+use crate::cli::{BackendKind, LbsyncArgs};
 use crate::etcd::EtcdConfig;
 use crate::health::{Digest, DEFAULT_HEALTH_PATH};
 use crate::registry::node::{refusal, AddressRules};
@@ -195,7 +195,7 @@ impl LbsyncConfig {
             .map(|p| format!("{p}/"))
             .map_err(|why| invalid(format!("--prefix {:?}: {why}", a.prefix)))?;
         let (backend, lb_label) = match a.backend {
-            Backend::Rackspace => {
+            BackendKind::Rackspace => {
                 let t = rackspace(a, env)?;
                 let label = t
                     .lb_id
@@ -204,7 +204,7 @@ impl LbsyncConfig {
                     .unwrap_or_default();
                 (BackendConfig::Rackspace(t), format!("rackspace/{label}"))
             }
-            Backend::Nginx => {
+            BackendKind::Nginx => {
                 let n = nginx(a)?;
                 let label = format!("nginx/{}", n.upstream_name);
                 (BackendConfig::Nginx(n), label)
