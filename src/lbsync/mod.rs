@@ -24,8 +24,8 @@ use tracing::{error, info, warn};
 use crate::config::{address_rules, BackendConfig, LbsyncConfig, AdmissionProbe};
 use crate::etcd::EtcdError;
 use crate::health::{Probe, Prober};
-use crate::nginx::NginxBackend;
-use backend::nginx::NginxSync;
+use crate::nginx::NginxUpstream;
+use backend::nginx::NginxBackend;
 use backend::rackspace::RackspaceExec;
 use backend::Backend;
 pub use driver::Step;
@@ -203,7 +203,7 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
             drive(&cfg, exec, rules, shutdown).await
         }
         BackendConfig::Nginx(n) => {
-            let sync = NginxSync::new(NginxBackend::new(n.clone())?, cfg.statics.clone());
+            let sync = NginxBackend::new(NginxUpstream::new(n.clone())?, cfg.statics.clone());
             let rules = address_rules(&cfg.backend, cfg.allow_loopback);
             drive(&cfg, sync, rules, shutdown).await
         }

@@ -140,8 +140,10 @@ enum Loaded {
     Stale(BTreeSet<SocketAddr>),
 }
 
+/// One generated upstream file and the nginx that serves it (the lbsync `Backend` on top of it is
+/// `lbsync::backend::nginx::NginxBackend`).
 #[derive(Debug)]
-pub struct NginxBackend {
+pub struct NginxUpstream {
     cfg: NginxConfig,
     loaded: Loaded,
     /// The set this process last wrote and nginx loaded (so a large file is not parsed again
@@ -154,7 +156,7 @@ pub struct NginxBackend {
     scratch: String,
 }
 
-impl NginxBackend {
+impl NginxUpstream {
     /// Validates the config: the name, the file's directory, the commands.
     pub fn new(cfg: NginxConfig) -> Result<Self, NginxError> {
         let name = &cfg.upstream_name;
@@ -189,7 +191,7 @@ impl NginxBackend {
                     "existing upstream file is not what lbsync writes; it will be overwritten");
             }
         }
-        Ok(NginxBackend {
+        Ok(NginxUpstream {
             cfg,
             loaded: Loaded::Unknown,
             applied: None,
