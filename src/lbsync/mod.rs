@@ -9,7 +9,7 @@ pub mod driver;
 pub mod election;
 pub mod node_plan;
 pub mod plan;
-pub mod registry;
+pub mod instances;
 pub mod view;
 
 use std::collections::BTreeSet;
@@ -33,8 +33,8 @@ use driver::{transition, Event, State};
 use election::{Election, Fence, Holder, Role};
 use crate::registry::node::AddressRules;
 use node_plan::{plan_nodes, NodePlan};
-use registry::Registry;
-use view::{Desired, SharedRegistry};
+use instances::InstanceMap;
+use view::{SharedInstances, ViewSnapshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LbsyncError {
@@ -107,7 +107,7 @@ async fn admit(
 async fn plan(
     cfg: &LbsyncConfig,
     prober: &Prober,
-    desired: Desired,
+    desired: ViewSnapshot,
     present: &BTreeSet<SocketAddr>,
 ) -> NodePlan {
     let want = match &cfg.admission_probe {
@@ -122,7 +122,7 @@ async fn pass<B: Backend>(
     backend: &mut B,
     cfg: &LbsyncConfig,
     prober: &Prober,
-    desired: Desired,
+    desired: ViewSnapshot,
     is_leader: &dyn Fn() -> bool,
 ) -> Result<Step, LbsyncError> {
     crate::telemetry::lbsync_desired(desired.addrs.len());
@@ -144,7 +144,7 @@ async fn dry_run<B: Backend>(
     backend: &mut B,
     cfg: &LbsyncConfig,
     prober: &Prober,
-    desired: Desired,
+    desired: ViewSnapshot,
 ) -> Result<(), LbsyncError> {
     println!(
         "registry {}: {} valid instances, {} distinct addresses",
@@ -224,7 +224,7 @@ async fn drive<B: Backend>(
     let Some(pool) = election::connect_checked(cfg, &mut shutdown).await? else {
         return Ok(());
     };
-    let registry: SharedRegistry = Arc::new(Mutex::new(Registry::new(
+    let registry: SharedInstances = Arc::new(Mutex::new(InstanceMap::new(
         &cfg.prefix,
         cfg.address_family.fields(),
         rules,
@@ -253,7 +253,7 @@ async fn drive<B: Backend>(
             d = view.wait_for(Option::is_some) => d.ok().and_then(|d| *d),
             _ = &mut shutdown => None,
         };
-        let Some(desired) = desired.map(|rev| view::desired(&registry, rev)) else {
+        let Some(desired) = desired.map(|rev| view::snapshot(&registry, rev)) else {
             return Ok(());
         };
         return dry_run(&mut backend, cfg, &prober, desired).await;
@@ -281,7 +281,7 @@ async fn drive<B: Backend>(
             State::Due => {
                 catch_up(&election, &mut seen, &wanted).await;
                 let current = *view.borrow_and_update();
-                match current.map(|rev| view::desired(&registry, rev)) {
+                match current.map(|rev| view::snapshot(&registry, rev)) {
                     Some(desired) => {
                         let started = Instant::now();
                         let step = match pass(&mut backend, cfg, &prober, desired, &is_leader).await

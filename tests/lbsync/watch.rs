@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sidekick::registry::node::AddressRules;
-use sidekick::lbsync::registry::Registry;
-use sidekick::lbsync::view::{self, SharedRegistry};
+use sidekick::lbsync::instances::InstanceMap;
+use sidekick::lbsync::view::{self, SharedInstances};
 use testkit::etcd::Etcd;
 
 /// The registry view of `/services/web/` on `access`, as lbsync runs it: its task, the registry
@@ -16,7 +16,7 @@ use testkit::etcd::Etcd;
 /// it has applied; the revision a leader wants).
 struct View {
     task: tokio::task::JoinHandle<()>,
-    registry: SharedRegistry,
+    registry: SharedInstances,
     rx: tokio::sync::watch::Receiver<Option<i64>>,
     seen: tokio::sync::watch::Receiver<i64>,
     wanted: tokio::sync::watch::Sender<i64>,
@@ -33,7 +33,7 @@ async fn start_view(access: &testkit::etcd::EtcdAccess) -> View {
     let (tx, rx) = tokio::sync::watch::channel(None);
     let (seen_tx, seen) = tokio::sync::watch::channel(0);
     let (wanted, wanted_rx) = tokio::sync::watch::channel(0);
-    let registry: SharedRegistry = Arc::new(Mutex::new(Registry::new(
+    let registry: SharedInstances = Arc::new(Mutex::new(InstanceMap::new(
         "/services/web/",
         &["public_ipv4_addr"],
         AddressRules::default(),
@@ -76,7 +76,7 @@ fn the_view_lists_then_follows_changes_across_a_compaction() {
             mut rx,
             ..
         } = start_view(&access).await;
-        let count = || view::desired(&registry, 0).addrs.len();
+        let count = || view::snapshot(&registry, 0).addrs.len();
         let listed = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|d| d.is_some()))
             .await
             .is_ok();
