@@ -194,7 +194,7 @@ pub struct Owner {
 
 /// What to do about an owner key held under another lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
+pub enum Handover {
     /// Ours (an older lease of this process) or left behind by a dead agent of the same unit:
     /// take it over.
     TakeOver,
@@ -205,18 +205,18 @@ pub enum Claim {
 /// Pure rule: the same agent may take over, and so may a newer agent of the same host and
 /// container whose predecessor's process is gone (the unit was restarted after a SIGKILL).
 /// Anything else waits for the holder's lease to end, so two misconfigured agents never flap.
-pub fn claim(me: &Owner, holder: Option<&Owner>, holder_alive: bool) -> Claim {
+pub fn handover(me: &Owner, holder: Option<&Owner>, holder_alive: bool) -> Handover {
     match holder {
-        Some(h) if h.agent == me.agent => Claim::TakeOver,
+        Some(h) if h.agent == me.agent => Handover::TakeOver,
         Some(h)
             if h.host == me.host
                 && h.container == me.container
                 && h.started_ms <= me.started_ms
                 && !holder_alive =>
         {
-            Claim::TakeOver
+            Handover::TakeOver
         }
-        _ => Claim::Wait,
+        _ => Handover::Wait,
     }
 }
 
