@@ -180,7 +180,7 @@ impl Election {
             margin: safety_margin(ttl),
             role: role_tx,
         };
-        let task = tokio::spawn(c.run(keeper, stop_rx));
+        let task = tokio::spawn(c.pursue(keeper, stop_rx));
         Election {
             role,
             lease,
@@ -392,7 +392,7 @@ impl Campaign {
         }
     }
 
-    async fn run(self, keeper: LeaseKeeper, mut stop: oneshot::Receiver<()>) {
+    async fn pursue(self, keeper: LeaseKeeper, mut stop: oneshot::Receiver<()>) {
         let mut lease_rx = keeper.subscribe();
         let mut log = RetryLog::new("campaigning for lbsync leadership in etcd");
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));

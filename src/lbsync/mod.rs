@@ -232,7 +232,7 @@ async fn drive<B: Backend>(
     let (view_tx, mut view) = tokio::sync::watch::channel::<Option<i64>>(None);
     let (seen_tx, mut seen) = tokio::sync::watch::channel(0i64);
     let (wanted, wanted_rx) = tokio::sync::watch::channel(0i64);
-    tokio::spawn(view::run(
+    tokio::spawn(view::list_and_follow(
         pool.clone(),
         registry.clone(),
         cfg.prefix.clone(),

@@ -172,7 +172,7 @@ fn lock(registry: &SharedInstances) -> std::sync::MutexGuard<'_, InstanceMap> {
 
 /// Runs until every receiver of `tx` is gone; `tx` carries the revision the registry is at
 /// (`None` until the first listing).
-pub async fn run(
+pub async fn list_and_follow(
     pool: Pool,
     registry: SharedInstances,
     prefix: String,

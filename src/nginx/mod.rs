@@ -266,7 +266,7 @@ impl NginxUpstream {
             written.map_err(|source| io_error("write", &path, source))?;
         }
 
-        if let Err(f) = command::run(&self.cfg.check_cmd, self.cfg.command_timeout).await {
+        if let Err(f) = command::execute(&self.cfg.check_cmd, self.cfg.command_timeout).await {
             let cmd = self.cfg.check_cmd.clone();
             if changed {
                 let p = path.clone();
@@ -293,7 +293,7 @@ impl NginxUpstream {
             });
         }
 
-        if let Err(f) = command::run(&self.cfg.reload_cmd, self.cfg.command_timeout).await {
+        if let Err(f) = command::execute(&self.cfg.reload_cmd, self.cfg.command_timeout).await {
             warn!(file = %path.display(), cmd = %self.cfg.reload_cmd, failure = %f.failure,
                 "nginx reload failed; will retry on the next apply");
             return Err(NginxError::ReloadFailed {

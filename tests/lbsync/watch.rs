@@ -38,7 +38,7 @@ async fn start_view(access: &testkit::etcd::EtcdAccess) -> View {
         &["public_ipv4_addr"],
         AddressRules::default(),
     )));
-    let task = tokio::spawn(view::run(
+    let task = tokio::spawn(view::list_and_follow(
         pool,
         registry.clone(),
         "/services/web/".into(),
