@@ -458,24 +458,5 @@ async fn sleep_until_some(at: Option<Instant>) {
     }
 }
 
-/// Connects lbsync's pool (retrying until a member answers; `Ok(None)` if `stop` resolves
-/// first) and checks its role: read on the registry prefix and, unless it only plans
-/// (`--dry-run`), readwrite on the election key. A refusal is a configuration error.
-pub async fn connect_checked(
-    cfg: &crate::config::LbsyncConfig,
-    stop: impl std::future::Future<Output = ()>,
-) -> Result<Option<Pool>, EtcdError> {
-    use crate::etcd::access::{check, Need};
-    let Some(pool) = crate::etcd::connect_retrying(&cfg.etcd, stop).await? else {
-        return Ok(None);
-    };
-    let mut needs = vec![Need::Read(cfg.prefix.clone())];
-    if !cfg.dry_run {
-        needs.push(Need::ReadWrite(cfg.election_key.clone()));
-    }
-    check(&pool, &needs, LBSYNC_NEEDS).await?;
-    Ok(Some(pool))
-}
-
 #[cfg(test)]
 mod tests;

@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::config::{address_rules, BackendConfig, LbsyncConfig, AdmissionProbe};
+use crate::etcd::access::{connect_checked, Need, LBSYNC_NEEDS};
 use crate::etcd::EtcdError;
 use crate::health::{Probe, Prober};
 use crate::nginx::NginxUpstream;
@@ -221,7 +222,13 @@ async fn drive<B: Backend>(
         warn!("--debounce is deprecated and ignored: lbsync acts at once when idle and batches the changes that arrive while one is in flight");
     }
     backend.start().await?;
-    let Some(pool) = election::connect_checked(cfg, &mut shutdown).await? else {
+    // Read on the registry prefix and, unless it only plans (`--dry-run`), readwrite on the
+    // election key.
+    let mut needs = vec![Need::Read(cfg.prefix.clone())];
+    if !cfg.dry_run {
+        needs.push(Need::ReadWrite(cfg.election_key.clone()));
+    }
+    let Some(pool) = connect_checked(&cfg.etcd, &needs, LBSYNC_NEEDS, &mut shutdown).await? else {
         return Ok(());
     };
     let registry: SharedInstances = Arc::new(Mutex::new(InstanceMap::new(
