@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use tracing::{debug, info, warn};
 
+use crate::telemetry::{sample, LOG_SAMPLE};
+
 pub const DEFAULT_CHECK_CMD: &str = "nginx -t";
 pub const DEFAULT_RELOAD_CMD: &str = "nginx -s reload";
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -312,7 +314,7 @@ impl NginxUpstream {
         self.scratch = std::mem::replace(&mut self.rendered, text);
         // One bounded line whatever the size (journald splits lines above 48 KB); all at debug.
         info!(added = added.len(), removed = removed.len(), servers,
-            added_sample = %sample(&added), removed_sample = %sample(&removed),
+            added_sample = %sample(&added, LOG_SAMPLE), removed_sample = %sample(&removed, LOG_SAMPLE),
             file = %path.display(), "nginx upstream updated");
         debug!(added = ?added, removed = ?removed, "nginx upstream update, every address");
         Ok(Applied::Reloaded { added, removed })
@@ -349,22 +351,6 @@ impl NginxUpstream {
         p.servers
     }
 }
-
-/// At most [`LOG_SAMPLE`] addresses for a log line, and how many more there are.
-fn sample(addrs: &[SocketAddr]) -> String {
-    let mut s: Vec<String> = addrs
-        .iter()
-        .take(LOG_SAMPLE)
-        .map(|a| a.to_string())
-        .collect();
-    if addrs.len() > LOG_SAMPLE {
-        s.push(format!("(+{} more)", addrs.len() - LOG_SAMPLE));
-    }
-    s.join(" ")
-}
-
-/// How many addresses an info line names.
-pub const LOG_SAMPLE: usize = 10;
 
 fn check_file(path: &Path) -> Result<(), NginxError> {
     let bad = |reason: String| NginxError::BadFile {

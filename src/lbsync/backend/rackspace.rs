@@ -15,7 +15,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
-use super::super::node_plan::{sample, NodePlan};
+use super::super::node_plan::NodePlan;
+use crate::telemetry::sample;
 use super::super::plan::{plan_changes, LbNode, Limits, NodeChanges};
 use super::super::{LbsyncError, Step};
 use super::{Backend, Halt};

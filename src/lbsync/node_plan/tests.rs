@@ -28,10 +28,3 @@ fn the_plan_keeps_statics_out_and_guards_an_empty_registry() {
     let p = plan_nodes(BTreeSet::new(), &statics, &statics, false);
     assert!(!p.empty_guard, "only static nodes: nothing to guard");
 }
-
-#[test]
-fn samples_are_capped_with_a_count_of_the_rest() {
-    assert_eq!(sample(1..=3, 10), "1 2 3");
-    assert_eq!(sample(1..=12, 2), "1 2 (+10 more)");
-    assert_eq!(sample(Vec::<u8>::new(), 2), "");
-}
