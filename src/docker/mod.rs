@@ -53,16 +53,6 @@ impl From<bollard::errors::Error> for DockerError {
     }
 }
 
-impl DockerError {
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            DockerError::BadHost { .. } | DockerError::NoSuchNetwork { .. } => "config",
-            DockerError::Api(_) | DockerError::NoSocket(_) => "api",
-            DockerError::Timeout(_) => "timeout",
-        }
-    }
-}
-
 /// bollard's message and the causes it hides ("client error (Connect)" says nothing; the
 /// io::Error below it says "Permission denied"), with a hint when the socket refused us.
 fn api_message(e: &bollard::errors::Error) -> String {

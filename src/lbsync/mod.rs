@@ -67,7 +67,7 @@ impl LbsyncError {
     pub fn is_config(&self) -> bool {
         match self {
             LbsyncError::CredentialsRejected { at_start, .. } => *at_start,
-            LbsyncError::Rackspace(e) => e.metric_label() == "config",
+            LbsyncError::Rackspace(e) => matches!(e, crate::rackspace::Error::Config(_)),
             LbsyncError::Nginx(e) => e.is_config(),
             LbsyncError::Etcd(e) => e.is_config(),
             LbsyncError::ElectionConflict { .. } => true,

@@ -126,7 +126,13 @@ impl NginxError {
 
     /// True for errors of configuration the user must fix (exit 2).
     pub fn is_config(&self) -> bool {
-        self.metric_label() == "config"
+        matches!(
+            self,
+            NginxError::BadName { .. }
+                | NginxError::BadFile { .. }
+                | NginxError::EmptyCommand { .. }
+                | NginxError::ZeroTimeout
+        )
     }
 }
 
