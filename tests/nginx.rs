@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sidekick::nginx::{render, Applied, NginxUpstream, NginxConfig, NginxError};
+use sidekick::nginx::{render, Applied, NginxConfig, NginxError, NginxUpstream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;

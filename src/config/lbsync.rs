@@ -11,10 +11,10 @@ use crate::cli::limits;
 use crate::cli::{BackendKind, LbsyncArgs};
 use crate::etcd::EtcdConfig;
 use crate::health::{Digest, DEFAULT_HEALTH_PATH};
-use crate::registry::node::{refusal, AddressRules};
 use crate::nginx::NginxConfig;
 use crate::rackspace::{ClientConfig, Credentials, DEFAULT_IDENTITY_URL};
 use crate::registry::key;
+use crate::registry::node::{refusal, AddressRules};
 
 /// `--health-path`/`--health-digest`: the probe an instance must pass before lbsync adds it (as
 /// the 2014 lbhelper did; instances already served are not probed again).

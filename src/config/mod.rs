@@ -26,7 +26,7 @@ pub use files::{
 pub use host::{
     check_config_from_labels, container_config, container_services, HostConfig, LabelError, Service,
 };
-pub use lbsync::{address_rules, BackendConfig, LbsyncConfig, RackspaceTarget, AdmissionProbe};
+pub use lbsync::{address_rules, AdmissionProbe, BackendConfig, LbsyncConfig, RackspaceTarget};
 pub use metrics::metrics_addr;
 
 use std::path::Path;

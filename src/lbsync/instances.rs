@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 
 use tracing::warn;
 
-use crate::registry::node::{refusal, AddressRules};
 use crate::registry::codec::{self, Skipped};
+use crate::registry::node::{refusal, AddressRules};
 
 /// One instance name's keys and what they parse to.
 #[derive(Debug, Default)]

@@ -7,9 +7,9 @@
 pub mod backend;
 pub mod driver;
 pub mod election;
+pub mod instances;
 pub mod node_plan;
 pub mod plan;
-pub mod instances;
 pub mod view;
 
 use std::collections::BTreeSet;
@@ -21,20 +21,20 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use crate::config::{address_rules, BackendConfig, LbsyncConfig, AdmissionProbe};
+use crate::config::{address_rules, AdmissionProbe, BackendConfig, LbsyncConfig};
 use crate::etcd::access::{connect_checked, Need, LBSYNC_NEEDS};
 use crate::etcd::EtcdError;
 use crate::health::{Probe, Prober};
 use crate::nginx::NginxUpstream;
+use crate::registry::node::AddressRules;
 use backend::nginx::NginxBackend;
 use backend::rackspace::RackspaceExec;
 use backend::Backend;
 pub use driver::Step;
 use driver::{transition, Event, State};
 use election::{Election, Fence, Holder, Role};
-use crate::registry::node::AddressRules;
-use node_plan::{plan_nodes, NodePlan};
 use instances::InstanceMap;
+use node_plan::{plan_nodes, NodePlan};
 use view::{SharedInstances, ViewSnapshot};
 
 #[derive(Debug, thiserror::Error)]

@@ -135,7 +135,10 @@ fn claim_rules() {
         ..me.clone()
     };
     assert_eq!(handover(&me, Some(&old_self), true), Handover::TakeOver);
-    assert_eq!(handover(&me, Some(&dead_same_unit), false), Handover::TakeOver);
+    assert_eq!(
+        handover(&me, Some(&dead_same_unit), false),
+        Handover::TakeOver
+    );
     assert_eq!(
         handover(&me, Some(&dead_same_unit), true),
         Handover::Wait,

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use clap::Parser;
 use proptest::prelude::*;
-use sidekick::cli::{Cli, Command};
 use sidekick::cli::limits;
+use sidekick::cli::{Cli, Command};
 use sidekick::config::{container_config, AgentConfig, HostConfig, LbsyncConfig};
 use sidekick::docker::{Labelled, PortSpec};
 use sidekick::registry::codec;

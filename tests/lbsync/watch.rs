@@ -6,9 +6,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sidekick::registry::node::AddressRules;
 use sidekick::lbsync::instances::InstanceMap;
 use sidekick::lbsync::view::{self, SharedInstances};
+use sidekick::registry::node::AddressRules;
 use testkit::etcd::Etcd;
 
 /// The registry view of `/services/web/` on `access`, as lbsync runs it: its task, the registry

@@ -16,10 +16,10 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use super::super::node_plan::NodePlan;
-use crate::telemetry::sample;
 use super::super::plan::{plan_changes, LbNode, Limits, NodeChanges};
 use super::super::{LbsyncError, Step};
 use super::{Backend, Halt};
+use crate::telemetry::sample;
 use drain::{is_draining, removal, Removal};
 
 mod drain;

@@ -5,7 +5,9 @@ const T: Duration = Duration::from_secs(5);
 #[tokio::test]
 async fn success_failure_and_output() {
     assert_eq!(execute("true", T).await, Ok(()));
-    let f = execute("echo out; echo err >&2; exit 3", T).await.unwrap_err();
+    let f = execute("echo out; echo err >&2; exit 3", T)
+        .await
+        .unwrap_err();
     assert_eq!(f.failure, Failure::Exit(3));
     assert!(
         f.output.contains("out") && f.output.contains("err"),
