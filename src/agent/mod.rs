@@ -226,7 +226,7 @@ pub async fn run_container(
             Some(r) = report_rx.recv() => state.on_report(r),
             _ = pulse.tick() => continue,
         }
-        state.step(&target_tx, &writer.desired);
+        state.publish(&target_tx, &writer.desired);
     };
     probe_task.abort();
     if mode == StopMode::Shutdown {
@@ -239,7 +239,8 @@ pub async fn run_container(
     mode
 }
 
-/// The agent's state between events; every change goes through `step`.
+/// The agent's state between events: `on_docker` and `on_report` record what happened, then
+/// `publish` decides again and sends the probe target and the desired record when they changed.
 struct AgentState<'a> {
     cfg: &'a AgentConfig,
     view: Option<ContainerView>,
@@ -329,7 +330,7 @@ impl<'a> AgentState<'a> {
         };
     }
 
-    fn step(
+    fn publish(
         &mut self,
         target_tx: &watch::Sender<Option<prober::Target>>,
         desired_tx: &watch::Sender<Desired>,

@@ -1,5 +1,5 @@
 //! `host`'s pure bookkeeping: which labelled containers exist, which of their services has an
-//! agent, which key each agent holds, and when to look at a container again. Every input (a
+//! agent, which key each agent holds, and when to look at a container again. Every event (a
 //! Docker event, the answer to an inspect, an agent that finished) goes through
 //! [`Supervisor::step`], which returns the [`Action`]s to carry out; `host` does the I/O.
 //!
@@ -55,7 +55,7 @@ pub struct AgentId {
 }
 
 #[derive(Debug, Clone)]
-pub enum Input {
+pub enum Event {
     Docker(HostEvent),
     /// The answer to [`Action::Inspect`].
     Inspected {
@@ -70,7 +70,7 @@ pub enum Input {
 
 #[derive(Debug, Clone)]
 pub enum Action {
-    /// Inspect this container after `after`; the answer comes back as [`Input::Inspected`].
+    /// Inspect this container after `after`; the answer comes back as [`Event::Inspected`].
     Inspect { id: String, after: Duration },
     /// Start this service's agent, feeding it `first`.
     Start {
@@ -84,7 +84,7 @@ pub enum Action {
         update: DockerUpdate,
     },
     /// The container is gone: close its agents' updates so they release their keys and stop;
-    /// one [`Input::Finished`] per agent follows.
+    /// one [`Event::Finished`] per agent follows.
     Finish { id: String },
     /// A service's labels do not parse: say so, once; it stays unmanaged.
     Unmanaged { id: String, error: LabelError },
@@ -161,10 +161,10 @@ impl Supervisor {
         self.slots.keys().map(String::as_str)
     }
 
-    pub fn step(&mut self, input: Input) -> Vec<Action> {
+    pub fn step(&mut self, event: Event) -> Vec<Action> {
         let mut out = Vec::new();
-        match input {
-            Input::Docker(HostEvent::Listed(ids)) => {
+        match event {
+            Event::Docker(HostEvent::Listed(ids)) => {
                 // Everything listed, and everything known: a container missing from the list
                 // answers the inspect with "no such container".
                 let mut all: Vec<String> = self.slots.keys().cloned().collect();
@@ -182,7 +182,7 @@ impl Supervisor {
                     }
                 }
             }
-            Input::Docker(HostEvent::Changed { id, action }) => {
+            Event::Docker(HostEvent::Changed { id, action }) => {
                 match self.slots.get(&id).map(|s| &s.phase) {
                     Some(Phase::Ignored) if action == "destroy" => {
                         self.slots.remove(&id);
@@ -191,7 +191,7 @@ impl Supervisor {
                     _ => self.look(&id, Duration::ZERO, &mut out),
                 }
             }
-            Input::Docker(HostEvent::Kill {
+            Event::Docker(HostEvent::Kill {
                 id,
                 signal,
                 at_nanos,
@@ -228,7 +228,7 @@ impl Supervisor {
                     Phase::Ignored | Phase::Configured { gone: true, .. } => {}
                 }
             }
-            Input::Docker(HostEvent::Disconnected(why)) => {
+            Event::Docker(HostEvent::Disconnected(why)) => {
                 for (id, slot) in &self.slots {
                     if let Phase::Configured {
                         services,
@@ -244,8 +244,8 @@ impl Supervisor {
                     }
                 }
             }
-            Input::Inspected { id, found } => self.inspected(id, found, &mut out),
-            Input::Finished { agent } => self.finished(&agent, &mut out),
+            Event::Inspected { id, found } => self.inspected(id, found, &mut out),
+            Event::Finished { agent } => self.finished(&agent, &mut out),
         }
         out
     }

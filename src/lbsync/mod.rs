@@ -1,6 +1,6 @@
 //! `sidekick lbsync`: a level-triggered reconciler from the registry prefix (desired) into a load
 //! balancer (actual). A registry view (paged list, then the prefix watch) keeps the desired set in
-//! memory; the driver ([`driver::State`], advanced by [`driver::transition`]) runs a pass as soon
+//! memory; the driver ([`driver::State`], advanced by [`driver::step`]) runs a pass as soon
 //! as something changed and nothing is in flight: observe the backend, apply the shared
 //! [`node_plan`], take one step. Only the elected leader changes anything.
 
@@ -31,7 +31,7 @@ use backend::nginx::NginxBackend;
 use backend::rackspace::RackspaceExec;
 use backend::Backend;
 pub use driver::Step;
-use driver::{transition, Event, State};
+use driver::{Event, State};
 use election::{Election, Fence, Holder, Role};
 use instances::InstanceMap;
 use node_plan::{plan_nodes, NodePlan};
@@ -328,7 +328,7 @@ async fn drive<B: Backend>(
                 }
             }
         };
-        state = transition(state, event, Instant::now(), cfg.resync);
+        state = driver::step(state, event, Instant::now(), cfg.resync);
         if let Role::Conflict { holder } = &*role.borrow() {
             break Err(LbsyncError::ElectionConflict {
                 key: cfg.election_key.clone(),

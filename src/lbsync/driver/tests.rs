@@ -66,7 +66,7 @@ fn transitions() {
     ];
     for (from, ev, want) in table {
         assert_eq!(
-            transition(from, ev.clone(), now, RESYNC),
+            step(from, ev.clone(), now, RESYNC),
             want,
             "{from:?} + {ev:?}"
         );
