@@ -107,13 +107,13 @@ enum Phase {
     /// Its services that parse, by name; `gone` once Docker says it no longer exists (its
     /// agents were told to finish).
     Configured {
-        services: BTreeMap<String, Service>,
+        services: BTreeMap<String, ServiceState>,
         gone: bool,
     },
 }
 
 #[derive(Debug, Clone)]
-enum Service {
+enum ServiceState {
     /// Its key held by another container's agent.
     Waiting {
         config: Box<AgentConfig>,
@@ -214,7 +214,7 @@ impl Supervisor {
                     } => {
                         if services
                             .values()
-                            .any(|s| matches!(s, Service::Waiting { .. }))
+                            .any(|s| matches!(s, ServiceState::Waiting { .. }))
                         {
                             slot.kill = Some(kill.clone());
                         }
@@ -303,7 +303,7 @@ impl Supervisor {
                         gone: gone @ false,
                     } => {
                         // Waiting services never started: they just go.
-                        services.retain(|_, s| matches!(s, Service::Managed { .. }));
+                        services.retain(|_, s| matches!(s, ServiceState::Managed { .. }));
                         *gone = true;
                         for agent in managed(&id, services) {
                             out.push(Action::Send {
@@ -338,8 +338,8 @@ impl Supervisor {
             } => {
                 for f in found.services.into_iter().flatten() {
                     match services.get_mut(&f.service) {
-                        Some(Service::Waiting { view, .. }) => *view = f.view,
-                        Some(Service::Managed { .. }) => out.push(Action::Send {
+                        Some(ServiceState::Waiting { view, .. }) => *view = f.view,
+                        Some(ServiceState::Managed { .. }) => out.push(Action::Send {
                             agent: AgentId {
                                 container: id.clone(),
                                 service: f.service,
@@ -376,7 +376,7 @@ impl Supervisor {
                 Ok(config) => {
                     services.insert(
                         f.service,
-                        Service::Waiting {
+                        ServiceState::Waiting {
                             config,
                             view: f.view,
                         },
@@ -411,8 +411,8 @@ impl Supervisor {
     fn waiting_config(&self, agent: &AgentId) -> Option<Box<AgentConfig>> {
         match &self.slots.get(&agent.container)?.phase {
             Phase::Configured { services, .. } => match services.get(&agent.service)? {
-                Service::Waiting { config, .. } => Some(config.clone()),
-                Service::Managed { .. } => None,
+                ServiceState::Waiting { config, .. } => Some(config.clone()),
+                ServiceState::Managed { .. } => None,
             },
             _ => None,
         }
@@ -450,17 +450,18 @@ impl Supervisor {
         let Phase::Configured { services, .. } = &mut slot.phase else {
             return;
         };
-        let Some(Service::Waiting { config, view }) = services.get(&agent.service).cloned() else {
+        let Some(ServiceState::Waiting { config, view }) = services.get(&agent.service).cloned()
+        else {
             return;
         };
         let key = config.layout.prefix.clone();
         self.keys.insert(key.clone(), agent.clone());
-        services.insert(agent.service.clone(), Service::Managed { key });
+        services.insert(agent.service.clone(), ServiceState::Managed { key });
         let mut first = vec![DockerUpdate::Snapshot(view)];
         first.extend(slot.kill.clone().map(kill_update));
         if !services
             .values()
-            .any(|s| matches!(s, Service::Waiting { .. }))
+            .any(|s| matches!(s, ServiceState::Waiting { .. }))
         {
             slot.kill = None;
         }
@@ -478,7 +479,7 @@ impl Supervisor {
         let Phase::Configured { services, .. } = &mut slot.phase else {
             return;
         };
-        let Some(Service::Managed { key }) = services.remove(&agent.service) else {
+        let Some(ServiceState::Managed { key }) = services.remove(&agent.service) else {
             return;
         };
         if services.is_empty() {
@@ -498,7 +499,7 @@ impl Supervisor {
                 } => services
                     .iter()
                     .filter(|(_, svc)| {
-                        matches!(svc, Service::Waiting { config, .. } if config.layout.prefix == key)
+                        matches!(svc, ServiceState::Waiting { config, .. } if config.layout.prefix == key)
                     })
                     .map(|(service, _)| {
                         (
@@ -520,10 +521,10 @@ impl Supervisor {
 }
 
 /// The agents of container `id` that run.
-fn managed(id: &str, services: &BTreeMap<String, Service>) -> Vec<AgentId> {
+fn managed(id: &str, services: &BTreeMap<String, ServiceState>) -> Vec<AgentId> {
     services
         .iter()
-        .filter(|(_, s)| matches!(s, Service::Managed { .. }))
+        .filter(|(_, s)| matches!(s, ServiceState::Managed { .. }))
         .map(|(service, _)| AgentId {
             container: id.to_string(),
             service: service.clone(),
