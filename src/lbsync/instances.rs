@@ -1,7 +1,7 @@
 //! The registry prefix as lbsync holds it in memory: every key grouped by instance name, each
 //! instance parsed once when one of its keys changes (not the whole prefix per change), and the
 //! address rules of [`crate::registry::node::refusal`] applied, so a refused address is a skipped key
-//! named exactly. Pure: the etcd side (paged list, watch) lives in `view`.
+//! named exactly. Pure: the etcd side (paged list, watch) lives in `registry_view`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

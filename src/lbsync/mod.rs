@@ -10,7 +10,7 @@ pub mod election;
 pub mod instances;
 pub mod node_plan;
 pub mod plan;
-pub mod view;
+pub mod registry_view;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -35,7 +35,7 @@ use driver::{Event, State};
 use election::{Election, Fence, Holder, Role};
 use instances::InstanceMap;
 use node_plan::{plan_nodes, NodePlan};
-use view::{SharedInstances, ViewSnapshot};
+use registry_view::{SharedInstances, ViewSnapshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LbsyncError {
@@ -239,12 +239,12 @@ async fn drive<B: Backend>(
     let (view_tx, mut view) = tokio::sync::watch::channel::<Option<i64>>(None);
     let (seen_tx, mut seen) = tokio::sync::watch::channel(0i64);
     let (wanted, wanted_rx) = tokio::sync::watch::channel(0i64);
-    tokio::spawn(view::list_and_follow(
+    tokio::spawn(registry_view::list_and_follow(
         pool.clone(),
         registry.clone(),
         cfg.prefix.clone(),
         view_tx,
-        view::CatchUp {
+        registry_view::CatchUp {
             seen: seen_tx,
             wanted: wanted_rx,
         },
@@ -260,7 +260,7 @@ async fn drive<B: Backend>(
             d = view.wait_for(Option::is_some) => d.ok().and_then(|d| *d),
             _ = &mut shutdown => None,
         };
-        let Some(desired) = desired.map(|rev| view::snapshot(&registry, rev)) else {
+        let Some(desired) = desired.map(|rev| registry_view::snapshot(&registry, rev)) else {
             return Ok(());
         };
         return dry_run(&mut backend, cfg, &prober, desired).await;
@@ -288,7 +288,7 @@ async fn drive<B: Backend>(
             State::Due => {
                 catch_up(&election, &mut seen, &wanted).await;
                 let current = *view.borrow_and_update();
-                match current.map(|rev| view::snapshot(&registry, rev)) {
+                match current.map(|rev| registry_view::snapshot(&registry, rev)) {
                     Some(desired) => {
                         let started = Instant::now();
                         let step = match pass(&mut backend, cfg, &prober, desired, &is_leader).await

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sidekick::lbsync::instances::InstanceMap;
-use sidekick::lbsync::view::{self, SharedInstances};
+use sidekick::lbsync::registry_view::{self, SharedInstances};
 use sidekick::registry::node::AddressRules;
 use testkit::etcd::Etcd;
 
@@ -38,12 +38,12 @@ async fn start_view(access: &testkit::etcd::EtcdAccess) -> View {
         &["public_ipv4_addr"],
         AddressRules::default(),
     )));
-    let task = tokio::spawn(view::list_and_follow(
+    let task = tokio::spawn(registry_view::list_and_follow(
         pool,
         registry.clone(),
         "/services/web/".into(),
         tx,
-        view::CatchUp {
+        registry_view::CatchUp {
             seen: seen_tx,
             wanted: wanted_rx,
         },
@@ -76,7 +76,7 @@ fn the_view_lists_then_follows_changes_across_a_compaction() {
             mut rx,
             ..
         } = start_view(&access).await;
-        let count = || view::snapshot(&registry, 0).addrs.len();
+        let count = || registry_view::snapshot(&registry, 0).addrs.len();
         let listed = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|d| d.is_some()))
             .await
             .is_ok();
