@@ -26,7 +26,7 @@ pub struct Report {
     pub reason_text: String,
     /// What `run` would do to the keys now: `write` (`would_write`), `delete`, or `leave` them as
     /// they are (Docker unknown, health not settled).
-    pub action: Action,
+    pub action: KeysAction,
     pub container: ContainerReport,
     pub probe: Option<ProbeReport>,
     pub would_write: BTreeMap<String, String>,
@@ -37,7 +37,7 @@ pub struct Report {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Action {
+pub enum KeysAction {
     Write,
     Delete,
     Leave,
@@ -187,9 +187,9 @@ pub async fn gather(cfg: &AgentConfig) -> Report {
         .map(|r| cfg.layout.render(r))
         .unwrap_or_default();
     let action = match Desired::from_decision(record.clone(), &reason) {
-        Desired::Present(_) => Action::Write,
-        Desired::Absent => Action::Delete,
-        Desired::Undecided => Action::Leave,
+        Desired::Present(_) => KeysAction::Write,
+        Desired::Absent => KeysAction::Delete,
+        Desired::Undecided => KeysAction::Leave,
     };
     let mut notes = Vec::new();
     if cfg
@@ -364,12 +364,12 @@ pub fn render_text(cfg: &AgentConfig, r: &Report) -> String {
     };
     line("verdict", format!("{verdict}: {}", r.reason_text));
     match r.action {
-        Action::Delete => line("would write", "nothing (keys would be deleted)".into()),
-        Action::Leave => line(
+        KeysAction::Delete => line("would write", "nothing (keys would be deleted)".into()),
+        KeysAction::Leave => line(
             "would write",
             "nothing now (run leaves the keys in etcd as they are)".into(),
         ),
-        Action::Write => {}
+        KeysAction::Write => {}
     }
     for (k, v) in &r.would_write {
         line("would write", format!("{k} = {v}"));

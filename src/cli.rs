@@ -1,7 +1,10 @@
 //! The command line: clap definitions for every mode (the only module that defines them; `docgen`
 //! renders them as man pages and completions). Every
 //! flag also reads `SIDEKICK_<FLAG>`; single values are parsed here, everything that needs the
-//! environment or several flags is validated in `config`.
+//! environment or several flags is validated in `config`. `limits` holds the bounds, defaults and
+//! `--help` ranges of the duration flags; `config` re-checks labels against the same bounds.
+
+pub mod limits;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -10,7 +13,6 @@ use std::time::Duration;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::limits;
 use crate::health::{Digest, HealthMode, DEFAULT_HEALTH_PATH};
 use crate::registry::codec::AddressFamily;
 use crate::registry::KeyFormat;
@@ -252,8 +254,10 @@ pub struct HostArgs {
     pub metrics: MetricsArgs,
 }
 
+/// `--backend`: which kind of load balancer lbsync reconciles into (the trait the two implement
+/// is `lbsync::backend::Backend`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Backend {
+pub enum BackendKind {
     /// A Rackspace Cloud Load Balancer (or the bundled clb-emulator).
     Rackspace,
     /// An nginx upstream file, checked and reloaded.
@@ -275,7 +279,7 @@ pub struct LbsyncArgs {
     pub prefix: String,
     /// Where to reconcile.
     #[arg(long, env = "SIDEKICK_BACKEND", value_enum)]
-    pub backend: Backend,
+    pub backend: BackendKind,
     /// A node lbsync never touches (repeatable), e.g. the CLB placeholder 1.1.1.1:80.
     #[arg(
         long,

@@ -113,7 +113,7 @@ fn main() -> ExitCode {
         Command::Check(args) => {
             match AgentConfig::from_args(
                 &args.agent,
-                sidekick::config::limits::RESYNC_INTERVAL.default_value(),
+                sidekick::cli::limits::RESYNC_INTERVAL.default_value(),
                 &env,
             ) {
                 Ok(cfg) => check(cfg, args.json),
@@ -215,7 +215,7 @@ fn labelled_check_args(a: &AgentArgs) -> Result<(HostDefaults, String), ConfigEr
 
 fn check_labelled(defaults: HostDefaults, container: &str, json: bool) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
-    let resync = sidekick::config::limits::RESYNC_INTERVAL.default_value();
+    let resync = sidekick::cli::limits::RESYNC_INTERVAL.default_value();
     match rt.block_on(sidekick::check::from_labels(&defaults, resync, container)) {
         FromLabels::Found { services, note } => {
             drop(rt);

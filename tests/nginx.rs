@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sidekick::nginx::{render, Applied, NginxBackend, NginxConfig, NginxError};
+use sidekick::nginx::{render, Applied, NginxConfig, NginxError, NginxUpstream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -162,7 +162,7 @@ async fn three_backends_all_serve_and_nobody_else() {
     let nginx = Nginx::start(NAME, &format!("upstream {CLASH} {{ server 127.0.0.1:1; }}"));
     let bs = backends(3).await;
     let all: Vec<&Backend> = bs.iter().collect();
-    let mut b = NginxBackend::new(config(&nginx, NAME)).unwrap();
+    let mut b = NginxUpstream::new(config(&nginx, NAME)).unwrap();
     let r = b.apply(&addrs(&all), &BTreeSet::new()).await.unwrap();
     let Applied::Reloaded { added, removed } = r else {
         panic!("expected a reload, got {r:?}")
@@ -178,7 +178,7 @@ async fn three_backends_all_serve_and_nobody_else() {
 async fn a_removed_backend_stops_getting_requests() {
     let nginx = Nginx::start(NAME, &format!("upstream {CLASH} {{ server 127.0.0.1:1; }}"));
     let bs = backends(3).await;
-    let mut b = NginxBackend::new(config(&nginx, NAME)).unwrap();
+    let mut b = NginxUpstream::new(config(&nginx, NAME)).unwrap();
     b.apply(&addrs(&[&bs[0], &bs[1], &bs[2]]), &BTreeSet::new())
         .await
         .unwrap();
@@ -238,7 +238,7 @@ async fn the_same_set_again_is_unchanged_with_no_write_check_or_reload() {
         reloads.display(),
         cfg.reload_cmd
     );
-    let mut b = NginxBackend::new(cfg).unwrap();
+    let mut b = NginxUpstream::new(cfg).unwrap();
 
     let set = addrs(&[&bs[0], &bs[1]]);
     assert!(matches!(
@@ -277,13 +277,13 @@ async fn a_rejected_config_leaves_the_file_and_the_served_set_alone() {
     let nginx = Nginx::start(NAME, &format!("upstream {CLASH} {{ server 127.0.0.1:1; }}"));
     let bs = backends(3).await;
     let old = [&bs[0], &bs[1]];
-    let mut good = NginxBackend::new(config(&nginx, NAME)).unwrap();
+    let mut good = NginxUpstream::new(config(&nginx, NAME)).unwrap();
     good.apply(&addrs(&old), &BTreeSet::new()).await.unwrap();
     wait_served_by(nginx.port, &names(&old)).await;
     let before = std::fs::read(nginx.upstream_file()).unwrap();
 
     // Same file, but an upstream name nginx.conf already defines: `nginx -t` says duplicate.
-    let mut clashing = NginxBackend::new(config(&nginx, CLASH)).unwrap();
+    let mut clashing = NginxUpstream::new(config(&nginx, CLASH)).unwrap();
     let e = clashing
         .apply(&addrs(&[&bs[2]]), &BTreeSet::new())
         .await
@@ -300,7 +300,7 @@ async fn a_rejected_config_leaves_the_file_and_the_served_set_alone() {
     // A check that fails outright (`false`) does the same.
     let mut cfg = config(&nginx, NAME);
     cfg.check_cmd = "false".to_string();
-    let e = NginxBackend::new(cfg)
+    let e = NginxUpstream::new(cfg)
         .unwrap()
         .apply(&addrs(&[&bs[2]]), &BTreeSet::new())
         .await
@@ -323,7 +323,7 @@ async fn a_rejected_config_leaves_the_file_and_the_served_set_alone() {
 async fn an_empty_set_passes_the_check_and_answers_502_at_once() {
     let nginx = Nginx::start(NAME, &format!("upstream {CLASH} {{ server 127.0.0.1:1; }}"));
     let bs = backends(1).await;
-    let mut b = NginxBackend::new(config(&nginx, NAME)).unwrap();
+    let mut b = NginxUpstream::new(config(&nginx, NAME)).unwrap();
     b.apply(&addrs(&[&bs[0]]), &BTreeSet::new()).await.unwrap();
     wait_served_by(nginx.port, &names(&[&bs[0]])).await;
 
@@ -361,7 +361,7 @@ async fn ipv6_and_ipv4_backends_serve_side_by_side() {
     let nginx = Nginx::start(NAME, &format!("upstream {CLASH} {{ server 127.0.0.1:1; }}"));
     let v4 = backend("backend-v4", "127.0.0.1").await;
     let v6 = backend("backend-v6", "::1").await;
-    let mut b = NginxBackend::new(config(&nginx, NAME)).unwrap();
+    let mut b = NginxUpstream::new(config(&nginx, NAME)).unwrap();
     b.apply(&addrs(&[&v4]), &BTreeSet::from([v6.addr]))
         .await
         .unwrap();

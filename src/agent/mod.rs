@@ -16,7 +16,7 @@ use tracing::{debug, info, warn, Instrument};
 use crate::config::AgentConfig;
 use crate::docker::follow::{follow, DockerUpdate};
 use crate::docker::{self, ContainerView, DockerError};
-use crate::etcd::access::{self, Need, AGENT_NEEDS};
+use crate::etcd::access::{connect_checked, Need, AGENT_NEEDS};
 use crate::etcd::lease::LeaseKeeper;
 use crate::etcd::{EtcdError, Pool};
 use crate::health::{Probe, Prober, Transition};
@@ -137,21 +137,6 @@ impl WriterHandle {
     }
 }
 
-/// Connects to etcd (retrying until a member answers or `stop` resolves: `Ok(None)`) and checks
-/// that the user's role covers `needs`: a refused permission or password is a configuration
-/// error, returned at once.
-pub async fn connect_checked(
-    etcd: &crate::etcd::EtcdConfig,
-    needs: &[Need],
-    stop: impl Future<Output = ()>,
-) -> Result<Option<Pool>, EtcdError> {
-    let Some(pool) = crate::etcd::connect_retrying(etcd, stop).await? else {
-        return Ok(None);
-    };
-    access::check(&pool, needs, AGENT_NEEDS).await?;
-    Ok(Some(pool))
-}
-
 /// Runs the agent until `shutdown` resolves; then revokes the lease and returns.
 pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
     info!(container = %cfg.container, port = %cfg.port, key = %cfg.layout.prefix, mode = ?cfg.health.mode, etcd = ?cfg.etcd.endpoints, "sidekick run starting");
@@ -166,7 +151,7 @@ pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> Result
         Need::ReadWrite(cfg.layout.owner_key()),
         Need::ReadWrite(cfg.layout.prefix.clone()),
     ];
-    let Some(pool) = connect_checked(&cfg.etcd, &needs, &mut shutdown).await? else {
+    let Some(pool) = connect_checked(&cfg.etcd, &needs, AGENT_NEEDS, &mut shutdown).await? else {
         return Ok(());
     };
     let (docker_tx, docker_rx) = mpsc::channel(64);
@@ -241,7 +226,7 @@ pub async fn run_container(
             Some(r) = report_rx.recv() => state.on_report(r),
             _ = pulse.tick() => continue,
         }
-        state.step(&target_tx, &writer.desired);
+        state.publish(&target_tx, &writer.desired);
     };
     probe_task.abort();
     if mode == StopMode::Shutdown {
@@ -254,7 +239,8 @@ pub async fn run_container(
     mode
 }
 
-/// The agent's state between events; every change goes through `step`.
+/// The agent's state between events: `on_docker` and `on_report` record what happened, then
+/// `publish` decides again and sends the probe target and the desired record when they changed.
 struct AgentState<'a> {
     cfg: &'a AgentConfig,
     view: Option<ContainerView>,
@@ -344,7 +330,7 @@ impl<'a> AgentState<'a> {
         };
     }
 
-    fn step(
+    fn publish(
         &mut self,
         target_tx: &watch::Sender<Option<prober::Target>>,
         desired_tx: &watch::Sender<Desired>,

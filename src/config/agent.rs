@@ -6,7 +6,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{etcd_config, limits, ConfigError, Env};
+use super::{etcd_config, ConfigError, Env};
+use crate::cli::limits;
 use crate::cli::{AgentArgs, HostLevelArgs};
 use crate::docker::{PortSpec, Proto};
 use crate::etcd::EtcdConfig;

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::agent::{bounded, check_port_for_mode, ContainerParts, HostDefaults};
-use super::{limits, AgentConfig, ConfigError, Env};
+use super::{AgentConfig, ConfigError, Env};
+use crate::cli::limits;
 use crate::cli::HostArgs;
 use crate::docker::{Labelled, PortSpec};
 use crate::health::{Digest, HealthMode};

@@ -6,17 +6,20 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{etcd_config, first_env, limits, read_secret_file, ConfigError, Env};
-use crate::cli::{Backend, LbsyncArgs};
+use super::{etcd_config, first_env, read_secret_file, ConfigError, Env};
+use crate::cli::limits;
+use crate::cli::{BackendKind, LbsyncArgs};
 use crate::etcd::EtcdConfig;
 use crate::health::{Digest, DEFAULT_HEALTH_PATH};
-use crate::lbsync::node_plan::{refusal, AddressRules};
 use crate::nginx::NginxConfig;
 use crate::rackspace::{ClientConfig, Credentials, DEFAULT_IDENTITY_URL};
 use crate::registry::key;
+use crate::registry::node::{refusal, AddressRules};
 
+/// `--health-path`/`--health-digest`: the probe an instance must pass before lbsync adds it (as
+/// the 2014 lbhelper did; instances already served are not probed again).
 #[derive(Debug, Clone)]
-pub struct Recheck {
+pub struct AdmissionProbe {
     pub path: String,
     pub digest: Option<Digest>,
     pub timeout: Duration,
@@ -45,7 +48,7 @@ pub struct LbsyncConfig {
     pub backend: BackendConfig,
     pub statics: BTreeSet<SocketAddr>,
     pub allow_empty: bool,
-    pub recheck: Option<Recheck>,
+    pub admission_probe: Option<AdmissionProbe>,
     pub resync: Duration,
     /// `--debounce` was given: deprecated and ignored (lbsync warns once at start).
     pub debounce_given: bool,
@@ -192,7 +195,7 @@ impl LbsyncConfig {
             .map(|p| format!("{p}/"))
             .map_err(|why| invalid(format!("--prefix {:?}: {why}", a.prefix)))?;
         let (backend, lb_label) = match a.backend {
-            Backend::Rackspace => {
+            BackendKind::Rackspace => {
                 let t = rackspace(a, env)?;
                 let label = t
                     .lb_id
@@ -201,7 +204,7 @@ impl LbsyncConfig {
                     .unwrap_or_default();
                 (BackendConfig::Rackspace(t), format!("rackspace/{label}"))
             }
-            Backend::Nginx => {
+            BackendKind::Nginx => {
                 let n = nginx(a)?;
                 let label = format!("nginx/{}", n.upstream_name);
                 (BackendConfig::Nginx(n), label)
@@ -213,7 +216,7 @@ impl LbsyncConfig {
                 return Err(invalid(format!("--static-node {node}: {why}")));
             }
         }
-        let recheck = match (&a.health_path, &a.health_digest) {
+        let admission_probe = match (&a.health_path, &a.health_digest) {
             (None, None) => None,
             (path, digest) => {
                 let path = path.clone().unwrap_or_else(|| DEFAULT_HEALTH_PATH.into());
@@ -222,7 +225,7 @@ impl LbsyncConfig {
                         "--health-path {path:?}: must start with '/'"
                     )));
                 }
-                Some(Recheck {
+                Some(AdmissionProbe {
                     path,
                     digest: digest.clone(),
                     timeout: a.health_timeout,
@@ -255,7 +258,7 @@ impl LbsyncConfig {
             backend,
             statics: a.static_node.iter().copied().collect(),
             allow_empty: a.allow_empty,
-            recheck,
+            admission_probe,
             resync: a.resync_interval,
             debounce_given: a.debounce.is_some(),
             drain_period: a

@@ -7,7 +7,6 @@
 //!   share ([`HostDefaults`]).
 //! - `host`: `host` ([`HostConfig`]) and one container's [`AgentConfig`] from its labels.
 //! - `lbsync`: `lbsync` ([`LbsyncConfig`]).
-//! - `limits`: the bounds, defaults and `--help` ranges of the duration flags.
 //! - `metrics`: `--metrics-addr` ([`metrics_addr`]).
 //! - `files`: reading secret and TLS files (regular files only, size-limited), and the unit's
 //!   environment file that must exist (`--require-env-file`).
@@ -17,7 +16,6 @@ mod agent;
 mod files;
 pub mod host;
 mod lbsync;
-pub mod limits;
 mod metrics;
 
 pub use agent::{container_reference, AgentConfig, ContainerParts, HealthConfig, HostDefaults};
@@ -28,7 +26,7 @@ pub use files::{
 pub use host::{
     check_config_from_labels, container_config, container_services, HostConfig, LabelError, Service,
 };
-pub use lbsync::{address_rules, BackendConfig, LbsyncConfig, RackspaceTarget, Recheck};
+pub use lbsync::{address_rules, AdmissionProbe, BackendConfig, LbsyncConfig, RackspaceTarget};
 pub use metrics::metrics_addr;
 
 use std::path::Path;

@@ -8,7 +8,7 @@
 
 use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp};
 
-use super::{timed, EtcdError, Pool};
+use super::{timed, EtcdConfig, EtcdError, Pool};
 
 /// The role a mode needs, in words for the error message.
 pub const AGENT_NEEDS: &str =
@@ -58,4 +58,21 @@ pub async fn check(pool: &Pool, needs: &[Need], role_needs: &str) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// Connects (retrying until a member answers; `Ok(None)` if `stop` resolves first) and [`check`]s
+/// that the user's role covers `needs`; `role_needs` says in words what the mode needs
+/// ([`AGENT_NEEDS`], [`LBSYNC_NEEDS`]). A refused permission or password is a configuration
+/// error, returned at once.
+pub async fn connect_checked(
+    etcd: &EtcdConfig,
+    needs: &[Need],
+    role_needs: &str,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<Option<Pool>, EtcdError> {
+    let Some(pool) = super::connect_retrying(etcd, stop).await? else {
+        return Ok(None);
+    };
+    check(&pool, needs, role_needs).await?;
+    Ok(Some(pool))
 }

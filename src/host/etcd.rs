@@ -11,9 +11,9 @@
 use std::future::Future;
 
 use crate::agent::writer::{Shared, WriterConfig, REVOKE_DEADLINE};
-use crate::agent::{connect_checked, WriterHandle};
+use crate::agent::WriterHandle;
 use crate::config::{AgentConfig, HostDefaults};
-use crate::etcd::access::Need;
+use crate::etcd::access::{connect_checked, Need, AGENT_NEEDS};
 use crate::etcd::lease::LeaseKeeper;
 use crate::etcd::{EtcdError, Pool};
 use crate::registry::Owner;
@@ -36,7 +36,7 @@ impl HostEtcd {
             "/{}/owners/",
             crate::registry::key::RESERVED_ROOT
         ))];
-        let Some(pool) = connect_checked(&defaults.etcd, &needs, stop).await? else {
+        let Some(pool) = connect_checked(&defaults.etcd, &needs, AGENT_NEEDS, stop).await? else {
             return Ok(None);
         };
         let keeper = LeaseKeeper::spawn(pool.clone(), defaults.ttl);

@@ -24,7 +24,7 @@ use crate::config::{container_services, HostConfig};
 use crate::docker::follow::DockerUpdate;
 use crate::docker::follow_all::{follow_all, HostEvent};
 use crate::docker::{self, ContainerView, Labelled};
-use state::{Action, AgentId, Found, FoundService, Input, Inspection, Supervisor};
+use state::{Action, AgentId, Event, Found, FoundService, Inspection, Supervisor};
 
 /// How long shutdown waits for the agents (each revoking or releasing) before it gives up.
 const STOP_DEADLINE: Duration = Duration::from_secs(writer::REVOKE_DEADLINE.as_secs() + 2);
@@ -66,22 +66,22 @@ pub async fn run(cfg: HostConfig, shutdown: impl Future<Output = ()>) -> Result<
     let mut state = Supervisor::new();
     let mut pulse = crate::telemetry::Pulse::start("host", Duration::ZERO);
     loop {
-        let input = tokio::select! {
+        let event = tokio::select! {
             biased;
             _ = &mut shutdown => break,
-            Some(ev) = events.recv() => Input::Docker(ev),
+            Some(ev) = events.recv() => Event::Docker(ev),
             Some(done) = io.tasks.join_next_with_id() => {
                 let task = match &done { Ok((task, _)) => *task, Err(e) => e.id() };
                 match io.task_ids.remove(&task) {
-                    Some(agent) => Input::Finished { agent },
+                    Some(agent) => Event::Finished { agent },
                     None => continue,
                 }
             }
-            Some(Ok((id, found))) = io.inspects.join_next() => Input::Inspected { id, found },
+            Some(Ok((id, found))) = io.inspects.join_next() => Event::Inspected { id, found },
             _ = pulse.tick() => continue,
         };
-        let listed = matches!(input, Input::Docker(HostEvent::Listed(_)));
-        for action in state.step(input) {
+        let listed = matches!(event, Event::Docker(HostEvent::Listed(_)));
+        for action in state.step(event) {
             io.apply(action).await;
         }
         crate::telemetry::host_pass(listed, io.inspects.len());

@@ -1,5 +1,5 @@
 //! `host`'s pure bookkeeping: which labelled containers exist, which of their services has an
-//! agent, which key each agent holds, and when to look at a container again. Every input (a
+//! agent, which key each agent holds, and when to look at a container again. Every event (a
 //! Docker event, the answer to an inspect, an agent that finished) goes through
 //! [`Supervisor::step`], which returns the [`Action`]s to carry out; `host` does the I/O.
 //!
@@ -55,7 +55,7 @@ pub struct AgentId {
 }
 
 #[derive(Debug, Clone)]
-pub enum Input {
+pub enum Event {
     Docker(HostEvent),
     /// The answer to [`Action::Inspect`].
     Inspected {
@@ -70,7 +70,7 @@ pub enum Input {
 
 #[derive(Debug, Clone)]
 pub enum Action {
-    /// Inspect this container after `after`; the answer comes back as [`Input::Inspected`].
+    /// Inspect this container after `after`; the answer comes back as [`Event::Inspected`].
     Inspect { id: String, after: Duration },
     /// Start this service's agent, feeding it `first`.
     Start {
@@ -84,7 +84,7 @@ pub enum Action {
         update: DockerUpdate,
     },
     /// The container is gone: close its agents' updates so they release their keys and stop;
-    /// one [`Input::Finished`] per agent follows.
+    /// one [`Event::Finished`] per agent follows.
     Finish { id: String },
     /// A service's labels do not parse: say so, once; it stays unmanaged.
     Unmanaged { id: String, error: LabelError },
@@ -107,13 +107,13 @@ enum Phase {
     /// Its services that parse, by name; `gone` once Docker says it no longer exists (its
     /// agents were told to finish).
     Configured {
-        services: BTreeMap<String, Service>,
+        services: BTreeMap<String, ServiceState>,
         gone: bool,
     },
 }
 
 #[derive(Debug, Clone)]
-enum Service {
+enum ServiceState {
     /// Its key held by another container's agent.
     Waiting {
         config: Box<AgentConfig>,
@@ -161,10 +161,10 @@ impl Supervisor {
         self.slots.keys().map(String::as_str)
     }
 
-    pub fn step(&mut self, input: Input) -> Vec<Action> {
+    pub fn step(&mut self, event: Event) -> Vec<Action> {
         let mut out = Vec::new();
-        match input {
-            Input::Docker(HostEvent::Listed(ids)) => {
+        match event {
+            Event::Docker(HostEvent::Listed(ids)) => {
                 // Everything listed, and everything known: a container missing from the list
                 // answers the inspect with "no such container".
                 let mut all: Vec<String> = self.slots.keys().cloned().collect();
@@ -182,7 +182,7 @@ impl Supervisor {
                     }
                 }
             }
-            Input::Docker(HostEvent::Changed { id, action }) => {
+            Event::Docker(HostEvent::Changed { id, action }) => {
                 match self.slots.get(&id).map(|s| &s.phase) {
                     Some(Phase::Ignored) if action == "destroy" => {
                         self.slots.remove(&id);
@@ -191,7 +191,7 @@ impl Supervisor {
                     _ => self.look(&id, Duration::ZERO, &mut out),
                 }
             }
-            Input::Docker(HostEvent::Kill {
+            Event::Docker(HostEvent::Kill {
                 id,
                 signal,
                 at_nanos,
@@ -214,7 +214,7 @@ impl Supervisor {
                     } => {
                         if services
                             .values()
-                            .any(|s| matches!(s, Service::Waiting { .. }))
+                            .any(|s| matches!(s, ServiceState::Waiting { .. }))
                         {
                             slot.kill = Some(kill.clone());
                         }
@@ -228,7 +228,7 @@ impl Supervisor {
                     Phase::Ignored | Phase::Configured { gone: true, .. } => {}
                 }
             }
-            Input::Docker(HostEvent::Disconnected(why)) => {
+            Event::Docker(HostEvent::Disconnected(why)) => {
                 for (id, slot) in &self.slots {
                     if let Phase::Configured {
                         services,
@@ -244,8 +244,8 @@ impl Supervisor {
                     }
                 }
             }
-            Input::Inspected { id, found } => self.inspected(id, found, &mut out),
-            Input::Finished { agent } => self.finished(&agent, &mut out),
+            Event::Inspected { id, found } => self.inspected(id, found, &mut out),
+            Event::Finished { agent } => self.finished(&agent, &mut out),
         }
         out
     }
@@ -303,7 +303,7 @@ impl Supervisor {
                         gone: gone @ false,
                     } => {
                         // Waiting services never started: they just go.
-                        services.retain(|_, s| matches!(s, Service::Managed { .. }));
+                        services.retain(|_, s| matches!(s, ServiceState::Managed { .. }));
                         *gone = true;
                         for agent in managed(&id, services) {
                             out.push(Action::Send {
@@ -338,8 +338,8 @@ impl Supervisor {
             } => {
                 for f in found.services.into_iter().flatten() {
                     match services.get_mut(&f.service) {
-                        Some(Service::Waiting { view, .. }) => *view = f.view,
-                        Some(Service::Managed { .. }) => out.push(Action::Send {
+                        Some(ServiceState::Waiting { view, .. }) => *view = f.view,
+                        Some(ServiceState::Managed { .. }) => out.push(Action::Send {
                             agent: AgentId {
                                 container: id.clone(),
                                 service: f.service,
@@ -376,7 +376,7 @@ impl Supervisor {
                 Ok(config) => {
                     services.insert(
                         f.service,
-                        Service::Waiting {
+                        ServiceState::Waiting {
                             config,
                             view: f.view,
                         },
@@ -411,8 +411,8 @@ impl Supervisor {
     fn waiting_config(&self, agent: &AgentId) -> Option<Box<AgentConfig>> {
         match &self.slots.get(&agent.container)?.phase {
             Phase::Configured { services, .. } => match services.get(&agent.service)? {
-                Service::Waiting { config, .. } => Some(config.clone()),
-                Service::Managed { .. } => None,
+                ServiceState::Waiting { config, .. } => Some(config.clone()),
+                ServiceState::Managed { .. } => None,
             },
             _ => None,
         }
@@ -450,17 +450,18 @@ impl Supervisor {
         let Phase::Configured { services, .. } = &mut slot.phase else {
             return;
         };
-        let Some(Service::Waiting { config, view }) = services.get(&agent.service).cloned() else {
+        let Some(ServiceState::Waiting { config, view }) = services.get(&agent.service).cloned()
+        else {
             return;
         };
         let key = config.layout.prefix.clone();
         self.keys.insert(key.clone(), agent.clone());
-        services.insert(agent.service.clone(), Service::Managed { key });
+        services.insert(agent.service.clone(), ServiceState::Managed { key });
         let mut first = vec![DockerUpdate::Snapshot(view)];
         first.extend(slot.kill.clone().map(kill_update));
         if !services
             .values()
-            .any(|s| matches!(s, Service::Waiting { .. }))
+            .any(|s| matches!(s, ServiceState::Waiting { .. }))
         {
             slot.kill = None;
         }
@@ -478,7 +479,7 @@ impl Supervisor {
         let Phase::Configured { services, .. } = &mut slot.phase else {
             return;
         };
-        let Some(Service::Managed { key }) = services.remove(&agent.service) else {
+        let Some(ServiceState::Managed { key }) = services.remove(&agent.service) else {
             return;
         };
         if services.is_empty() {
@@ -498,7 +499,7 @@ impl Supervisor {
                 } => services
                     .iter()
                     .filter(|(_, svc)| {
-                        matches!(svc, Service::Waiting { config, .. } if config.layout.prefix == key)
+                        matches!(svc, ServiceState::Waiting { config, .. } if config.layout.prefix == key)
                     })
                     .map(|(service, _)| {
                         (
@@ -520,10 +521,10 @@ impl Supervisor {
 }
 
 /// The agents of container `id` that run.
-fn managed(id: &str, services: &BTreeMap<String, Service>) -> Vec<AgentId> {
+fn managed(id: &str, services: &BTreeMap<String, ServiceState>) -> Vec<AgentId> {
     services
         .iter()
-        .filter(|(_, s)| matches!(s, Service::Managed { .. }))
+        .filter(|(_, s)| matches!(s, ServiceState::Managed { .. }))
         .map(|(service, _)| AgentId {
             container: id.to_string(),
             service: service.clone(),

@@ -1,5 +1,5 @@
 //! The lbsync driver as an explicit state machine: what it waits for in each [`State`], and the
-//! one [`transition`] function every event goes through (pure, table-tested). No debounce: a
+//! one [`step`] function every event goes through (pure, table-tested). No debounce: a
 //! change found the driver idle starts a pass at once; changes that arrive while a pass (a
 //! mutation, a PENDING window) is in flight are folded into the next pass, which reads the
 //! registry view as it is then.
@@ -18,7 +18,7 @@ pub enum Step {
     /// Wait this long before the next pass, whatever happens meanwhile (rate limit, backoff).
     Wait(Duration),
     /// Pass again after this long, or at the next change if sooner (a drain period running).
-    Recheck(Duration),
+    Revisit(Duration),
     /// Something failed that only time fixes: pass again at the resync interval.
     Resync,
 }
@@ -50,7 +50,7 @@ pub enum Event {
 }
 
 /// The next state, given the resync interval and the time now.
-pub fn transition(state: State, event: Event, now: Instant, resync: Duration) -> State {
+pub fn step(state: State, event: Event, now: Instant, resync: Duration) -> State {
     let after = |d: Duration| crate::duration::after(now, d);
     match (state, event) {
         (_, Event::Leadership(false)) => State::Following,
@@ -68,7 +68,7 @@ pub fn transition(state: State, event: Event, now: Instant, resync: Duration) ->
             Step::Converged | Step::Resync => State::Idle {
                 until: after(resync),
             },
-            Step::Recheck(d) => State::Idle {
+            Step::Revisit(d) => State::Idle {
                 until: after(d.min(resync)),
             },
             Step::Wait(d) => State::Holding { until: after(d) },

@@ -2,7 +2,7 @@
 //! while idle: read the key; if it is vacant, create it only if still absent (a transaction
 //! comparing its create revision with 0) under this instance's lease; then WATCH it and read it
 //! again only when it is deleted (the leader's lease was revoked on shutdown or expired after a
-//! crash), when the watch breaks, or after [`RECHECK_EVERY`] of silence. Watches, reads and
+//! crash), when the watch breaks, or after [`REREAD_EVERY`] of silence. Watches, reads and
 //! keepalives are not raft proposals, so an idle lbsync costs the cluster no writes.
 //!
 //! A leader acts only through [`Fence::judge`]: the lease the key was won with (not merely some
@@ -30,7 +30,7 @@ use crate::etcd::lease::{call_deadline, LeaseKeeper, LeaseState};
 use crate::etcd::{timed_within, EtcdError, Member, Pool};
 
 /// How long a silent watch is trusted before the key is read again (a read, not a write).
-pub const RECHECK_EVERY: Duration = Duration::from_secs(60);
+pub const REREAD_EVERY: Duration = Duration::from_secs(60);
 
 /// What the election key holds: who leads and what it reconciles into. A plain value (written by
 /// an lbsync from before the target was recorded) is an id with no target.
@@ -180,7 +180,7 @@ impl Election {
             margin: safety_margin(ttl),
             role: role_tx,
         };
-        let task = tokio::spawn(c.run(keeper, stop_rx));
+        let task = tokio::spawn(c.pursue(keeper, stop_rx));
         Election {
             role,
             lease,
@@ -233,7 +233,7 @@ struct Campaign {
 /// How waiting on the key ended.
 enum Woke {
     /// The key was deleted, the watch ended or leadership lapsed: read it again.
-    Recheck,
+    Reread,
     /// The lease changed.
     Lease,
     Stop,
@@ -352,47 +352,47 @@ impl Campaign {
             Ok(pair) => pair,
             Err(e) => {
                 self.pool.suspect(m.index, &e);
-                return Woke::Recheck;
+                return Woke::Reread;
             }
         };
-        let silence = tokio::time::sleep(RECHECK_EVERY);
+        let silence = tokio::time::sleep(REREAD_EVERY);
         tokio::pin!(silence);
         loop {
             let lapse = self.lapse(&lease_rx.borrow());
             tokio::select! {
                 _ = &mut *stop => return Woke::Stop,
                 r = lease_rx.changed() => return if r.is_err() { Woke::Stop } else { Woke::Lease },
-                _ = &mut silence => return Woke::Recheck,
+                _ = &mut silence => return Woke::Reread,
                 _ = sleep_until_some(lapse) => {
                     // Renewed meanwhile (keepalives update the lease quietly): look again.
                     if self.lapse(&lease_rx.borrow()).is_some_and(|at| at > Instant::now()) {
                         continue;
                     }
                     self.step_down("etcd has not confirmed the leadership lease in time");
-                    return Woke::Recheck;
+                    return Woke::Reread;
                 }
                 msg = stream.message() => match msg {
                     Ok(Some(resp)) => {
                         if resp.canceled() {
                             debug!(key = %self.key, reason = resp.cancel_reason(), "election watch canceled");
                             self.pool.suspect(m.index, &resp.cancel_reason());
-                            return Woke::Recheck;
+                            return Woke::Reread;
                         }
                         if resp.events().iter().any(|e| e.event_type() == EventType::Delete) {
-                            return Woke::Recheck;
+                            return Woke::Reread;
                         }
                     }
-                    Ok(None) => return Woke::Recheck,
+                    Ok(None) => return Woke::Reread,
                     Err(e) => {
                         self.pool.suspect(m.index, &e);
-                        return Woke::Recheck;
+                        return Woke::Reread;
                     }
                 },
             }
         }
     }
 
-    async fn run(self, keeper: LeaseKeeper, mut stop: oneshot::Receiver<()>) {
+    async fn pursue(self, keeper: LeaseKeeper, mut stop: oneshot::Receiver<()>) {
         let mut lease_rx = keeper.subscribe();
         let mut log = RetryLog::new("campaigning for lbsync leadership in etcd");
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
@@ -440,7 +440,7 @@ impl Campaign {
             }
             match self.wait(&m, seen.revision, &mut lease_rx, &mut stop).await {
                 Woke::Stop => break,
-                Woke::Recheck | Woke::Lease => {}
+                Woke::Reread | Woke::Lease => {}
             }
         }
         if !matches!(*self.role.borrow(), Role::Conflict { .. }) {
@@ -456,25 +456,6 @@ async fn sleep_until_some(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// Connects lbsync's pool (retrying until a member answers; `Ok(None)` if `stop` resolves
-/// first) and checks its role: read on the registry prefix and, unless it only plans
-/// (`--dry-run`), readwrite on the election key. A refusal is a configuration error.
-pub async fn connect_checked(
-    cfg: &crate::config::LbsyncConfig,
-    stop: impl std::future::Future<Output = ()>,
-) -> Result<Option<Pool>, EtcdError> {
-    use crate::etcd::access::{check, Need};
-    let Some(pool) = crate::etcd::connect_retrying(&cfg.etcd, stop).await? else {
-        return Ok(None);
-    };
-    let mut needs = vec![Need::Read(cfg.prefix.clone())];
-    if !cfg.dry_run {
-        needs.push(Need::ReadWrite(cfg.election_key.clone()));
-    }
-    check(&pool, &needs, LBSYNC_NEEDS).await?;
-    Ok(Some(pool))
 }
 
 #[cfg(test)]

@@ -1,16 +1,16 @@
 //! `sidekick lbsync`: a level-triggered reconciler from the registry prefix (desired) into a load
 //! balancer (actual). A registry view (paged list, then the prefix watch) keeps the desired set in
-//! memory; the driver ([`driver::State`], advanced by [`driver::transition`]) runs a pass as soon
+//! memory; the driver ([`driver::State`], advanced by [`driver::step`]) runs a pass as soon
 //! as something changed and nothing is in flight: observe the backend, apply the shared
 //! [`node_plan`], take one step. Only the elected leader changes anything.
 
 pub mod backend;
 pub mod driver;
 pub mod election;
+pub mod instances;
 pub mod node_plan;
 pub mod plan;
-pub mod registry;
-pub mod view;
+pub mod registry_view;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -21,19 +21,21 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use crate::config::{address_rules, BackendConfig, LbsyncConfig, Recheck};
+use crate::config::{address_rules, AdmissionProbe, BackendConfig, LbsyncConfig};
+use crate::etcd::access::{connect_checked, Need, LBSYNC_NEEDS};
 use crate::etcd::EtcdError;
 use crate::health::{Probe, Prober};
-use crate::nginx::NginxBackend;
-use backend::nginx::NginxSync;
+use crate::nginx::NginxUpstream;
+use crate::registry::node::AddressRules;
+use backend::nginx::NginxBackend;
 use backend::rackspace::RackspaceExec;
 use backend::Backend;
 pub use driver::Step;
-use driver::{transition, Event, State};
+use driver::{Event, State};
 use election::{Election, Fence, Holder, Role};
-use node_plan::{plan_nodes, AddressRules, NodePlan};
-use registry::Registry;
-use view::{Desired, SharedRegistry};
+use instances::InstanceMap;
+use node_plan::{plan_nodes, NodePlan};
+use registry_view::{SharedInstances, ViewSnapshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LbsyncError {
@@ -65,7 +67,7 @@ impl LbsyncError {
     pub fn is_config(&self) -> bool {
         match self {
             LbsyncError::CredentialsRejected { at_start, .. } => *at_start,
-            LbsyncError::Rackspace(e) => e.metric_label() == "config",
+            LbsyncError::Rackspace(e) => matches!(e, crate::rackspace::Error::Config(_)),
             LbsyncError::Nginx(e) => e.is_config(),
             LbsyncError::Etcd(e) => e.is_config(),
             LbsyncError::ElectionConflict { .. } => true,
@@ -73,9 +75,9 @@ impl LbsyncError {
     }
 }
 
-/// Keeps only the addresses that are already served or pass lbsync's own re-check.
-async fn recheck(
-    r: &Recheck,
+/// Keeps only the addresses that are already served or pass the admission probe.
+async fn admit(
+    r: &AdmissionProbe,
     prober: &Prober,
     desired: &BTreeSet<SocketAddr>,
     present: &BTreeSet<SocketAddr>,
@@ -106,11 +108,11 @@ async fn recheck(
 async fn plan(
     cfg: &LbsyncConfig,
     prober: &Prober,
-    desired: Desired,
+    desired: ViewSnapshot,
     present: &BTreeSet<SocketAddr>,
 ) -> NodePlan {
-    let want = match &cfg.recheck {
-        Some(r) => recheck(r, prober, &desired.addrs, present).await,
+    let want = match &cfg.admission_probe {
+        Some(r) => admit(r, prober, &desired.addrs, present).await,
         None => desired.addrs,
     };
     plan_nodes(want, present, &cfg.statics, cfg.allow_empty)
@@ -121,7 +123,7 @@ async fn pass<B: Backend>(
     backend: &mut B,
     cfg: &LbsyncConfig,
     prober: &Prober,
-    desired: Desired,
+    desired: ViewSnapshot,
     is_leader: &dyn Fn() -> bool,
 ) -> Result<Step, LbsyncError> {
     crate::telemetry::lbsync_desired(desired.addrs.len());
@@ -143,7 +145,7 @@ async fn dry_run<B: Backend>(
     backend: &mut B,
     cfg: &LbsyncConfig,
     prober: &Prober,
-    desired: Desired,
+    desired: ViewSnapshot,
 ) -> Result<(), LbsyncError> {
     println!(
         "registry {}: {} valid instances, {} distinct addresses",
@@ -202,7 +204,7 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
             drive(&cfg, exec, rules, shutdown).await
         }
         BackendConfig::Nginx(n) => {
-            let sync = NginxSync::new(NginxBackend::new(n.clone())?, cfg.statics.clone());
+            let sync = NginxBackend::new(NginxUpstream::new(n.clone())?, cfg.statics.clone());
             let rules = address_rules(&cfg.backend, cfg.allow_loopback);
             drive(&cfg, sync, rules, shutdown).await
         }
@@ -220,10 +222,16 @@ async fn drive<B: Backend>(
         warn!("--debounce is deprecated and ignored: lbsync acts at once when idle and batches the changes that arrive while one is in flight");
     }
     backend.start().await?;
-    let Some(pool) = election::connect_checked(cfg, &mut shutdown).await? else {
+    // Read on the registry prefix and, unless it only plans (`--dry-run`), readwrite on the
+    // election key.
+    let mut needs = vec![Need::Read(cfg.prefix.clone())];
+    if !cfg.dry_run {
+        needs.push(Need::ReadWrite(cfg.election_key.clone()));
+    }
+    let Some(pool) = connect_checked(&cfg.etcd, &needs, LBSYNC_NEEDS, &mut shutdown).await? else {
         return Ok(());
     };
-    let registry: SharedRegistry = Arc::new(Mutex::new(Registry::new(
+    let registry: SharedInstances = Arc::new(Mutex::new(InstanceMap::new(
         &cfg.prefix,
         cfg.address_family.fields(),
         rules,
@@ -231,18 +239,18 @@ async fn drive<B: Backend>(
     let (view_tx, mut view) = tokio::sync::watch::channel::<Option<i64>>(None);
     let (seen_tx, mut seen) = tokio::sync::watch::channel(0i64);
     let (wanted, wanted_rx) = tokio::sync::watch::channel(0i64);
-    tokio::spawn(view::run(
+    tokio::spawn(registry_view::list_and_follow(
         pool.clone(),
         registry.clone(),
         cfg.prefix.clone(),
         view_tx,
-        view::CatchUp {
+        registry_view::CatchUp {
             seen: seen_tx,
             wanted: wanted_rx,
         },
     ));
     let prober = Prober::new(
-        cfg.recheck
+        cfg.admission_probe
             .as_ref()
             .map(|r| r.timeout)
             .unwrap_or(Duration::from_secs(2)),
@@ -252,7 +260,7 @@ async fn drive<B: Backend>(
             d = view.wait_for(Option::is_some) => d.ok().and_then(|d| *d),
             _ = &mut shutdown => None,
         };
-        let Some(desired) = desired.map(|rev| view::desired(&registry, rev)) else {
+        let Some(desired) = desired.map(|rev| registry_view::snapshot(&registry, rev)) else {
             return Ok(());
         };
         return dry_run(&mut backend, cfg, &prober, desired).await;
@@ -280,7 +288,7 @@ async fn drive<B: Backend>(
             State::Due => {
                 catch_up(&election, &mut seen, &wanted).await;
                 let current = *view.borrow_and_update();
-                match current.map(|rev| view::desired(&registry, rev)) {
+                match current.map(|rev| registry_view::snapshot(&registry, rev)) {
                     Some(desired) => {
                         let started = Instant::now();
                         let step = match pass(&mut backend, cfg, &prober, desired, &is_leader).await
@@ -320,7 +328,7 @@ async fn drive<B: Backend>(
                 }
             }
         };
-        state = transition(state, event, Instant::now(), cfg.resync);
+        state = driver::step(state, event, Instant::now(), cfg.resync);
         if let Role::Conflict { holder } = &*role.borrow() {
             break Err(LbsyncError::ElectionConflict {
                 key: cfg.election_key.clone(),

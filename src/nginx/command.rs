@@ -51,7 +51,7 @@ pub struct CommandFailure {
 }
 
 /// Runs `sh -c cmd`; Ok when it exits 0 within `timeout`.
-pub async fn run(cmd: &str, timeout: Duration) -> Result<(), CommandFailure> {
+pub async fn execute(cmd: &str, timeout: Duration) -> Result<(), CommandFailure> {
     let spawn_failed = |e: io::Error| CommandFailure {
         failure: Failure::Spawn(e.to_string()),
         output: tidy(""),

@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use tracing::{debug, info, warn};
 
+use crate::telemetry::{sample, LOG_SAMPLE};
+
 pub const DEFAULT_CHECK_CMD: &str = "nginx -t";
 pub const DEFAULT_RELOAD_CMD: &str = "nginx -s reload";
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -124,7 +126,13 @@ impl NginxError {
 
     /// True for errors of configuration the user must fix (exit 2).
     pub fn is_config(&self) -> bool {
-        self.metric_label() == "config"
+        matches!(
+            self,
+            NginxError::BadName { .. }
+                | NginxError::BadFile { .. }
+                | NginxError::EmptyCommand { .. }
+                | NginxError::ZeroTimeout
+        )
     }
 }
 
@@ -140,8 +148,10 @@ enum Loaded {
     Stale(BTreeSet<SocketAddr>),
 }
 
+/// One generated upstream file and the nginx that serves it (the lbsync `Backend` on top of it is
+/// `lbsync::backend::nginx::NginxBackend`).
 #[derive(Debug)]
-pub struct NginxBackend {
+pub struct NginxUpstream {
     cfg: NginxConfig,
     loaded: Loaded,
     /// The set this process last wrote and nginx loaded (so a large file is not parsed again
@@ -154,7 +164,7 @@ pub struct NginxBackend {
     scratch: String,
 }
 
-impl NginxBackend {
+impl NginxUpstream {
     /// Validates the config: the name, the file's directory, the commands.
     pub fn new(cfg: NginxConfig) -> Result<Self, NginxError> {
         let name = &cfg.upstream_name;
@@ -189,7 +199,7 @@ impl NginxBackend {
                     "existing upstream file is not what lbsync writes; it will be overwritten");
             }
         }
-        Ok(NginxBackend {
+        Ok(NginxUpstream {
             cfg,
             loaded: Loaded::Unknown,
             applied: None,
@@ -264,7 +274,7 @@ impl NginxBackend {
             written.map_err(|source| io_error("write", &path, source))?;
         }
 
-        if let Err(f) = command::run(&self.cfg.check_cmd, self.cfg.command_timeout).await {
+        if let Err(f) = command::execute(&self.cfg.check_cmd, self.cfg.command_timeout).await {
             let cmd = self.cfg.check_cmd.clone();
             if changed {
                 let p = path.clone();
@@ -291,7 +301,7 @@ impl NginxBackend {
             });
         }
 
-        if let Err(f) = command::run(&self.cfg.reload_cmd, self.cfg.command_timeout).await {
+        if let Err(f) = command::execute(&self.cfg.reload_cmd, self.cfg.command_timeout).await {
             warn!(file = %path.display(), cmd = %self.cfg.reload_cmd, failure = %f.failure,
                 "nginx reload failed; will retry on the next apply");
             return Err(NginxError::ReloadFailed {
@@ -310,7 +320,7 @@ impl NginxBackend {
         self.scratch = std::mem::replace(&mut self.rendered, text);
         // One bounded line whatever the size (journald splits lines above 48 KB); all at debug.
         info!(added = added.len(), removed = removed.len(), servers,
-            added_sample = %sample(&added), removed_sample = %sample(&removed),
+            added_sample = %sample(&added, LOG_SAMPLE), removed_sample = %sample(&removed, LOG_SAMPLE),
             file = %path.display(), "nginx upstream updated");
         debug!(added = ?added, removed = ?removed, "nginx upstream update, every address");
         Ok(Applied::Reloaded { added, removed })
@@ -347,22 +357,6 @@ impl NginxBackend {
         p.servers
     }
 }
-
-/// At most [`LOG_SAMPLE`] addresses for a log line, and how many more there are.
-fn sample(addrs: &[SocketAddr]) -> String {
-    let mut s: Vec<String> = addrs
-        .iter()
-        .take(LOG_SAMPLE)
-        .map(|a| a.to_string())
-        .collect();
-    if addrs.len() > LOG_SAMPLE {
-        s.push(format!("(+{} more)", addrs.len() - LOG_SAMPLE));
-    }
-    s.join(" ")
-}
-
-/// How many addresses an info line names.
-pub const LOG_SAMPLE: usize = 10;
 
 fn check_file(path: &Path) -> Result<(), NginxError> {
     let bad = |reason: String| NginxError::BadFile {

@@ -18,7 +18,7 @@ fn cfg(dir: &Path, check: &str, reload: &str) -> NginxConfig {
 #[test]
 fn new_rejects_bad_input_naming_the_flag() {
     let d = tempfile::tempdir().unwrap();
-    let err = |c: NginxConfig| NginxBackend::new(c).unwrap_err().to_string();
+    let err = |c: NginxConfig| NginxUpstream::new(c).unwrap_err().to_string();
 
     let mut c = cfg(d.path(), "true", "true");
     c.upstream_name = "my app;".into();
@@ -47,13 +47,13 @@ fn new_rejects_bad_input_naming_the_flag() {
     );
     let mut c = cfg(d.path(), "true", "true");
     c.command_timeout = Duration::ZERO;
-    assert!(NginxBackend::new(c).unwrap_err().is_config());
+    assert!(NginxUpstream::new(c).unwrap_err().is_config());
 }
 
 #[tokio::test]
 async fn writes_once_then_unchanged_and_reports_the_diff() {
     let d = tempfile::tempdir().unwrap();
-    let mut b = NginxBackend::new(cfg(d.path(), "true", "true")).unwrap();
+    let mut b = NginxUpstream::new(cfg(d.path(), "true", "true")).unwrap();
     let statics = set(&["10.0.0.9:80"]);
     let r = b.apply(&set(&["10.0.0.1:80"]), &statics).await.unwrap();
     assert_eq!(
@@ -85,7 +85,7 @@ async fn first_apply_after_start_reloads_an_unchanged_file_once() {
     let d = tempfile::tempdir().unwrap();
     let s = set(&["10.0.0.1:80"]);
     std::fs::write(d.path().join("upstream.conf"), render("app", &s)).unwrap();
-    let mut b = NginxBackend::new(cfg(d.path(), "true", "true")).unwrap();
+    let mut b = NginxUpstream::new(cfg(d.path(), "true", "true")).unwrap();
     assert!(b.reload_pending());
     let r = b.apply(&s, &BTreeSet::new()).await.unwrap();
     assert_eq!(
@@ -105,7 +105,7 @@ async fn first_apply_after_start_reloads_an_unchanged_file_once() {
 async fn failed_check_puts_the_old_bytes_back_or_removes_a_new_file() {
     let d = tempfile::tempdir().unwrap();
     let path = d.path().join("upstream.conf");
-    let mut b = NginxBackend::new(cfg(d.path(), "echo rejected >&2; exit 1", "true")).unwrap();
+    let mut b = NginxUpstream::new(cfg(d.path(), "echo rejected >&2; exit 1", "true")).unwrap();
     let e = b
         .apply(&set(&["10.0.0.1:80"]), &BTreeSet::new())
         .await
@@ -147,7 +147,7 @@ async fn check_timeout_and_missing_binary_restore_too() {
     std::fs::write(&path, b"before").unwrap();
     let mut c = cfg(d.path(), "sleep 30", "true");
     c.command_timeout = Duration::from_millis(200);
-    let e = NginxBackend::new(c)
+    let e = NginxUpstream::new(c)
         .unwrap()
         .apply(&set(&["10.0.0.1:80"]), &BTreeSet::new())
         .await
@@ -156,7 +156,7 @@ async fn check_timeout_and_missing_binary_restore_too() {
     assert_eq!(std::fs::read(&path).unwrap(), b"before");
 
     let c = cfg(d.path(), "nginx-not-installed-here -t", "true");
-    let e = NginxBackend::new(c)
+    let e = NginxUpstream::new(c)
         .unwrap()
         .apply(&set(&["10.0.0.1:80"]), &BTreeSet::new())
         .await
@@ -177,7 +177,7 @@ async fn failed_reload_keeps_the_new_file_and_retries_with_the_pending_diff() {
         "test -e {} || {{ echo no master >&2; exit 1; }}",
         flag.display()
     );
-    let mut b = NginxBackend::new(cfg(d.path(), "true", &reload)).unwrap();
+    let mut b = NginxUpstream::new(cfg(d.path(), "true", &reload)).unwrap();
     let s = set(&["10.0.0.1:80"]);
     let e = b.apply(&s, &BTreeSet::new()).await.unwrap_err();
     assert_eq!(e.metric_label(), "reload_failed");
@@ -204,7 +204,7 @@ async fn failed_reload_keeps_the_new_file_and_retries_with_the_pending_diff() {
 async fn an_apply_dropped_midway_is_finished_by_the_next_one() {
     let d = tempfile::tempdir().unwrap();
     let s = set(&["10.0.0.1:80"]);
-    let mut b = NginxBackend::new(cfg(d.path(), "true", "true")).unwrap();
+    let mut b = NginxUpstream::new(cfg(d.path(), "true", "true")).unwrap();
     b.apply(&BTreeSet::new(), &BTreeSet::new()).await.unwrap();
 
     // lbsync shutting down while the check runs: the new file is on disk, nginx never reloaded.
@@ -259,7 +259,7 @@ fn render_into_writes_what_display_writes() {
 #[tokio::test]
 async fn a_hand_edit_of_an_unchanged_set_is_still_overwritten() {
     let d = tempfile::tempdir().unwrap();
-    let mut b = NginxBackend::new(cfg(d.path(), "true", "true")).unwrap();
+    let mut b = NginxUpstream::new(cfg(d.path(), "true", "true")).unwrap();
     let want = set(&["10.0.0.1:80", "10.0.0.2:80"]);
     b.apply(&want, &BTreeSet::new()).await.unwrap();
     assert_eq!(

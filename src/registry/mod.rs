@@ -1,7 +1,8 @@
 //! The registry's data model, shared by `run`, `check` and `lbsync`: the instance record, where an
 //! agent's keys live (`Layout`; how a record is encoded is `codec`), the pure plan that turns
 //! "what etcd holds" into the puts and deletes that make it "what we want", and the ownership
-//! record that keeps two agents from fighting over one prefix.
+//! record that keeps two agents from fighting over one prefix. `node`: which addresses may be a
+//! load balancer node at all.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod codec;
 pub mod key;
+pub mod node;
 pub mod template;
 pub use codec::{FIELDS, IPV6_FIELDS};
 pub use template::Template;
@@ -192,7 +194,7 @@ pub struct Owner {
 
 /// What to do about an owner key held under another lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
+pub enum Handover {
     /// Ours (an older lease of this process) or left behind by a dead agent of the same unit:
     /// take it over.
     TakeOver,
@@ -203,18 +205,18 @@ pub enum Claim {
 /// Pure rule: the same agent may take over, and so may a newer agent of the same host and
 /// container whose predecessor's process is gone (the unit was restarted after a SIGKILL).
 /// Anything else waits for the holder's lease to end, so two misconfigured agents never flap.
-pub fn claim(me: &Owner, holder: Option<&Owner>, holder_alive: bool) -> Claim {
+pub fn handover(me: &Owner, holder: Option<&Owner>, holder_alive: bool) -> Handover {
     match holder {
-        Some(h) if h.agent == me.agent => Claim::TakeOver,
+        Some(h) if h.agent == me.agent => Handover::TakeOver,
         Some(h)
             if h.host == me.host
                 && h.container == me.container
                 && h.started_ms <= me.started_ms
                 && !holder_alive =>
         {
-            Claim::TakeOver
+            Handover::TakeOver
         }
-        _ => Claim::Wait,
+        _ => Handover::Wait,
     }
 }
 

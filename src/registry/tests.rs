@@ -134,23 +134,26 @@ fn claim_rules() {
         host: "core02".into(),
         ..me.clone()
     };
-    assert_eq!(claim(&me, Some(&old_self), true), Claim::TakeOver);
-    assert_eq!(claim(&me, Some(&dead_same_unit), false), Claim::TakeOver);
+    assert_eq!(handover(&me, Some(&old_self), true), Handover::TakeOver);
     assert_eq!(
-        claim(&me, Some(&dead_same_unit), true),
-        Claim::Wait,
+        handover(&me, Some(&dead_same_unit), false),
+        Handover::TakeOver
+    );
+    assert_eq!(
+        handover(&me, Some(&dead_same_unit), true),
+        Handover::Wait,
         "still running: a duplicate agent"
     );
     assert_eq!(
-        claim(&me, Some(&newer_same_unit), false),
-        Claim::Wait,
+        handover(&me, Some(&newer_same_unit), false),
+        Handover::Wait,
         "never take back from a newer agent"
     );
-    assert_eq!(claim(&me, Some(&other_container), false), Claim::Wait);
-    assert_eq!(claim(&me, Some(&other_host), false), Claim::Wait);
+    assert_eq!(handover(&me, Some(&other_container), false), Handover::Wait);
+    assert_eq!(handover(&me, Some(&other_host), false), Handover::Wait);
     assert_eq!(
-        claim(&me, None, false),
-        Claim::Wait,
+        handover(&me, None, false),
+        Handover::Wait,
         "unreadable owner: wait for its lease"
     );
 }

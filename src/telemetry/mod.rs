@@ -1,6 +1,7 @@
 //! Telemetry: Prometheus metrics and `/healthz` on `--metrics-addr` (`server`, `metrics`), the
 //! main loops' heartbeat (`heartbeat`), and systemd's notify protocol with its watchdog
-//! (`notify`; `READY=1`, `STATUS=`, `WATCHDOG=1`, `STOPPING=1`).
+//! (`notify`; `READY=1`, `STATUS=`, `WATCHDOG=1`, `STOPPING=1`), and the bounded list a log line
+//! names (`sample`).
 //!
 //! `main` calls [`start`] once per process; the rest of the code reports through the one-line
 //! functions below (`telemetry::registered(&key, true)`, `telemetry::probe_observed(&outcome)`,
@@ -11,11 +12,13 @@
 mod heartbeat;
 mod metrics;
 mod notify;
+mod sample;
 mod server;
 mod summary;
 
 pub use heartbeat::Pulse;
 pub use metrics::{Metrics, MetricsError};
+pub use sample::{sample, LOG_SAMPLE};
 pub use summary::{probe_failure_reason, Summary};
 
 use std::collections::HashMap;

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use clap::Parser;
 use proptest::prelude::*;
+use sidekick::cli::limits;
 use sidekick::cli::{Cli, Command};
-use sidekick::config::{container_config, limits, AgentConfig, HostConfig, LbsyncConfig};
+use sidekick::config::{container_config, AgentConfig, HostConfig, LbsyncConfig};
 use sidekick::docker::{Labelled, PortSpec};
 use sidekick::registry::codec;
 

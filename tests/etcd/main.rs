@@ -7,8 +7,6 @@
 
 mod heal;
 mod idle;
-#[path = "../support/instances.rs"]
-mod instances;
 mod members;
 mod partition;
 mod permissions;
@@ -21,6 +19,7 @@ use std::time::Duration;
 
 use testkit::agent::AgentProcess;
 use testkit::etcd::EtcdAccess;
+use testkit::instances::{self, Instance};
 
 pub const KEY: &str = "/services/web/web01";
 pub const SOON: Duration = Duration::from_secs(10);
@@ -68,7 +67,7 @@ pub fn wait_log(p: &AgentProcess, needle: &str, deadline: Duration) {
 /// Writes instance `name`'s five keys under /services/web/ (as `sidekick run` would).
 pub fn register(etcd: &EtcdAccess, name: &str, addr: &str) {
     let addr = addr.parse().expect("a test address");
-    let one = instances::Instance::new("/services/web/", name, addr, "core02");
+    let one = Instance::new("/services/web/", name, addr, "core02");
     instances::register(etcd, vec![one], 1);
 }
 

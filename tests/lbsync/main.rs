@@ -5,8 +5,6 @@
 mod converge;
 mod etcd_faults;
 mod faults;
-#[path = "../support/instances.rs"]
-mod instances;
 mod leader_drill;
 mod outside;
 mod watch;
@@ -17,6 +15,7 @@ use std::time::Duration;
 use clb_emulator::{BackgroundEmulator, Config, Emulator};
 use testkit::agent::AgentProcess;
 use testkit::etcd::{Etcd, EtcdAccess};
+use testkit::instances::{self, Instance};
 
 pub const API_KEY: &str = "lbsync-test-api-key-7f3a";
 pub const LB: &str = "web-lb";
@@ -155,7 +154,7 @@ pub fn register(etcd: &EtcdAccess, prefix: &str, names_addrs: &[(String, String)
         .iter()
         .map(|(name, addr)| {
             let addr = addr.parse().expect("a test address");
-            instances::Instance::new(prefix, name, addr, "core01")
+            Instance::new(prefix, name, addr, "core01")
         })
         .collect();
     instances::register(etcd, all, 1);

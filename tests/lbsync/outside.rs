@@ -47,10 +47,10 @@ fn register_many(etcd: &EtcdAccess, n: usize) -> BTreeSet<SocketAddr> {
         .iter()
         .map(|(name, addr)| {
             let addr = addr.parse().expect("a test address");
-            crate::instances::Instance::new("/services/web/", name, addr, "core01")
+            testkit::instances::Instance::new("/services/web/", name, addr, "core01")
         })
         .collect();
-    crate::instances::register(etcd, all, 25);
+    testkit::instances::register(etcd, all, 25);
     items.iter().map(|(_, a)| a.parse().unwrap()).collect()
 }
 

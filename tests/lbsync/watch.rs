@@ -6,9 +6,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sidekick::lbsync::node_plan::AddressRules;
-use sidekick::lbsync::registry::Registry;
-use sidekick::lbsync::view::{self, SharedRegistry};
+use sidekick::lbsync::instances::InstanceMap;
+use sidekick::lbsync::registry_view::{self, SharedInstances};
+use sidekick::registry::node::AddressRules;
 use testkit::etcd::Etcd;
 
 /// The registry view of `/services/web/` on `access`, as lbsync runs it: its task, the registry
@@ -16,7 +16,7 @@ use testkit::etcd::Etcd;
 /// it has applied; the revision a leader wants).
 struct View {
     task: tokio::task::JoinHandle<()>,
-    registry: SharedRegistry,
+    registry: SharedInstances,
     rx: tokio::sync::watch::Receiver<Option<i64>>,
     seen: tokio::sync::watch::Receiver<i64>,
     wanted: tokio::sync::watch::Sender<i64>,
@@ -33,17 +33,17 @@ async fn start_view(access: &testkit::etcd::EtcdAccess) -> View {
     let (tx, rx) = tokio::sync::watch::channel(None);
     let (seen_tx, seen) = tokio::sync::watch::channel(0);
     let (wanted, wanted_rx) = tokio::sync::watch::channel(0);
-    let registry: SharedRegistry = Arc::new(Mutex::new(Registry::new(
+    let registry: SharedInstances = Arc::new(Mutex::new(InstanceMap::new(
         "/services/web/",
         &["public_ipv4_addr"],
         AddressRules::default(),
     )));
-    let task = tokio::spawn(view::run(
+    let task = tokio::spawn(registry_view::list_and_follow(
         pool,
         registry.clone(),
         "/services/web/".into(),
         tx,
-        view::CatchUp {
+        registry_view::CatchUp {
             seen: seen_tx,
             wanted: wanted_rx,
         },
@@ -76,7 +76,7 @@ fn the_view_lists_then_follows_changes_across_a_compaction() {
             mut rx,
             ..
         } = start_view(&access).await;
-        let count = || view::desired(&registry, 0).addrs.len();
+        let count = || registry_view::snapshot(&registry, 0).addrs.len();
         let listed = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|d| d.is_some()))
             .await
             .is_ok();

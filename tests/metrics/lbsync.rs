@@ -5,6 +5,7 @@
 use clb_emulator::{BackgroundEmulator, Config, Emulator, User};
 use testkit::agent::AgentProcess;
 use testkit::etcd::Etcd;
+use testkit::instances::{self, Instance};
 
 use super::notify::NotifySocket;
 use super::*;
@@ -75,17 +76,9 @@ impl Rig {
 
     /// One instance's keys, as `sidekick run` writes them.
     fn register(&self, name: &str, ip: &str, port: u16) {
-        let etcd = self.etcd.access();
-        let base = format!("/services/web/{name}");
-        for (field, v) in [
-            ("unit", format!("monweb@{name}.service")),
-            ("host", "core01".to_string()),
-            ("private_ipv4_addr", ip.to_string()),
-            ("public_ipv4_addr", ip.to_string()),
-            ("port", port.to_string()),
-        ] {
-            etcd.put_blocking(&format!("{base}/{field}"), &v);
-        }
+        let addr = std::net::SocketAddr::new(ip.parse().expect("a test address"), port);
+        let one = Instance::new("/services/web/", name, addr, "core01");
+        instances::register(&self.etcd.access(), vec![one], 1);
     }
 
     fn node_count(&self) -> usize {

@@ -2,7 +2,8 @@
 //! real etcd members and clusters (TLS, auth), real Docker (or Podman: [`engine`]) containers
 //! built FROM scratch, a
 //! severable Docker socket proxy, a private nginx, the `sidekick` binary as a child process, free
-//! ports and deadline-bounded waits, and the SVG figures of the benchmark report (`plot`).
+//! ports and deadline-bounded waits, instances' keys as `sidekick run` writes them (`instances`),
+//! and the SVG figures of the benchmark report (`plot`).
 //!
 //! Everything here is isolated per test (unique names, own ports and temp dirs) and cleans up on
 //! Drop, also when the test panics.
@@ -33,6 +34,7 @@ pub mod docker;
 pub mod docker_proxy;
 pub mod engine;
 pub mod etcd;
+pub mod instances;
 pub mod nginx;
 pub mod plot;
 pub mod ports;

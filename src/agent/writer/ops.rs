@@ -13,7 +13,7 @@ use tracing::info;
 
 use crate::etcd::access::AGENT_NEEDS;
 use crate::etcd::{timed, timed_within, EtcdError};
-use crate::registry::{claim, plan_keys, Actual, Claim, Layout, Owner, Record};
+use crate::registry::{handover, plan_keys, Actual, Handover, Layout, Owner, Record};
 
 /// Who holds the owner key after a claim.
 pub enum Ownership {
@@ -152,7 +152,7 @@ async fn take_over(
     let alive = holder
         .as_ref()
         .is_none_or(|h| h.host != me.host || crate::netinfo::pid_alive(h.pid));
-    let take = kv.lease() == 0 || claim(me, holder.as_ref(), alive) == Claim::TakeOver;
+    let take = kv.lease() == 0 || handover(me, holder.as_ref(), alive) == Handover::TakeOver;
     if !take {
         return Ok(Ownership::Held(holder));
     }

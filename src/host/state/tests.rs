@@ -1,4 +1,4 @@
-//! Table tests over the supervisor's transitions: inputs in, actions out.
+//! Table tests over the supervisor's steps: events in, actions out.
 
 use clap::Parser;
 
@@ -69,15 +69,15 @@ fn keyed(id: &str, key: &str) -> Found {
     found(id, &[("sidekick.key", key)], true)
 }
 
-fn changed(id: &str, action: &str) -> Input {
-    Input::Docker(HostEvent::Changed {
+fn changed(id: &str, action: &str) -> Event {
+    Event::Docker(HostEvent::Changed {
         id: id.into(),
         action: action.into(),
     })
 }
 
-fn inspected(id: &str, found: Option<Found>) -> Input {
-    Input::Inspected {
+fn inspected(id: &str, found: Option<Found>) -> Event {
+    Event::Inspected {
         id: id.into(),
         found: Ok(found.map(Box::new)),
     }
@@ -93,9 +93,9 @@ fn agent_name(a: &AgentId) -> String {
 }
 
 /// Agent `name` (as [`agent_name`] spells it) has finished.
-fn done(name: &str) -> Input {
+fn done(name: &str) -> Event {
     let (container, service) = name.split_once('/').unwrap_or((name, ""));
-    Input::Finished {
+    Event::Finished {
         agent: AgentId {
             container: container.into(),
             service: service.into(),
@@ -143,7 +143,7 @@ fn update_name(u: &DockerUpdate) -> String {
 }
 
 /// Feeds `inputs` in order and returns the actions of each step.
-fn run(s: &mut Supervisor, inputs: Vec<Input>) -> Vec<Vec<String>> {
+fn run(s: &mut Supervisor, inputs: Vec<Event>) -> Vec<Vec<String>> {
     inputs.into_iter().map(|i| names(&s.step(i))).collect()
 }
 
@@ -153,7 +153,7 @@ fn a_listed_container_is_inspected_configured_and_started() {
     let steps = run(
         &mut s,
         vec![
-            Input::Docker(HostEvent::Listed(vec!["a".into()])),
+            Event::Docker(HostEvent::Listed(vec!["a".into()])),
             inspected("a", Some(keyed("a", "/s/a"))),
             changed("a", "health_status"),
             inspected("a", Some(keyed("a", "/s/a"))),
@@ -200,7 +200,7 @@ fn events_during_an_inspect_fold_into_one_more_look() {
 fn a_kill_reaches_a_running_agent_at_once_and_a_new_one_at_its_start() {
     let mut s = Supervisor::new();
     let kill = |id: &str| {
-        Input::Docker(HostEvent::Kill {
+        Event::Docker(HostEvent::Kill {
             id: id.into(),
             signal: "15".into(),
             at_nanos: 5,
@@ -267,7 +267,7 @@ fn bad_labels_are_reported_once_and_the_container_stays_unmanaged_until_removed(
             inspected("b", Some(bad)),
             changed("b", "start"),
             changed("b", "die"),
-            Input::Docker(HostEvent::Listed(vec!["b".into()])),
+            Event::Docker(HostEvent::Listed(vec!["b".into()])),
             changed("b", "destroy"),
         ],
     );
@@ -305,7 +305,7 @@ fn a_relist_after_a_cut_finds_vanished_and_new_containers() {
     run(
         &mut s,
         vec![
-            Input::Docker(HostEvent::Listed(vec!["a".into(), "b".into()])),
+            Event::Docker(HostEvent::Listed(vec!["a".into(), "b".into()])),
             inspected("a", Some(keyed("a", "/s/a"))),
             inspected("b", Some(keyed("b", "/s/b"))),
         ],
@@ -313,9 +313,9 @@ fn a_relist_after_a_cut_finds_vanished_and_new_containers() {
     let steps = run(
         &mut s,
         vec![
-            Input::Docker(HostEvent::Disconnected("cut".into())),
+            Event::Docker(HostEvent::Disconnected("cut".into())),
             // b was removed and c created during the cut.
-            Input::Docker(HostEvent::Listed(vec!["a".into(), "c".into()])),
+            Event::Docker(HostEvent::Listed(vec!["a".into(), "c".into()])),
             inspected("a", Some(keyed("a", "/s/a"))),
             inspected("b", None),
             inspected("c", Some(keyed("c", "/s/c"))),
@@ -347,7 +347,7 @@ fn an_inspect_that_fails_tells_the_agent_and_is_retried_later() {
         &mut s,
         vec![
             changed("a", "die"),
-            Input::Inspected {
+            Event::Inspected {
                 id: "a".into(),
                 found: Err("timeout".into()),
             },
@@ -472,7 +472,7 @@ fn each_service_of_a_container_has_its_own_agent_and_all_hear_the_container() {
         vec![
             changed("a", "start"),
             inspected("a", Some(three("a", true))),
-            Input::Docker(HostEvent::Kill {
+            Event::Docker(HostEvent::Kill {
                 id: "a".into(),
                 signal: "15".into(),
                 at_nanos: 5,

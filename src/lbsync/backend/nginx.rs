@@ -1,6 +1,6 @@
 //! The nginx backend of the [`Backend`] trait: the set in the upstream file is what nginx
 //! serves (read once, then known from what was applied); applying renders, checks and reloads
-//! through [`NginxBackend`]. After a reload the driver holds [`RELOAD_SPACING`] before the next
+//! through [`NginxUpstream`]. After a reload the driver holds [`RELOAD_SPACING`] before the next
 //! pass, so a stream of changes costs a few reloads per second, not one per change; an idle
 //! change still goes out at once.
 
@@ -13,22 +13,23 @@ use tracing::error;
 use super::super::node_plan::NodePlan;
 use super::super::{LbsyncError, Step};
 use super::{Backend, Halt};
-use crate::nginx::{Applied, NginxBackend};
+use crate::nginx::{Applied, NginxUpstream};
 
 /// The least time between the starts of two applies that reload (changes meanwhile go out
 /// together in the next one).
 pub const RELOAD_SPACING: Duration = Duration::from_millis(400);
 
-pub struct NginxSync {
-    nginx: NginxBackend,
+/// lbsync's nginx [`Backend`]: the static nodes and the served set around one [`NginxUpstream`].
+pub struct NginxBackend {
+    nginx: NginxUpstream,
     statics: BTreeSet<SocketAddr>,
     /// What the file holds, as last applied (`None`: read it).
     served: Option<BTreeSet<SocketAddr>>,
 }
 
-impl NginxSync {
-    pub fn new(nginx: NginxBackend, statics: BTreeSet<SocketAddr>) -> NginxSync {
-        NginxSync {
+impl NginxBackend {
+    pub fn new(nginx: NginxUpstream, statics: BTreeSet<SocketAddr>) -> NginxBackend {
+        NginxBackend {
             nginx,
             statics,
             served: None,
@@ -36,7 +37,7 @@ impl NginxSync {
     }
 }
 
-impl Backend for NginxSync {
+impl Backend for NginxBackend {
     async fn observe(&mut self) -> Result<BTreeSet<SocketAddr>, Halt> {
         if let Some(s) = &self.served {
             return Ok(s.clone());

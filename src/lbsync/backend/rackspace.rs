@@ -15,10 +15,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
-use super::super::node_plan::{sample, NodePlan};
+use super::super::node_plan::NodePlan;
 use super::super::plan::{plan_changes, LbNode, Limits, NodeChanges};
 use super::super::{LbsyncError, Step};
 use super::{Backend, Halt};
+use crate::telemetry::sample;
 use drain::{is_draining, removal, Removal};
 
 mod drain;
@@ -346,7 +347,7 @@ impl Backend for RackspaceExec {
         match self.mutate(&lb, &c).await {
             Ok(Mutation::Sent) => {}
             Ok(Mutation::Nothing) => return Ok(Step::Converged),
-            Ok(Mutation::DrainRunning(d)) => return Ok(Step::Recheck(d)),
+            Ok(Mutation::DrainRunning(d)) => return Ok(Step::Revisit(d)),
             Err(e) => return self.on_error(e).await.into_step(),
         }
         self.duplicates_in_a_row = 0;

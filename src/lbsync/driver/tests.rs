@@ -53,12 +53,12 @@ fn transitions() {
         (Due, Passed(Step::Wait(s(2))), Holding { until: now + s(2) }),
         (
             Due,
-            Passed(Step::Recheck(s(10))),
+            Passed(Step::Revisit(s(10))),
             Idle { until: now + s(10) },
         ),
         (
             Due,
-            Passed(Step::Recheck(s(99))),
+            Passed(Step::Revisit(s(99))),
             Idle {
                 until: now + RESYNC,
             },
@@ -66,7 +66,7 @@ fn transitions() {
     ];
     for (from, ev, want) in table {
         assert_eq!(
-            transition(from, ev.clone(), now, RESYNC),
+            step(from, ev.clone(), now, RESYNC),
             want,
             "{from:?} + {ev:?}"
         );

@@ -1,5 +1,5 @@
 //! The etcd side of the registry view: list the prefix in pages at one pinned revision, then
-//! apply the prefix watch's events to the shared [`Registry`] and publish the revision after each
+//! apply the prefix watch's events to the shared [`InstanceMap`] and publish the revision after each
 //! response (the driver reads the desired set from the registry when it runs a pass, so a burst
 //! of changes costs one read). A full re-list happens only when the history cannot be followed: a compaction or
 //! other cancel (logged with etcd's own reason), a watch response too large to decode, or an etcd
@@ -16,7 +16,7 @@ use etcd_client::{Client, EventType, GetOptions, WatchOptions};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use super::registry::Registry;
+use super::instances::InstanceMap;
 use crate::backoff::{Backoff, RetryLog};
 use crate::etcd::Pool;
 use crate::etcd::{timed, EtcdError};
@@ -59,11 +59,11 @@ impl CatchUp {
 }
 
 /// The registry shared by the view (writer) and the driver (reader).
-pub type SharedRegistry = Arc<Mutex<Registry>>;
+pub type SharedInstances = Arc<Mutex<InstanceMap>>;
 
 /// What the driver plans from: the registry's usable addresses at one revision.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Desired {
+pub struct ViewSnapshot {
     pub revision: i64,
     pub addrs: BTreeSet<SocketAddr>,
     pub instances: usize,
@@ -157,24 +157,24 @@ async fn list(
 }
 
 /// The desired set now.
-pub fn desired(registry: &SharedRegistry, revision: i64) -> Desired {
+pub fn snapshot(registry: &SharedInstances, revision: i64) -> ViewSnapshot {
     let r = lock(registry);
-    Desired {
+    ViewSnapshot {
         revision,
         addrs: r.desired(),
         instances: r.instances(),
     }
 }
 
-fn lock(registry: &SharedRegistry) -> std::sync::MutexGuard<'_, Registry> {
+fn lock(registry: &SharedInstances) -> std::sync::MutexGuard<'_, InstanceMap> {
     registry.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Runs until every receiver of `tx` is gone; `tx` carries the revision the registry is at
 /// (`None` until the first listing).
-pub async fn run(
+pub async fn list_and_follow(
     pool: Pool,
-    registry: SharedRegistry,
+    registry: SharedInstances,
     prefix: String,
     tx: watch::Sender<Option<i64>>,
     mut catch_up: CatchUp,
@@ -219,7 +219,7 @@ pub async fn run(
 async fn follow(
     pool: &Pool,
     prefix: &str,
-    registry: &SharedRegistry,
+    registry: &SharedInstances,
     (rev, cluster): (i64, u64),
     tx: &watch::Sender<Option<i64>>,
     catch_up: &mut CatchUp,

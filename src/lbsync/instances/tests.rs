@@ -2,8 +2,8 @@ use super::*;
 
 const P: &str = "/services/web/";
 
-fn reg(allow_loopback: bool) -> Registry {
-    Registry::new(
+fn reg(allow_loopback: bool) -> InstanceMap {
+    InstanceMap::new(
         P,
         codec::DEFAULT_ADDRESS_FIELD,
         AddressRules {
@@ -104,7 +104,7 @@ fn an_address_shared_by_two_instances_stays_until_both_are_gone() {
 
 #[test]
 fn a_transaction_is_judged_once_all_its_keys_are_in() {
-    let mut r = Registry::new(
+    let mut r = InstanceMap::new(
         "/services/web/",
         &["public_ipv4_addr"],
         AddressRules::default(),

@@ -1,15 +1,15 @@
 //! The registry prefix as lbsync holds it in memory: every key grouped by instance name, each
 //! instance parsed once when one of its keys changes (not the whole prefix per change), and the
-//! address rules of [`super::node_plan::refusal`] applied, so a refused address is a skipped key
-//! named exactly. Pure: the etcd side (paged list, watch) lives in `view`.
+//! address rules of [`crate::registry::node::refusal`] applied, so a refused address is a skipped key
+//! named exactly. Pure: the etcd side (paged list, watch) lives in `registry_view`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use tracing::warn;
 
-use super::node_plan::{refusal, AddressRules};
 use crate::registry::codec::{self, Skipped};
+use crate::registry::node::{refusal, AddressRules};
 
 /// One instance name's keys and what they parse to.
 #[derive(Debug, Default)]
@@ -21,7 +21,7 @@ struct Group {
 
 /// The registry prefix, maintained from a listing and then from watch events.
 #[derive(Debug)]
-pub struct Registry {
+pub struct InstanceMap {
     prefix: String,
     /// The address fields, the first present one wins ([`codec::AddressFamily::fields`]).
     address_fields: Vec<String>,
@@ -37,9 +37,9 @@ pub struct Registry {
     staged: BTreeMap<String, Vec<Skipped>>,
 }
 
-impl Registry {
-    pub fn new(prefix: &str, address_fields: &[&str], rules: AddressRules) -> Registry {
-        Registry {
+impl InstanceMap {
+    pub fn new(prefix: &str, address_fields: &[&str], rules: AddressRules) -> InstanceMap {
+        InstanceMap {
             prefix: prefix.to_string(),
             address_fields: address_fields.iter().map(|f| f.to_string()).collect(),
             rules,
@@ -81,19 +81,19 @@ impl Registry {
         }
     }
 
-    /// A key was written (parsed at once; the watch uses [`Registry::stage_put`]).
+    /// A key was written (parsed at once; the watch uses [`InstanceMap::stage_put`]).
     pub fn put(&mut self, key: String, value: String) {
         self.stage_put(key, value);
         self.settle();
     }
 
-    /// A key was deleted (parsed at once; the watch uses [`Registry::stage_delete`]).
+    /// A key was deleted (parsed at once; the watch uses [`InstanceMap::stage_delete`]).
     pub fn delete(&mut self, key: &str) {
         self.stage_delete(key);
         self.settle();
     }
 
-    /// A key was written; its instance is parsed at the next [`Registry::settle`].
+    /// A key was written; its instance is parsed at the next [`InstanceMap::settle`].
     pub fn stage_put(&mut self, key: String, value: String) {
         let Some(name) = self.name_of(&key).map(str::to_string) else {
             return;
@@ -107,7 +107,7 @@ impl Registry {
         self.staged.entry(name).or_insert(before);
     }
 
-    /// A key was deleted; its instance is parsed at the next [`Registry::settle`].
+    /// A key was deleted; its instance is parsed at the next [`InstanceMap::settle`].
     pub fn stage_delete(&mut self, key: &str) {
         let Some(name) = self.name_of(key).map(str::to_string) else {
             return;

@@ -1,10 +1,12 @@
-//! Test support shared by the etcd and lbsync suites (included with `#[path]`, not a test crate):
-//! writing instances' keys into etcd exactly as `sidekick run` lays them out, through the
-//! product's own registry codec.
+//! Instances in the registry without running agents: each instance's keys written the way
+//! `sidekick run --format keys` lays them out (the contract's `unit`, `host`,
+//! `public_ipv4_addr`, `private_ipv4_addr`, `port`), all of one instance in one transaction, as
+//! `run` writes them. The address goes into the `_ipv4_` keys whatever its family, so a suite
+//! can also hand lbsync an IPv6 address where an IPv4 one belongs.
 
 use std::net::SocketAddr;
 
-use testkit::etcd::EtcdAccess;
+use crate::etcd::EtcdAccess;
 
 /// One instance: its key prefix (e.g. `/services/web/web01`), its address and its `host` value.
 pub struct Instance {
@@ -23,24 +25,20 @@ impl Instance {
         }
     }
 
-    fn ops(&self) -> Vec<etcd_client::TxnOp> {
+    /// Every key of the instance with its value.
+    pub fn keys(&self) -> Vec<(String, String)> {
         let name = self.key.rsplit('/').next().unwrap_or_default();
-        let record = sidekick::registry::Record {
-            unit: format!("monweb@{name}.service"),
-            host: self.host.into(),
-            public_ipv4_addr: Some(self.addr.ip()),
-            private_ipv4_addr: Some(self.addr.ip()),
-            public_ipv6_addr: None,
-            private_ipv6_addr: None,
-            port: self.addr.port(),
-        };
-        let layout =
-            sidekick::registry::Layout::new(&self.key, sidekick::registry::KeyFormat::Keys)
-                .expect("a valid test key");
-        sidekick::registry::codec::render(&layout, &record)
-            .into_iter()
-            .map(|(k, v)| etcd_client::TxnOp::put(k, v, None))
-            .collect()
+        let ip = self.addr.ip().to_string();
+        [
+            ("unit", format!("monweb@{name}.service")),
+            ("host", self.host.to_string()),
+            ("public_ipv4_addr", ip.clone()),
+            ("private_ipv4_addr", ip),
+            ("port", self.addr.port().to_string()),
+        ]
+        .into_iter()
+        .map(|(field, value)| (format!("{}/{field}", self.key), value))
+        .collect()
     }
 }
 
@@ -49,10 +47,14 @@ impl Instance {
 /// 100 ms, at most 100 times.
 pub fn register(etcd: &EtcdAccess, instances: Vec<Instance>, per_txn: usize) {
     let access = etcd.clone();
-    testkit::rt::block_on(async move {
+    crate::rt::block_on(async move {
         let mut c = access.client().await;
         for chunk in instances.chunks(per_txn.max(1)) {
-            let ops: Vec<_> = chunk.iter().flat_map(Instance::ops).collect();
+            let ops: Vec<_> = chunk
+                .iter()
+                .flat_map(Instance::keys)
+                .map(|(k, v)| etcd_client::TxnOp::put(k, v, None))
+                .collect();
             let mut attempt = 0;
             while let Err(e) = c.txn(etcd_client::Txn::new().and_then(ops.clone())).await {
                 attempt += 1;
