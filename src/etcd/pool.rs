@@ -221,7 +221,7 @@ impl Pool {
     /// A call through member `index` failed or missed its deadline: stop using it until a probe
     /// says it answers again, and move the calls to another member now.
     pub fn suspect(&self, index: usize, why: &dyn std::fmt::Display) {
-        let moved = {
+        {
             let mut members = lock(&self.inner.members);
             let Some(slot) = members.get_mut(index) else {
                 return;
@@ -230,29 +230,63 @@ impl Pool {
                 slot.healthy = false;
                 slot.down = Some(why.to_string());
             }
-            let mut current = lock(&self.inner.current);
-            let (healthy, has): (Vec<bool>, Vec<bool>) = members
-                .iter()
-                .map(|s| (s.healthy, s.client.is_some()))
-                .unzip();
-            let next = choose(*current, &healthy, &has);
-            let moved = (next != *current).then_some((*current, next, healthy[next]));
-            *current = next;
-            moved
-        };
-        let e = &self.inner.cfg.endpoints;
-        match moved {
-            Some((from, to, true)) => {
-                info!(from = %e[from], to = %e[to], reason = %why, "moving etcd calls to another member")
-            }
-            // No member answers: trying them in turn is not news (the caller's retry log says
-            // that etcd is unreachable).
-            Some((from, to, false)) => {
-                debug!(from = %e[from], to = %e[to], reason = %why, "trying another etcd member")
-            }
-            None => {}
+            self.inner.rechoose(&members, Some(why));
         }
         self.inner.reprobe.notify_one();
+    }
+}
+
+impl Inner {
+    /// The one rule for which member takes the calls, applied after any change to `members`
+    /// (held locked by the caller): [`choose`], and a log line when the calls move. Says whether
+    /// any member answers.
+    fn rechoose(&self, members: &[Slot], reason: Option<&dyn std::fmt::Display>) -> bool {
+        let (healthy, has): (Vec<bool>, Vec<bool>) = members
+            .iter()
+            .map(|s| (s.healthy, s.client.is_some()))
+            .unzip();
+        let mut current = lock(&self.current);
+        let next = choose(*current, &healthy, &has);
+        if next != *current {
+            let (from, to) = (&self.cfg.endpoints[*current], &self.cfg.endpoints[next]);
+            let reason = reason.map(tracing::field::display);
+            if healthy[next] {
+                info!(from = %from, to = %to, reason, "moving etcd calls to another member");
+            } else {
+                // No member answers: trying them in turn is not news (the caller's retry log
+                // says that etcd is unreachable).
+                debug!(from = %from, to = %to, reason, "trying another etcd member");
+            }
+            *current = next;
+        }
+        healthy.contains(&true)
+    }
+}
+
+impl Slot {
+    /// Takes in one probe's outcome, logging a member that goes down or comes back once each.
+    fn record(&mut self, endpoint: &str, probed: Probed) {
+        match probed {
+            Probed::Up(c) => {
+                if self.down.take().is_some() {
+                    info!(endpoint = %endpoint, "etcd member answers again");
+                }
+                self.client = Some(c);
+                self.healthy = true;
+            }
+            Probed::Down(c, why) => {
+                if self.down.is_none() {
+                    warn!(endpoint = %endpoint, error = %why, "etcd member does not answer; using the others");
+                }
+                self.client = self.client.take().or(c);
+                self.healthy = false;
+                self.down = Some(why);
+            }
+            Probed::Refused(e) => {
+                self.healthy = false;
+                self.down = Some(e.to_string());
+            }
+        }
     }
 }
 
@@ -293,46 +327,9 @@ async fn reprobe_loop(inner: Arc<Inner>) {
         let outage = {
             let mut members = lock(&inner.members);
             for (i, r) in results {
-                let endpoint = &inner.cfg.endpoints[i];
-                let slot = &mut members[i];
-                match r {
-                    Probed::Up(c) => {
-                        if slot.down.take().is_some() {
-                            info!(endpoint = %endpoint, "etcd member answers again");
-                        }
-                        slot.client = Some(c);
-                        slot.healthy = true;
-                    }
-                    Probed::Down(c, why) => {
-                        if slot.down.is_none() {
-                            warn!(endpoint = %endpoint, error = %why, "etcd member does not answer; using the others");
-                        }
-                        slot.client = slot.client.take().or(c);
-                        slot.healthy = false;
-                        slot.down = Some(why);
-                    }
-                    Probed::Refused(e) => {
-                        slot.healthy = false;
-                        slot.down = Some(e.to_string());
-                    }
-                }
+                members[i].record(&inner.cfg.endpoints[i], r);
             }
-            let mut current = lock(&inner.current);
-            let (healthy, has): (Vec<bool>, Vec<bool>) = members
-                .iter()
-                .map(|s| (s.healthy, s.client.is_some()))
-                .unzip();
-            let next = choose(*current, &healthy, &has);
-            if next != *current {
-                let (from, to) = (&inner.cfg.endpoints[*current], &inner.cfg.endpoints[next]);
-                if healthy[next] {
-                    info!(from = %from, to = %to, "moving etcd calls to another member");
-                } else {
-                    debug!(from = %from, to = %to, "trying another etcd member");
-                }
-                *current = next;
-            }
-            !healthy.contains(&true)
+            !inner.rechoose(&members, None)
         };
         if outage {
             hunt(&inner).await;
@@ -370,19 +367,11 @@ async fn hunt(inner: &Inner) {
             Some(done) = tries.join_next() => {
                 let Ok((i, Probed::Up(client))) = done else { continue };
                 {
+                    // Every member is down here, so `record` logs that this one answers again.
                     let mut members = lock(&inner.members);
-                    let slot = &mut members[i];
-                    slot.client = Some(client);
-                    slot.healthy = true;
-                    slot.down = None;
-                    let mut current = lock(&inner.current);
-                    let (healthy, has): (Vec<bool>, Vec<bool>) = members
-                        .iter()
-                        .map(|s| (s.healthy, s.client.is_some()))
-                        .unzip();
-                    *current = choose(*current, &healthy, &has);
+                    members[i].record(&inner.cfg.endpoints[i], Probed::Up(client));
+                    inner.rechoose(&members, None);
                 }
-                info!(endpoint = %inner.cfg.endpoints[i], "etcd member answers again");
                 inner.recovered.send_modify(|n| *n += 1);
                 // Dropping `tries` aborts the other attempts.
                 return;
