@@ -4,7 +4,7 @@
 //! with the reason, never drawn from anything else.
 
 use serde::Serialize;
-use testkit::plot::{self, Figure, HostPoint, Latencies, ScalePoint};
+use testkit::plot::{self, DeployPoint, DeployRun, Figure, HostPoint, Latencies, ScalePoint};
 
 use super::report::Results;
 use super::stats::summarize;
@@ -60,12 +60,33 @@ fn latency(r: &Results) -> Result<Figure, String> {
     ))
 }
 
-fn rolling_deploy(_: &Results) -> Result<Figure, String> {
-    Err(
-        "the bench has no rolling-deploy drill yet (issue 21): nothing measures requests and \
-         load-balancer membership during a deploy"
-            .into(),
-    )
+fn rolling_deploy(r: &Results) -> Result<Figure, String> {
+    let x = r.rolling.as_ref().ok_or("the rolling part did not run")?;
+    let runs: Vec<DeployRun> = x
+        .runs
+        .iter()
+        .zip([plot::SIDEKICK, plot::SHELL_2014, plot::OTHER])
+        .map(|(run, color)| DeployRun {
+            label: run.label.clone(),
+            color,
+            load: run
+                .per_second
+                .iter()
+                .map(|s| DeployPoint {
+                    t_s: s.t_s as f64,
+                    ok_per_s: s.ok as f64,
+                    failed_per_s: s.failed as f64,
+                })
+                .collect(),
+            members: run
+                .members
+                .iter()
+                .map(|s| (s.t_s, s.members as f64))
+                .collect(),
+        })
+        .collect();
+    let steps = x.runs.first().map(|r| r.stops.clone()).unwrap_or_default();
+    Ok(plot::rolling_deploy_figure(&runs, &steps))
 }
 
 fn lbsync_scale(r: &Results) -> Result<Figure, String> {

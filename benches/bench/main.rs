@@ -2,13 +2,14 @@
 //! this machine, written as a markdown report. Registration and deregistration latency of
 //! `sidekick run` and of the 2014 shell sidekick, the footprint of one and of many idle agents,
 //! `sidekick host` beside as many labelled containers, and lbsync's latency and API calls against
-//! the CLB emulator, and the cost of `--metrics-addr`. A benchmark, not a test: missed
+//! the CLB emulator, the cost of `--metrics-addr`, and a rolling deploy under load through nginx
+//! (`rolling`). A benchmark, not a test: missed
 //! targets are reported, not failed; the exit code is non-zero only when a part could not run.
 //!
 //! Options: `--quick` (fewer repetitions, shorter windows), `--report PATH` (markdown),
 //! `--raw PATH` (every sample as JSON), `--figures DIR` (the SVG figures, drawn from the same
 //! samples; the report links them as `figures/NAME.svg`), `--only LIST` (comma-separated parts: sidekick, shell,
-//! footprint, many, host, lbsync, idle, metrics, podman, abuse). Progress goes to stderr. `BENCH_LBSYNC_LOG=PREFIX` keeps lbsync's
+//! rolling, footprint, many, host, lbsync, idle, metrics, podman, abuse). Progress goes to stderr. `BENCH_LBSYNC_LOG=PREFIX` keeps lbsync's
 //! debug log as `PREFIX-<pending>ms.log`.
 
 mod cycle;
@@ -27,6 +28,8 @@ mod metrics;
 mod metrics_abuse;
 mod registration;
 mod report;
+mod rolling;
+mod rolling_load;
 mod shell;
 mod stats;
 mod sys;
@@ -76,9 +79,10 @@ impl Plan {
     }
 }
 
-const PARTS: [&str; 10] = [
+const PARTS: [&str; 11] = [
     "sidekick",
     "shell",
+    "rolling",
     "footprint",
     "many",
     "host",
@@ -204,6 +208,11 @@ fn main() -> ExitCode {
             &mut errors,
             || registration::shell(&plan),
         );
+    }
+    if on("rolling") {
+        r.rolling = part("rolling deploy under load", &mut errors, || {
+            rolling::run(&plan)
+        });
     }
     if on("footprint") {
         r.one_agent = part("footprint: one agent", &mut errors, || {

@@ -31,6 +31,7 @@ pub struct Results {
     pub idle: Option<super::idle::IdleResults>,
     pub lbsync_scale: Option<super::lbsync_scale::ScaleResults>,
     pub engines: Option<super::engines::EnginesResults>,
+    pub rolling: Option<super::rolling::RollingResults>,
     pub figures: super::figures::Figures,
     pub errors: Vec<String>,
     pub run_secs: f64,
@@ -717,6 +718,9 @@ pub fn render(r: &Results, plan: &Plan) -> String {
     let _ = writeln!(o, "Median and p95 by nearest rank (p95 of 20 samples is the 19th smallest; of 5 or fewer, the largest). Verdicts judge the median against the target unless said otherwise; RSS is judged on its p95. Latencies are wall-clock differences on one host clock.\n");
     o.push_str(&main_table(r, plan));
     o.push('\n');
+    if let Some(x) = &r.rolling {
+        o.push_str(&super::rolling::render(x));
+    }
     if let Some(e) = &r.engines {
         o.push_str(&super::engines::render(e));
     }

@@ -22,8 +22,15 @@ pub struct Nginx {
 
 impl Nginx {
     /// An nginx proxying `/` to upstream `name` (included from `upstream.conf`, empty at first),
-    /// with `extra_http` added to its `http` block.
+    /// with `extra_http` added to its `http` block; a request whose backend refuses or times out
+    /// is retried on the next one (`proxy_next_upstream error timeout`).
     pub fn start(name: &str, extra_http: &str) -> Nginx {
+        Self::start_with(name, extra_http, "error timeout")
+    }
+
+    /// [`Nginx::start`] with `proxy_next_upstream` set to `next_upstream` (`off`: a request is
+    /// never retried on another backend, as a load balancer without retries behaves).
+    pub fn start_with(name: &str, extra_http: &str, next_upstream: &str) -> Nginx {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display().to_string();
         let port = free_port();
@@ -42,7 +49,7 @@ impl Nginx {
                {extra_http}\n\
                include {d}/upstream.conf;\n\
                server {{\n    listen 127.0.0.1:{port};\n\
-                 location / {{ proxy_pass http://{name}; proxy_next_upstream error timeout; \
+                 location / {{ proxy_pass http://{name}; proxy_next_upstream {next_upstream}; \
                  proxy_connect_timeout 1s; }}\n  }}\n}}\n"
         );
         std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();

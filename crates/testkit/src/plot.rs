@@ -293,36 +293,61 @@ pub struct DeployPoint {
     pub ok_per_s: f64,
     /// Requests failed (error status, reset, timeout) in that second.
     pub failed_per_s: f64,
-    /// Backends in the load balancer at that second.
-    pub lb_members: f64,
+}
+
+/// One subject's rolling deploy: the load generator's seconds and the load balancer's membership
+/// (sampled more often than once a second, so a short dip shows).
+#[derive(Debug, Clone, Default)]
+pub struct DeployRun {
+    pub label: String,
+    /// Palette index ([`SIDEKICK`], [`SHELL_2014`]).
+    pub color: usize,
+    pub load: Vec<DeployPoint>,
+    /// (seconds since the deploy began, backends in the load balancer).
+    pub members: Vec<(f64, f64)>,
 }
 
 /// Figure "rolling deploy": requests per second, failed requests and load-balancer membership
-/// over time, one line per subject (sidekick, the 2014 loop).
-pub fn rolling_deploy_figure(subjects: &[(String, usize, Vec<DeployPoint>)]) -> Figure {
-    let panel = |title: &str, y: &str, pick: fn(&DeployPoint) -> f64| Panel {
+/// over time, one line per subject (sidekick, the 2014 loop); `steps` marks when each old
+/// container was told to stop (the first subject's schedule).
+pub fn rolling_deploy_figure(runs: &[DeployRun], steps: &[f64]) -> Figure {
+    let panel = |title: &str, y: &str, pick: &dyn Fn(&DeployRun) -> Vec<(f64, f64)>| Panel {
         title: title.into(),
         x_axis: "time since the deploy began (s)".into(),
         y_axis: y.into(),
         log_x: false,
-        series: subjects
+        series: runs
             .iter()
-            .map(|(label, c, pts)| {
-                let pts = pts.iter().map(|p| (p.t_s, pick(p))).collect();
-                Series::new(label, Style::Steps, *c, pts)
-            })
+            .map(|r| Series::new(&r.label, Style::Steps, r.color, pick(r)))
             .collect(),
         markers: vec![],
     };
+    let per_s = |f: fn(&DeployPoint) -> f64| {
+        move |r: &DeployRun| r.load.iter().map(|p| (p.t_s, f(p))).collect::<Vec<_>>()
+    };
+    let mut members = panel("load balancer membership", "backends in the LB", &|r| {
+        r.members.clone()
+    });
+    members.markers = steps
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (*t, format!(" stop {}", i + 1)))
+        .collect();
     Figure {
         title: "rolling deploy under load".into(),
         layout: Layout::Stacked,
         panels: vec![
-            panel("requests answered", "requests/s (2xx)", |p| p.ok_per_s),
-            panel("failed requests", "failed requests/s", |p| p.failed_per_s),
-            panel("load balancer membership", "backends in the LB", |p| {
-                p.lb_members
-            }),
+            panel(
+                "requests answered",
+                "requests/s (2xx)",
+                &per_s(|p| p.ok_per_s),
+            ),
+            panel(
+                "failed requests",
+                "failed requests/s",
+                &per_s(|p| p.failed_per_s),
+            ),
+            members,
         ],
     }
 }

@@ -3,7 +3,7 @@
 
 use testkit::plot::{
     host_figure, latency_figure, lbsync_scale_figure, render, rolling_deploy_figure, DeployPoint,
-    Figure, HostPoint, Latencies, ScalePoint, SHELL_2014, SIDEKICK,
+    DeployRun, Figure, HostPoint, Latencies, ScalePoint, SHELL_2014, SIDEKICK,
 };
 
 /// The texts of the SVG, after checking it parses and is an `<svg>` document.
@@ -59,27 +59,41 @@ fn latency_distributions_name_their_axes_subjects_and_the_die_event() {
 }
 
 #[test]
-fn rolling_deploy_names_requests_failures_and_membership() {
-    let run = |failed: f64, members: [f64; 4]| -> Vec<DeployPoint> {
-        (0..4)
+fn rolling_deploy_names_requests_failures_membership_and_steps() {
+    let run = |label: &str, color: usize, failed: f64, members: [f64; 4]| DeployRun {
+        label: label.into(),
+        color,
+        load: (0..4)
             .map(|i| DeployPoint {
                 t_s: i as f64,
                 ok_per_s: 200.0 - failed * i as f64,
                 failed_per_s: failed * (i % 2) as f64,
-                lb_members: members[i],
             })
-            .collect()
+            .collect(),
+        members: members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i as f64 * 0.1, *m))
+            .collect(),
     };
-    let fig = rolling_deploy_figure(&[
-        ("sidekick".into(), SIDEKICK, run(0.0, [3.0, 2.0, 3.0, 3.0])),
-        (
-            "2014 shell loop".into(),
-            SHELL_2014,
-            run(40.0, [3.0, 3.0, 2.0, 3.0]),
-        ),
-    ]);
+    let fig = rolling_deploy_figure(
+        &[
+            run("sidekick run", SIDEKICK, 0.0, [3.0, 4.0, 3.0, 3.0]),
+            run("2014 shell loop", SHELL_2014, 40.0, [3.0, 3.0, 2.0, 3.0]),
+        ],
+        &[1.5, 2.5],
+    );
     assert_eq!(fig.panels.len(), 3);
-    assert_names(&fig, &["sidekick", "2014 shell loop", "failed requests"]);
+    assert_names(
+        &fig,
+        &[
+            "sidekick run",
+            "2014 shell loop",
+            "failed requests",
+            "load balancer membership",
+            "stop 2",
+        ],
+    );
 }
 
 #[test]
