@@ -326,7 +326,7 @@ pub fn rolling_deploy_figure(runs: &[DeployRun], steps: &[f64]) -> Figure {
         move |r: &DeployRun| r.load.iter().map(|p| (p.t_s, f(p))).collect::<Vec<_>>()
     };
     let mut members = panel("load balancer membership", "backends in the LB", &|r| {
-        r.members.clone()
+        changes(&r.members)
     });
     members.markers = steps
         .iter()
@@ -350,6 +350,18 @@ pub fn rolling_deploy_figure(runs: &[DeployRun], steps: &[f64]) -> Figure {
             members,
         ],
     }
+}
+
+/// A step series reduced to where its value changes (and its last sample): drawn as steps it is
+/// the same line, without one vertex per 100 ms sample.
+fn changes(v: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut out: Vec<(f64, f64)> = Vec::new();
+    for (i, &p) in v.iter().enumerate() {
+        if out.last().is_none_or(|l| l.1 != p.1) || i + 1 == v.len() {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// One lbsync run over `instances` instances.
