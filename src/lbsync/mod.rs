@@ -121,29 +121,6 @@ async fn plan(
     plan_nodes(want, present, &cfg.statics, cfg.allow_empty)
 }
 
-/// Waits (a bounded time) until the registry view has caught up with the revision the current
-/// leadership term was confirmed at, so a pass never plans from a view older than the term.
-async fn catch_up(
-    election: &Election,
-    seen: &mut watch::Receiver<i64>,
-    wanted: &watch::Sender<i64>,
-) {
-    let Fence::ViewBehind { need } = election.fence(*seen.borrow()) else {
-        return;
-    };
-    wanted.send_replace(need);
-    if tokio::time::timeout(CATCH_UP_DEADLINE, seen.wait_for(|&s| s >= need))
-        .await
-        .is_err()
-    {
-        warn!(
-            need,
-            seen = *seen.borrow(),
-            "the registry view has not caught up with this leadership term; not changing anything yet"
-        );
-    }
-}
-
 /// How long a pass waits for the registry view to catch up before it gives up (and changes
 /// nothing: the fence stays closed).
 const CATCH_UP_DEADLINE: Duration = Duration::from_secs(2);
@@ -271,13 +248,14 @@ impl<'a, B: Backend> Driver<'a, B> {
         &mut self,
         shutdown: &mut Pin<&mut S>,
     ) -> Result<(), LbsyncError> {
-        let desired = tokio::select! {
-            d = self.view.wait_for(Option::is_some) => d.ok().and_then(|d| *d),
-            _ = shutdown.as_mut() => None,
+        let listed = tokio::select! {
+            d = self.view.wait_for(Option::is_some) => d.is_ok(),
+            _ = shutdown.as_mut() => false,
         };
-        let Some(desired) = desired.map(|rev| registry_view::snapshot(&self.registry, rev)) else {
+        if !listed {
             return Ok(());
-        };
+        }
+        let desired = registry_view::snapshot(&self.registry);
         println!(
             "registry {}: {} valid instances, {} distinct addresses",
             self.cfg.prefix,
@@ -331,14 +309,35 @@ impl<'a, B: Backend> Driver<'a, B> {
         }
     }
 
+    /// Waits (a bounded time) until the registry view has caught up with the revision the
+    /// current leadership term was confirmed at, so a pass never plans from a view older than
+    /// the term.
+    async fn catch_up(&mut self, election: &Election) {
+        let Fence::ViewBehind { need } = election.fence(*self.seen.borrow()) else {
+            return;
+        };
+        self.wanted.send_replace(need);
+        let caught_up = self.seen.wait_for(|&s| s >= need);
+        if tokio::time::timeout(CATCH_UP_DEADLINE, caught_up)
+            .await
+            .is_err()
+        {
+            warn!(
+                need,
+                seen = *self.seen.borrow(),
+                "the registry view has not caught up with this leadership term; not changing anything yet"
+            );
+        }
+    }
+
     /// A due pass, once the view has caught up with the term: observe the backend once, plan,
     /// take one step. `None` before the first listing.
     async fn due(&mut self, election: &Election) -> Result<Option<Event>, LbsyncError> {
-        catch_up(election, &mut self.seen, &self.wanted).await;
-        let current = *self.view.borrow_and_update();
-        let Some(desired) = current.map(|rev| registry_view::snapshot(&self.registry, rev)) else {
+        self.catch_up(election).await;
+        if self.view.borrow_and_update().is_none() {
             return Ok(None);
-        };
+        }
+        let desired = registry_view::snapshot(&self.registry);
         let started = Instant::now();
         crate::telemetry::lbsync_desired(desired.addrs.len());
         let step = match self.backend.observe().await {
@@ -368,7 +367,7 @@ impl<'a, B: Backend> Driver<'a, B> {
         pulse: &mut crate::telemetry::Pulse,
         shutdown: &mut Pin<&mut S>,
     ) -> Next {
-        let (leads, changes, until) = match state {
+        let (role_too, changes, until) = match state {
             State::Following => (true, false, None),
             State::Idle { until } => (true, true, Some(until)),
             State::Holding { until } => (true, false, Some(until)),
@@ -378,8 +377,8 @@ impl<'a, B: Backend> Driver<'a, B> {
         tokio::select! {
             biased;
             _ = shutdown.as_mut() => closed,
-            _ = pulse.tick(), if leads => ControlFlow::Continue(None),
-            r = role.changed(), if leads => if r.is_err() { closed } else { ControlFlow::Continue(Some(Event::Leadership(role.borrow_and_update().leads()))) },
+            _ = pulse.tick(), if role_too => ControlFlow::Continue(None),
+            r = role.changed(), if role_too => if r.is_err() { closed } else { ControlFlow::Continue(Some(Event::Leadership(role.borrow_and_update().leads()))) },
             r = self.view.changed(), if changes => if r.is_err() { closed } else { ControlFlow::Continue(Some(Event::Changed)) },
             _ = tokio::time::sleep_until(until.unwrap_or_else(Instant::now)), if until.is_some() => ControlFlow::Continue(Some(Event::Timer)),
         }

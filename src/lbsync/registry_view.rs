@@ -61,10 +61,9 @@ impl CatchUp {
 /// The registry shared by the view (writer) and the driver (reader).
 pub type SharedInstances = Arc<Mutex<InstanceMap>>;
 
-/// What the driver plans from: the registry's usable addresses at one revision.
+/// What the driver plans from: the registry's usable addresses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ViewSnapshot {
-    pub revision: i64,
     pub addrs: BTreeSet<SocketAddr>,
     pub instances: usize,
 }
@@ -157,10 +156,9 @@ async fn list(
 }
 
 /// The desired set now.
-pub fn snapshot(registry: &SharedInstances, revision: i64) -> ViewSnapshot {
+pub fn snapshot(registry: &SharedInstances) -> ViewSnapshot {
     let r = lock(registry);
     ViewSnapshot {
-        revision,
         addrs: r.desired(),
         instances: r.instances(),
     }
@@ -201,62 +199,18 @@ pub async fn list_and_follow(
         lock(&registry).reset(kvs);
         tx.send_replace(Some(rev));
         catch_up.saw(rev);
-        follow(
-            &pool,
-            &prefix,
-            &registry,
-            (rev, cluster),
-            &tx,
-            &mut catch_up,
-        )
-        .await;
+        let follower = Follower {
+            pool: &pool,
+            registry: &registry,
+            tx: &tx,
+            catch_up: &mut catch_up,
+            cluster,
+            next_rev: rev + 1,
+            backoff: Backoff::new(REOPEN_FIRST, REOPEN_MAX),
+            log: RetryLog::new("watching the registry prefix"),
+        };
+        follower.follow(&prefix).await;
     }
-}
-
-/// Follows the watch from `rev + 1` until a re-list is needed (or the receivers are gone). Each
-/// (re)open goes to the pool's current member; a broken stream marks its member suspect, so the
-/// next open goes to one that answers.
-async fn follow(
-    pool: &Pool,
-    prefix: &str,
-    registry: &SharedInstances,
-    (rev, cluster): (i64, u64),
-    tx: &watch::Sender<Option<i64>>,
-    catch_up: &mut CatchUp,
-) {
-    let mut f = Follower {
-        pool,
-        registry,
-        tx,
-        catch_up,
-        cluster,
-        next_rev: rev + 1,
-        backoff: Backoff::new(REOPEN_FIRST, REOPEN_MAX),
-        log: RetryLog::new("watching the registry prefix"),
-    };
-    while !tx.is_closed() {
-        let member = pool.member();
-        let mut wc = member
-            .client
-            .watch_client()
-            .max_decoding_message_size(MAX_MESSAGE);
-        let opts = WatchOptions::new()
-            .with_prefix()
-            .with_start_revision(f.next_rev);
-        match timed(wc.watch(prefix, Some(opts))).await {
-            Ok(mut stream) => {
-                if f.read(member.index, &mut stream).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                pool.suspect(member.index, &e);
-                f.log.failed(&e);
-            }
-        }
-        tokio::time::sleep(f.backoff.next_delay()).await;
-    }
-    info!("registry view stopped");
 }
 
 /// The watch cannot go on: re-list the prefix (or stop, when the receivers are gone).
@@ -277,6 +231,35 @@ struct Follower<'a> {
 }
 
 impl Follower<'_> {
+    /// Follows the watch from `next_rev` until a re-list is needed (or the receivers are gone).
+    /// Each (re)open goes to the pool's current member; a broken stream marks its member suspect,
+    /// so the next open goes to one that answers.
+    async fn follow(mut self, prefix: &str) {
+        while !self.tx.is_closed() {
+            let member = self.pool.member();
+            let mut wc = member
+                .client
+                .watch_client()
+                .max_decoding_message_size(MAX_MESSAGE);
+            let opts = WatchOptions::new()
+                .with_prefix()
+                .with_start_revision(self.next_rev);
+            match timed(wc.watch(prefix, Some(opts))).await {
+                Ok(mut stream) => {
+                    if self.read(member.index, &mut stream).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    self.pool.suspect(member.index, &e);
+                    self.log.failed(&e);
+                }
+            }
+            tokio::time::sleep(self.backoff.next_delay()).await;
+        }
+        info!("registry view stopped");
+    }
+
     /// Reads one stream (opened on member `member`) until it breaks (`Ok`: open again) or a
     /// re-list is needed. A quiet stream, or a leader waiting for a revision not seen yet, is
     /// asked for progress; a stream silent past the progress deadline counts as broken.
