@@ -35,22 +35,6 @@ pub enum LeaseState {
     },
 }
 
-impl LeaseState {
-    pub fn id(&self) -> Option<i64> {
-        match self {
-            LeaseState::Live { id, .. } => Some(*id),
-            LeaseState::Pending => None,
-        }
-    }
-
-    pub fn generation(&self) -> u64 {
-        match self {
-            LeaseState::Live { generation, .. } => *generation,
-            LeaseState::Pending => 0,
-        }
-    }
-}
-
 /// Handle to the keeper task.
 pub struct LeaseKeeper {
     state: watch::Receiver<LeaseState>,
@@ -121,114 +105,205 @@ enum Ended {
 }
 
 async fn keep(
-    client: Pool,
+    pool: Pool,
     ttl: Duration,
     tx: watch::Sender<LeaseState>,
-    mut stop: oneshot::Receiver<Duration>,
+    stop: oneshot::Receiver<Duration>,
 ) {
-    let ttl_secs = ttl.as_secs().max(1) as i64;
     let period = (ttl / 4).max(Duration::from_millis(300));
-    let mut generation = 0u64;
-    let mut backoff = Backoff::new(
-        Duration::from_millis(100),
-        Duration::from_secs(2).min(period),
-    );
-    let mut log = RetryLog::new("keeping the etcd lease alive");
-    let mut recovered = client.recovered();
-    'grant: loop {
-        let sent = Instant::now();
-        let m = client.member();
-        let mut c = m.client.clone();
-        let granted = tokio::select! {
-            r = timed_within(call_deadline(ttl), c.lease_grant(ttl_secs, None)) => r,
-            Ok(()) = recovered.changed() => continue 'grant,
-            d = &mut stop => { finish(&client, None, d.unwrap_or(Duration::ZERO)).await; return; }
-        };
-        let id = match granted {
-            Ok(resp) => resp.id(),
-            Err(e) => {
-                if e.is_member_fault() {
-                    client.suspect(m.index, &e);
+    let mut k = Keeper {
+        recovered: pool.recovered(),
+        pool,
+        ttl,
+        period,
+        tx,
+        stop,
+        generation: 0,
+        backoff: Backoff::new(
+            Duration::from_millis(100),
+            Duration::from_secs(2).min(period),
+        ),
+        log: RetryLog::new("keeping the etcd lease alive"),
+    };
+    while let Some(id) = k.grant().await {
+        loop {
+            match k.session(id).await {
+                Ended::Stop(d) => return finish(&k.pool, id, d).await,
+                Ended::Lost => {
+                    k.lost(id);
+                    break;
                 }
-                log.failed(&e);
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff.next_delay()) => continue 'grant,
-                    Ok(()) = recovered.changed() => { backoff.reset(); continue 'grant }
-                    d = &mut stop => { finish(&client, None, d.unwrap_or(Duration::ZERO)).await; return; }
+                Ended::Retry => k.backoff.reset(),
+                Ended::Broken(why) => {
+                    if let Some(d) = k.pause(id, &why).await {
+                        return finish(&k.pool, id, d).await;
+                    }
                 }
             }
-        };
-        generation += 1;
-        backoff.reset();
-        log.succeeded();
-        info!(
-            lease = format_args!("{id:x}"),
-            ttl_s = ttl_secs,
-            generation,
-            "etcd lease granted"
-        );
-        tx.send_replace(LeaseState::Live {
-            id,
-            generation,
-            confirmed_until: crate::duration::after(sent, ttl),
-        });
+        }
+    }
+}
+
+/// The keeper task's state: the lease's settings, its users' channel, the shutdown request, and
+/// how its retries are paced and logged.
+struct Keeper {
+    pool: Pool,
+    ttl: Duration,
+    /// How often a keepalive is sent.
+    period: Duration,
+    tx: watch::Sender<LeaseState>,
+    stop: oneshot::Receiver<Duration>,
+    /// Ticks when a member answers again after none did.
+    recovered: watch::Receiver<u64>,
+    /// Leases granted so far.
+    generation: u64,
+    backoff: Backoff,
+    log: RetryLog,
+}
+
+impl Keeper {
+    fn ttl_secs(&self) -> i64 {
+        self.ttl.as_secs().max(1) as i64
+    }
+
+    /// Grants a new lease (retrying until one is granted) and publishes it; `None` when shutdown
+    /// was asked first (there is nothing to revoke then).
+    async fn grant(&mut self) -> Option<i64> {
         loop {
-            match session(
-                &client,
-                id,
-                ttl,
-                period,
-                &tx,
-                (&mut stop, &mut recovered),
-                (&mut log, &mut backoff),
-            )
-            .await
-            {
-                Ended::Stop(d) => {
-                    finish(&client, Some(id), d).await;
-                    return;
-                }
-                Ended::Lost => {
-                    let unconfirmed = match *tx.borrow() {
-                        LeaseState::Live {
-                            confirmed_until, ..
-                        } => expired_unconfirmed(Instant::now(), confirmed_until, ttl),
-                        LeaseState::Pending => None,
-                    };
-                    match unconfirmed {
-                        Some(d) => warn!(
-                            lease = format_args!("{id:x}"),
-                            ttl_s = ttl_secs,
-                            unconfirmed_ms = d.as_millis() as u64,
-                            "etcd lease expired while etcd was unreachable (not renewed for longer than its TTL); granting a new one and re-registering"
-                        ),
-                        None => warn!(
-                            lease = format_args!("{id:x}"),
-                            "etcd lease expired or was revoked; granting a new one and re-registering"
-                        ),
+            let sent = Instant::now();
+            let m = self.pool.member();
+            let mut c = m.client.clone();
+            let granted = tokio::select! {
+                r = timed_within(call_deadline(self.ttl), c.lease_grant(self.ttl_secs(), None)) => r,
+                Ok(()) = self.recovered.changed() => continue,
+                _ = &mut self.stop => return None,
+            };
+            let id = match granted {
+                Ok(resp) => resp.id(),
+                Err(e) => {
+                    if e.is_member_fault() {
+                        self.pool.suspect(m.index, &e);
                     }
-                    tx.send_replace(LeaseState::Pending);
-                    continue 'grant;
-                }
-                Ended::Retry => backoff.reset(),
-                Ended::Broken(why) => {
-                    log.failed(&why);
-                    // Another member is tried at once; backing off only once they all failed.
-                    let delay = if backoff.attempts() < 2 {
-                        backoff.next_delay().min(Duration::from_millis(50))
-                    } else {
-                        backoff.next_delay()
-                    };
-                    debug!(
-                        lease = format_args!("{id:x}"),
-                        retry_in_ms = delay.as_millis() as u64,
-                        "re-opening the keepalive stream"
-                    );
+                    self.log.failed(&e);
                     tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        Ok(()) = recovered.changed() => backoff.reset(),
-                        d = &mut stop => { finish(&client, Some(id), d.unwrap_or(Duration::ZERO)).await; return; }
+                        _ = tokio::time::sleep(self.backoff.next_delay()) => continue,
+                        Ok(()) = self.recovered.changed() => { self.backoff.reset(); continue }
+                        _ = &mut self.stop => return None,
                     }
+                }
+            };
+            self.generation += 1;
+            self.backoff.reset();
+            self.log.succeeded();
+            info!(
+                lease = format_args!("{id:x}"),
+                ttl_s = self.ttl_secs(),
+                generation = self.generation,
+                "etcd lease granted"
+            );
+            self.tx.send_replace(LeaseState::Live {
+                id,
+                generation: self.generation,
+                confirmed_until: crate::duration::after(sent, self.ttl),
+            });
+            return Some(id);
+        }
+    }
+
+    /// etcd says lease `id` is gone: says whether it expired while etcd was unreachable, and
+    /// tells the users no lease is held.
+    fn lost(&self, id: i64) {
+        let unconfirmed = match *self.tx.borrow() {
+            LeaseState::Live {
+                confirmed_until, ..
+            } => expired_unconfirmed(Instant::now(), confirmed_until, self.ttl),
+            LeaseState::Pending => None,
+        };
+        match unconfirmed {
+            Some(d) => warn!(
+                lease = format_args!("{id:x}"),
+                ttl_s = self.ttl_secs(),
+                unconfirmed_ms = d.as_millis() as u64,
+                "etcd lease expired while etcd was unreachable (not renewed for longer than its TTL); granting a new one and re-registering"
+            ),
+            None => warn!(
+                lease = format_args!("{id:x}"),
+                "etcd lease expired or was revoked; granting a new one and re-registering"
+            ),
+        }
+        self.tx.send_replace(LeaseState::Pending);
+    }
+
+    /// The keepalive stream broke (`why`): waits before re-opening it, briefly while another
+    /// member can be tried. `Some(deadline)` when shutdown was asked meanwhile.
+    async fn pause(&mut self, id: i64, why: &str) -> Option<Duration> {
+        self.log.failed(&why);
+        // Another member is tried at once; backing off only once they all failed.
+        let delay = if self.backoff.attempts() < 2 {
+            self.backoff.next_delay().min(Duration::from_millis(50))
+        } else {
+            self.backoff.next_delay()
+        };
+        debug!(
+            lease = format_args!("{id:x}"),
+            retry_in_ms = delay.as_millis() as u64,
+            "re-opening the keepalive stream"
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => None,
+            Ok(()) = self.recovered.changed() => { self.backoff.reset(); None }
+            d = &mut self.stop => Some(d.unwrap_or(Duration::ZERO)),
+        }
+    }
+
+    /// One keepalive stream: open it (noting a recovery), renew every `period`, return when it
+    /// breaks.
+    async fn session(&mut self, id: i64) -> Ended {
+        let answer_deadline = call_deadline(self.ttl);
+        let sent = Instant::now();
+        let m = self.pool.member();
+        let mut c = m.client.clone();
+        let pool = &self.pool;
+        let broken = |why: String| {
+            pool.suspect(m.index, &why);
+            Ended::Broken(format!("{}: {why}", m.endpoint))
+        };
+        let opened = tokio::select! {
+            r = tokio::time::timeout(answer_deadline, c.lease_keep_alive(id)) => r,
+            Ok(()) = self.recovered.changed() => return Ended::Retry,
+            d = &mut self.stop => return Ended::Stop(d.unwrap_or(Duration::ZERO)),
+        };
+        let (mut keeper, mut stream) = match opened {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(etcd_client::Error::LeaseKeepAliveError(msg))) if msg.contains("not found") => {
+                return Ended::Lost
+            }
+            Ok(Err(e)) => return broken(format!("keepalive: {e}")),
+            Err(_) => return broken(format!("keepalive: no answer within {answer_deadline:?}")),
+        };
+        confirm(&self.tx, crate::duration::after(sent, self.ttl));
+        self.log.succeeded();
+        self.backoff.reset();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.period) => {}
+                d = &mut self.stop => return Ended::Stop(d.unwrap_or(Duration::ZERO)),
+            }
+            let sent = Instant::now();
+            if keeper.keep_alive().await.is_err() {
+                return broken("keepalive stream closed".into());
+            }
+            match tokio::time::timeout(answer_deadline, stream.message()).await {
+                Ok(Ok(Some(resp))) if resp.ttl() > 0 => {
+                    crate::telemetry::lease_keepalive(sent.elapsed());
+                    let ttl = Duration::from_secs(resp.ttl() as u64);
+                    confirm(&self.tx, crate::duration::after(sent, ttl));
+                }
+                Ok(Ok(Some(_))) => return Ended::Lost,
+                Ok(Ok(None)) => return broken("keepalive stream ended".into()),
+                Ok(Err(e)) => return broken(format!("keepalive stream broke: {e}")),
+                Err(_) => {
+                    return broken(format!("keepalive: no answer within {answer_deadline:?}"))
                 }
             }
         }
@@ -248,68 +323,7 @@ fn confirm(tx: &watch::Sender<LeaseState>, until: Instant) {
     });
 }
 
-/// One keepalive stream: open it (noting the recovery in `retry`), renew every `period`, return
-/// when it breaks.
-async fn session(
-    client: &Pool,
-    id: i64,
-    ttl: Duration,
-    period: Duration,
-    tx: &watch::Sender<LeaseState>,
-    (stop, recovered): (&mut oneshot::Receiver<Duration>, &mut watch::Receiver<u64>),
-    retry: (&mut RetryLog, &mut Backoff),
-) -> Ended {
-    let answer_deadline = call_deadline(ttl);
-    let sent = Instant::now();
-    let m = client.member();
-    let mut c = m.client.clone();
-    let broken = |why: String| {
-        client.suspect(m.index, &why);
-        Ended::Broken(format!("{}: {why}", m.endpoint))
-    };
-    let opened = tokio::select! {
-        r = tokio::time::timeout(answer_deadline, c.lease_keep_alive(id)) => r,
-        Ok(()) = recovered.changed() => return Ended::Retry,
-        d = &mut *stop => return Ended::Stop(d.unwrap_or(Duration::ZERO)),
-    };
-    let (mut keeper, mut stream) = match opened {
-        Ok(Ok(pair)) => pair,
-        Ok(Err(etcd_client::Error::LeaseKeepAliveError(msg))) if msg.contains("not found") => {
-            return Ended::Lost
-        }
-        Ok(Err(e)) => return broken(format!("keepalive: {e}")),
-        Err(_) => return broken(format!("keepalive: no answer within {answer_deadline:?}")),
-    };
-    confirm(tx, crate::duration::after(sent, ttl));
-    retry.0.succeeded();
-    retry.1.reset();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(period) => {}
-            d = &mut *stop => return Ended::Stop(d.unwrap_or(Duration::ZERO)),
-        }
-        let sent = Instant::now();
-        if keeper.keep_alive().await.is_err() {
-            return broken("keepalive stream closed".into());
-        }
-        match tokio::time::timeout(answer_deadline, stream.message()).await {
-            Ok(Ok(Some(resp))) if resp.ttl() > 0 => {
-                crate::telemetry::lease_keepalive(sent.elapsed());
-                confirm(
-                    tx,
-                    crate::duration::after(sent, Duration::from_secs(resp.ttl() as u64)),
-                );
-            }
-            Ok(Ok(Some(_))) => return Ended::Lost,
-            Ok(Ok(None)) => return broken("keepalive stream ended".into()),
-            Ok(Err(e)) => return broken(format!("keepalive stream broke: {e}")),
-            Err(_) => return broken(format!("keepalive: no answer within {answer_deadline:?}")),
-        }
-    }
-}
-
-async fn finish(client: &Pool, id: Option<i64>, deadline: Duration) {
-    let Some(id) = id else { return };
+async fn finish(client: &Pool, id: i64, deadline: Duration) {
     match tokio::time::timeout(deadline, client.client().lease_revoke(id)).await {
         Ok(Ok(_)) => info!(
             lease = format_args!("{id:x}"),

@@ -12,6 +12,7 @@ pub use etcd::{spawn_writer, HostEtcd};
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use tokio::task::JoinSet;
 use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::agent::{new_owner, run_container, writer, AgentError};
-use crate::config::{container_services, HostConfig};
+use crate::config::{container_services, AgentConfig, HostConfig};
 use crate::docker::follow::DockerUpdate;
 use crate::docker::follow_all::{follow_all, HostEvent};
 use crate::docker::{self, ContainerView, Labelled};
@@ -45,64 +46,30 @@ pub async fn run(cfg: HostConfig, shutdown: impl Future<Output = ()>) -> Result<
     let Some(etcd) = HostEtcd::start(&cfg.defaults, &mut shutdown).await? else {
         return Ok(());
     };
-    let (events_tx, mut events) = mpsc::channel(256);
+    let (events_tx, events) = mpsc::channel(256);
     let follower = tokio::spawn(follow_all(
         docker.clone(),
         cfg.defaults.docker_host.clone(),
         labels,
         events_tx,
     ));
-    let (stop_tx, stop_rx) = watch::channel(false);
     let mut io = Io {
         cfg,
         docker,
         etcd,
-        stop: stop_rx,
+        stop: watch::channel(false).0,
         agents: HashMap::new(),
         tasks: JoinSet::new(),
         task_ids: HashMap::new(),
         inspects: JoinSet::new(),
     };
-    let mut state = Supervisor::new();
-    let mut pulse = crate::telemetry::Pulse::start("host", Duration::ZERO);
-    loop {
-        let event = tokio::select! {
-            biased;
-            _ = &mut shutdown => break,
-            Some(ev) = events.recv() => Event::Docker(ev),
-            Some(done) = io.tasks.join_next_with_id() => {
-                let task = match &done { Ok((task, _)) => *task, Err(e) => e.id() };
-                match io.task_ids.remove(&task) {
-                    Some(agent) => Event::Finished { agent },
-                    None => continue,
-                }
-            }
-            Some(Ok((id, found))) = io.inspects.join_next() => Event::Inspected { id, found },
-            _ = pulse.tick() => continue,
-        };
-        let listed = matches!(event, Event::Docker(HostEvent::Listed(_)));
-        for action in state.step(event) {
-            io.apply(action).await;
-        }
-        crate::telemetry::host_pass(listed, io.inspects.len());
-    }
+    let managed = io.supervise(events, &mut shutdown).await;
     info!(
-        containers = state.managed(),
+        containers = managed,
         "shutting down: stopping every container's agent and revoking the lease"
     );
     follower.abort();
-    io.inspects.abort_all();
-    // The agents' update channels stay open: a closed one would mean "this container is gone"
-    // (release its keys one by one), while shutdown leaves them all to the lease.
-    let _ = stop_tx.send(true);
-    let all_stopped = tokio::time::timeout(STOP_DEADLINE, async {
-        while io.tasks.join_next().await.is_some() {}
-    })
-    .await;
-    if all_stopped.is_err() {
-        warn!("some agents did not stop in time; their keys expire with the lease");
-    }
-    io.etcd.shutdown().await;
+    io.stop_all().await;
     Ok(())
 }
 
@@ -111,7 +78,8 @@ struct Io {
     cfg: Arc<HostConfig>,
     docker: bollard::Docker,
     etcd: HostEtcd,
-    stop: watch::Receiver<bool>,
+    /// Tells every agent to stop (shutdown).
+    stop: watch::Sender<bool>,
     /// Each managed service's updates.
     agents: HashMap<AgentId, mpsc::Sender<DockerUpdate>>,
     tasks: JoinSet<()>,
@@ -120,6 +88,54 @@ struct Io {
 }
 
 impl Io {
+    /// Feeds Docker's events, the agents' ends and the inspect answers to the supervisor and
+    /// carries out its actions, until `shutdown`; returns how many containers it managed.
+    async fn supervise<S: Future<Output = ()>>(
+        &mut self,
+        mut events: mpsc::Receiver<HostEvent>,
+        shutdown: &mut Pin<&mut S>,
+    ) -> usize {
+        let mut state = Supervisor::new();
+        let mut pulse = crate::telemetry::Pulse::start("host", Duration::ZERO);
+        loop {
+            let event = tokio::select! {
+                biased;
+                _ = shutdown.as_mut() => return state.managed(),
+                Some(ev) = events.recv() => Event::Docker(ev),
+                Some(done) = self.tasks.join_next_with_id() => {
+                    let task = match &done { Ok((task, _)) => *task, Err(e) => e.id() };
+                    match self.task_ids.remove(&task) {
+                        Some(agent) => Event::Finished { agent },
+                        None => continue,
+                    }
+                }
+                Some(Ok((id, found))) = self.inspects.join_next() => Event::Inspected { id, found },
+                _ = pulse.tick() => continue,
+            };
+            let listed = matches!(event, Event::Docker(HostEvent::Listed(_)));
+            for action in state.step(event) {
+                self.apply(action).await;
+            }
+            crate::telemetry::host_pass(listed, self.inspects.len());
+        }
+    }
+
+    /// Stops every agent (waiting at most [`STOP_DEADLINE`]), then lets the lease go.
+    async fn stop_all(mut self) {
+        self.inspects.abort_all();
+        // The agents' update channels stay open: a closed one would mean "this container is gone"
+        // (release its keys one by one), while shutdown leaves them all to the lease.
+        self.stop.send_replace(true);
+        let all_stopped = tokio::time::timeout(STOP_DEADLINE, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if all_stopped.is_err() {
+            warn!("some agents did not stop in time; their keys expire with the lease");
+        }
+        self.etcd.shutdown().await;
+    }
+
     async fn apply(&mut self, action: Action) {
         match action {
             Action::Inspect { id, after } => {
@@ -139,28 +155,7 @@ impl Io {
                 agent,
                 config,
                 first,
-            } => {
-                let (tx, rx) = mpsc::channel(AGENT_QUEUE.max(first.len()));
-                for u in first {
-                    let _ = tx.try_send(u);
-                }
-                info!(container = %config.container, id = %short(&agent.container), service = %agent.service, key = %config.layout.prefix, port = %config.port, mode = %config.health.mode, "managing container");
-                let span = info_span!("container", name = %config.container, service = %agent.service, key = %config.layout.prefix);
-                let writer =
-                    span.in_scope(|| spawn_writer(&self.etcd, &config, new_owner(&config)));
-                let mut stop = self.stop.clone();
-                let task = self.tasks.spawn(
-                    async move {
-                        let shutdown = async move {
-                            let _ = stop.wait_for(|s| *s).await;
-                        };
-                        run_container(&config, rx, writer, shutdown, || {}).await;
-                    }
-                    .instrument(span),
-                );
-                self.task_ids.insert(task.id(), agent.clone());
-                self.agents.insert(agent, tx);
-            }
+            } => self.start(agent, config, first),
             Action::Send { agent, update } => {
                 if let Some(tx) = self.agents.get(&agent) {
                     let _ = tx.send(update).await;
@@ -185,6 +180,29 @@ impl Io {
                 error!(container = %name, id = %short(&agent.container), service = %agent.service, key = %key, holder = %holder, "another container on this host has an agent on this sidekick.key; waiting until it is removed");
             }
         }
+    }
+
+    /// Starts a service's agent, feeding it `first`.
+    fn start(&mut self, agent: AgentId, config: Box<AgentConfig>, first: Vec<DockerUpdate>) {
+        let (tx, rx) = mpsc::channel(AGENT_QUEUE.max(first.len()));
+        for u in first {
+            let _ = tx.try_send(u);
+        }
+        info!(container = %config.container, id = %short(&agent.container), service = %agent.service, key = %config.layout.prefix, port = %config.port, mode = %config.health.mode, "managing container");
+        let span = info_span!("container", name = %config.container, service = %agent.service, key = %config.layout.prefix);
+        let writer = span.in_scope(|| spawn_writer(&self.etcd, &config, new_owner(&config)));
+        let mut stop = self.stop.subscribe();
+        let task = self.tasks.spawn(
+            async move {
+                let shutdown = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                run_container(&config, rx, writer, shutdown, || {}).await;
+            }
+            .instrument(span),
+        );
+        self.task_ids.insert(task.id(), agent.clone());
+        self.agents.insert(agent, tx);
     }
 }
 

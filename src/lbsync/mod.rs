@@ -15,15 +15,18 @@ pub mod registry_view;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::config::{address_rules, AdmissionProbe, BackendConfig, LbsyncConfig};
 use crate::etcd::access::{connect_checked, Need, LBSYNC_NEEDS};
-use crate::etcd::EtcdError;
+use crate::etcd::{EtcdError, Pool};
 use crate::health::{Probe, Prober};
 use crate::nginx::NginxUpstream;
 use crate::registry::node::AddressRules;
@@ -118,72 +121,6 @@ async fn plan(
     plan_nodes(want, present, &cfg.statics, cfg.allow_empty)
 }
 
-/// One pass: observe the backend once, plan, take one step.
-async fn pass<B: Backend>(
-    backend: &mut B,
-    cfg: &LbsyncConfig,
-    prober: &Prober,
-    desired: ViewSnapshot,
-    is_leader: &dyn Fn() -> bool,
-) -> Result<Step, LbsyncError> {
-    crate::telemetry::lbsync_desired(desired.addrs.len());
-    let present = match backend.observe().await {
-        Ok(p) => p,
-        Err(halt) => return halt.into_step(),
-    };
-    crate::telemetry::lbsync_actual(present.len());
-    let plan = plan(cfg, prober, desired, &present).await;
-    // Once per pass (a change or the resync), so it stays visible without flooding.
-    if plan.empty_guard {
-        error!(kept = plan.want.len(), "the registry prefix is empty: keeping the backend's current nodes (pass --allow-empty to allow emptying it)");
-    }
-    backend.apply(&plan, is_leader).await
-}
-
-/// `--dry-run`: prints what one pass would change, once the registry is listed.
-async fn dry_run<B: Backend>(
-    backend: &mut B,
-    cfg: &LbsyncConfig,
-    prober: &Prober,
-    desired: ViewSnapshot,
-) -> Result<(), LbsyncError> {
-    println!(
-        "registry {}: {} valid instances, {} distinct addresses",
-        cfg.prefix,
-        desired.instances,
-        desired.addrs.len()
-    );
-    let present = backend.observe().await.unwrap_or_default();
-    let plan = plan(cfg, prober, desired, &present).await;
-    if plan.empty_guard {
-        println!("guard   the registry is empty: nothing would be removed without --allow-empty");
-    }
-    backend.describe(&plan).await
-}
-
-/// Waits (a bounded time) until the registry view has caught up with the revision the current
-/// leadership term was confirmed at, so a pass never plans from a view older than the term.
-async fn catch_up(
-    election: &Election,
-    seen: &mut tokio::sync::watch::Receiver<i64>,
-    wanted: &tokio::sync::watch::Sender<i64>,
-) {
-    let Fence::ViewBehind { need } = election.fence(*seen.borrow()) else {
-        return;
-    };
-    wanted.send_replace(need);
-    if tokio::time::timeout(CATCH_UP_DEADLINE, seen.wait_for(|&s| s >= need))
-        .await
-        .is_err()
-    {
-        warn!(
-            need,
-            seen = *seen.borrow(),
-            "the registry view has not caught up with this leadership term; not changing anything yet"
-        );
-    }
-}
-
 /// How long a pass waits for the registry view to catch up before it gives up (and changes
 /// nothing: the fence stays closed).
 const CATCH_UP_DEADLINE: Duration = Duration::from_secs(2);
@@ -231,39 +168,9 @@ async fn drive<B: Backend>(
     let Some(pool) = connect_checked(&cfg.etcd, &needs, LBSYNC_NEEDS, &mut shutdown).await? else {
         return Ok(());
     };
-    let registry: SharedInstances = Arc::new(Mutex::new(InstanceMap::new(
-        &cfg.prefix,
-        cfg.address_family.fields(),
-        rules,
-    )));
-    let (view_tx, mut view) = tokio::sync::watch::channel::<Option<i64>>(None);
-    let (seen_tx, mut seen) = tokio::sync::watch::channel(0i64);
-    let (wanted, wanted_rx) = tokio::sync::watch::channel(0i64);
-    tokio::spawn(registry_view::list_and_follow(
-        pool.clone(),
-        registry.clone(),
-        cfg.prefix.clone(),
-        view_tx,
-        registry_view::CatchUp {
-            seen: seen_tx,
-            wanted: wanted_rx,
-        },
-    ));
-    let prober = Prober::new(
-        cfg.admission_probe
-            .as_ref()
-            .map(|r| r.timeout)
-            .unwrap_or(Duration::from_secs(2)),
-    );
+    let mut driver = Driver::start(cfg, backend, rules, &pool);
     if cfg.dry_run {
-        let desired = tokio::select! {
-            d = view.wait_for(Option::is_some) => d.ok().and_then(|d| *d),
-            _ = &mut shutdown => None,
-        };
-        let Some(desired) = desired.map(|rev| registry_view::snapshot(&registry, rev)) else {
-            return Ok(());
-        };
-        return dry_run(&mut backend, cfg, &prober, desired).await;
+        return driver.dry_run(&mut shutdown).await;
     }
     let me = format!(
         "{}/{}",
@@ -275,70 +182,205 @@ async fn drive<B: Backend>(
         id: me,
         target: Some(cfg.target.clone()),
     };
-    let election = Election::spawn(pool.clone(), cfg.election_key.clone(), me, cfg.ttl);
-    let mut role = election.subscribe();
-    Role::report(election.subscribe());
-    let view_at = seen.clone();
-    let is_leader = || election.fence(*view_at.borrow()) == Fence::Act;
-    let mut state = State::Following;
-    // A pass may wait up to two minutes for the load balancer to become ACTIVE.
-    let mut pulse = crate::telemetry::Pulse::start("lbsync", Duration::from_secs(180));
-    let outcome = loop {
-        let event = match state {
-            State::Due => {
-                catch_up(&election, &mut seen, &wanted).await;
-                let current = *view.borrow_and_update();
-                match current.map(|rev| registry_view::snapshot(&registry, rev)) {
-                    Some(desired) => {
-                        let started = Instant::now();
-                        let step = match pass(&mut backend, cfg, &prober, desired, &is_leader).await
-                        {
-                            Ok(step) => step,
-                            Err(e) => break Err(e),
-                        };
-                        crate::telemetry::reconcile_done(
-                            started.elapsed(),
-                            step == Step::Converged,
-                        );
-                        Event::Passed(step)
-                    }
-                    // Not listed yet: wait for the first listing.
-                    None => tokio::select! {
-                        biased;
-                        _ = &mut shutdown => break Ok(()),
-                        r = view.changed() => if r.is_err() { break Ok(()) } else { Event::Changed },
-                    },
-                }
-            }
-            State::Following => tokio::select! {
-                biased;
-                _ = &mut shutdown => break Ok(()),
-                _ = pulse.tick() => continue,
-                r = role.changed() => if r.is_err() { break Ok(()) } else { Event::Leadership(role.borrow_and_update().leads()) },
-            },
-            State::Idle { until } | State::Holding { until } => {
-                let idle = matches!(state, State::Idle { .. });
-                tokio::select! {
-                    biased;
-                    _ = &mut shutdown => break Ok(()),
-                    _ = pulse.tick() => continue,
-                    r = role.changed() => if r.is_err() { break Ok(()) } else { Event::Leadership(role.borrow_and_update().leads()) },
-                    r = view.changed(), if idle => if r.is_err() { break Ok(()) } else { Event::Changed },
-                    _ = tokio::time::sleep_until(until) => Event::Timer,
-                }
-            }
-        };
-        state = driver::step(state, event, Instant::now(), cfg.resync);
-        if let Role::Conflict { holder } = &*role.borrow() {
-            break Err(LbsyncError::ElectionConflict {
-                key: cfg.election_key.clone(),
-                holder: holder.id.clone(),
-                theirs: holder.target.clone().unwrap_or_default(),
-                ours: cfg.target.clone(),
-            });
-        }
-    };
+    let election = Election::spawn(pool, cfg.election_key.clone(), me, cfg.ttl);
+    let outcome = driver.lead(&election, &mut shutdown).await;
     info!("shutting down: resigning leadership");
     election.resign().await;
     outcome
+}
+
+/// The driver's side of a running lbsync: the backend, the registry view it plans from and the
+/// view's progress (for the leader's fence).
+struct Driver<'a, B> {
+    cfg: &'a LbsyncConfig,
+    backend: B,
+    prober: Prober,
+    registry: SharedInstances,
+    /// The revision the registry view is at (`None` until the first listing).
+    view: watch::Receiver<Option<i64>>,
+    seen: watch::Receiver<i64>,
+    wanted: watch::Sender<i64>,
+}
+
+/// What the loop does next: handle an event, beat (`Continue(None)`), or stop with a result.
+type Next = ControlFlow<Result<(), LbsyncError>, Option<Event>>;
+
+impl<'a, B: Backend> Driver<'a, B> {
+    /// Spawns the registry view on `pool`.
+    fn start(cfg: &'a LbsyncConfig, backend: B, rules: AddressRules, pool: &Pool) -> Self {
+        let registry: SharedInstances = Arc::new(Mutex::new(InstanceMap::new(
+            &cfg.prefix,
+            cfg.address_family.fields(),
+            rules,
+        )));
+        let (view_tx, view) = watch::channel::<Option<i64>>(None);
+        let (seen_tx, seen) = watch::channel(0i64);
+        let (wanted, wanted_rx) = watch::channel(0i64);
+        tokio::spawn(registry_view::list_and_follow(
+            pool.clone(),
+            registry.clone(),
+            cfg.prefix.clone(),
+            view_tx,
+            registry_view::CatchUp {
+                seen: seen_tx,
+                wanted: wanted_rx,
+            },
+        ));
+        let prober = Prober::new(
+            cfg.admission_probe
+                .as_ref()
+                .map(|r| r.timeout)
+                .unwrap_or(Duration::from_secs(2)),
+        );
+        Driver {
+            cfg,
+            backend,
+            prober,
+            registry,
+            view,
+            seen,
+            wanted,
+        }
+    }
+
+    /// `--dry-run`: waits for the first listing, then prints what one pass would change.
+    async fn dry_run<S: Future<Output = ()>>(
+        &mut self,
+        shutdown: &mut Pin<&mut S>,
+    ) -> Result<(), LbsyncError> {
+        let listed = tokio::select! {
+            d = self.view.wait_for(Option::is_some) => d.is_ok(),
+            _ = shutdown.as_mut() => false,
+        };
+        if !listed {
+            return Ok(());
+        }
+        let desired = registry_view::snapshot(&self.registry);
+        println!(
+            "registry {}: {} valid instances, {} distinct addresses",
+            self.cfg.prefix,
+            desired.instances,
+            desired.addrs.len()
+        );
+        let present = self.backend.observe().await.unwrap_or_default();
+        let plan = plan(self.cfg, &self.prober, desired, &present).await;
+        if plan.empty_guard {
+            println!(
+                "guard   the registry is empty: nothing would be removed without --allow-empty"
+            );
+        }
+        self.backend.describe(&plan).await
+    }
+
+    /// The driver's state machine, until shutdown, a fatal error or an election conflict.
+    async fn lead<S: Future<Output = ()>>(
+        &mut self,
+        election: &Election,
+        shutdown: &mut Pin<&mut S>,
+    ) -> Result<(), LbsyncError> {
+        let mut role = election.subscribe();
+        Role::report(election.subscribe());
+        let mut state = State::Following;
+        // A pass may wait up to two minutes for the load balancer to become ACTIVE.
+        let mut pulse = crate::telemetry::Pulse::start("lbsync", Duration::from_secs(180));
+        loop {
+            let next = match state {
+                State::Due => match self.due(election).await {
+                    Ok(Some(event)) => ControlFlow::Continue(Some(event)),
+                    Ok(None) => self.wait(state, &mut role, &mut pulse, shutdown).await,
+                    Err(e) => ControlFlow::Break(Err(e)),
+                },
+                _ => self.wait(state, &mut role, &mut pulse, shutdown).await,
+            };
+            let event = match next {
+                ControlFlow::Break(outcome) => return outcome,
+                ControlFlow::Continue(None) => continue,
+                ControlFlow::Continue(Some(event)) => event,
+            };
+            state = driver::step(state, event, Instant::now(), self.cfg.resync);
+            if let Role::Conflict { holder } = &*role.borrow() {
+                return Err(LbsyncError::ElectionConflict {
+                    key: self.cfg.election_key.clone(),
+                    holder: holder.id.clone(),
+                    theirs: holder.target.clone().unwrap_or_default(),
+                    ours: self.cfg.target.clone(),
+                });
+            }
+        }
+    }
+
+    /// Waits (a bounded time) until the registry view has caught up with the revision the
+    /// current leadership term was confirmed at, so a pass never plans from a view older than
+    /// the term.
+    async fn catch_up(&mut self, election: &Election) {
+        let Fence::ViewBehind { need } = election.fence(*self.seen.borrow()) else {
+            return;
+        };
+        self.wanted.send_replace(need);
+        let caught_up = self.seen.wait_for(|&s| s >= need);
+        if tokio::time::timeout(CATCH_UP_DEADLINE, caught_up)
+            .await
+            .is_err()
+        {
+            warn!(
+                need,
+                seen = *self.seen.borrow(),
+                "the registry view has not caught up with this leadership term; not changing anything yet"
+            );
+        }
+    }
+
+    /// A due pass, once the view has caught up with the term: observe the backend once, plan,
+    /// take one step. `None` before the first listing.
+    async fn due(&mut self, election: &Election) -> Result<Option<Event>, LbsyncError> {
+        self.catch_up(election).await;
+        if self.view.borrow_and_update().is_none() {
+            return Ok(None);
+        }
+        let desired = registry_view::snapshot(&self.registry);
+        let started = Instant::now();
+        crate::telemetry::lbsync_desired(desired.addrs.len());
+        let step = match self.backend.observe().await {
+            Ok(present) => {
+                crate::telemetry::lbsync_actual(present.len());
+                let plan = plan(self.cfg, &self.prober, desired, &present).await;
+                // Once per pass (a change or the resync), so it stays visible without flooding.
+                if plan.empty_guard {
+                    error!(kept = plan.want.len(), "the registry prefix is empty: keeping the backend's current nodes (pass --allow-empty to allow emptying it)");
+                }
+                let seen = &self.seen;
+                let is_leader = || election.fence(*seen.borrow()) == Fence::Act;
+                self.backend.apply(&plan, &is_leader).await?
+            }
+            Err(halt) => halt.into_step()?,
+        };
+        crate::telemetry::reconcile_done(started.elapsed(), step == Step::Converged);
+        Ok(Some(Event::Passed(step)))
+    }
+
+    /// Waits for what `state` listens to: leadership and the heartbeat unless a pass is due (then
+    /// it waits for the first listing), registry changes when idle (or due), its deadline.
+    async fn wait<S: Future<Output = ()>>(
+        &mut self,
+        state: State,
+        role: &mut watch::Receiver<Role>,
+        pulse: &mut crate::telemetry::Pulse,
+        shutdown: &mut Pin<&mut S>,
+    ) -> Next {
+        let (role_too, changes, until) = match state {
+            State::Following => (true, false, None),
+            State::Idle { until } => (true, true, Some(until)),
+            State::Holding { until } => (true, false, Some(until)),
+            State::Due => (false, true, None),
+        };
+        let closed = ControlFlow::Break(Ok(()));
+        tokio::select! {
+            biased;
+            _ = shutdown.as_mut() => closed,
+            _ = pulse.tick(), if role_too => ControlFlow::Continue(None),
+            r = role.changed(), if role_too => if r.is_err() { closed } else { ControlFlow::Continue(Some(Event::Leadership(role.borrow_and_update().leads()))) },
+            r = self.view.changed(), if changes => if r.is_err() { closed } else { ControlFlow::Continue(Some(Event::Changed)) },
+            _ = tokio::time::sleep_until(until.unwrap_or_else(Instant::now)), if until.is_some() => ControlFlow::Continue(Some(Event::Timer)),
+        }
+    }
 }

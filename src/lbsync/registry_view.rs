@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use etcd_client::{Client, EventType, GetOptions, WatchOptions};
+use etcd_client::{Client, EventType, GetOptions, WatchOptions, WatchResponse, WatchStream};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -61,10 +61,9 @@ impl CatchUp {
 /// The registry shared by the view (writer) and the driver (reader).
 pub type SharedInstances = Arc<Mutex<InstanceMap>>;
 
-/// What the driver plans from: the registry's usable addresses at one revision.
+/// What the driver plans from: the registry's usable addresses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ViewSnapshot {
-    pub revision: i64,
     pub addrs: BTreeSet<SocketAddr>,
     pub instances: usize,
 }
@@ -157,10 +156,9 @@ async fn list(
 }
 
 /// The desired set now.
-pub fn snapshot(registry: &SharedInstances, revision: i64) -> ViewSnapshot {
+pub fn snapshot(registry: &SharedInstances) -> ViewSnapshot {
     let r = lock(registry);
     ViewSnapshot {
-        revision,
         addrs: r.desired(),
         instances: r.instances(),
     }
@@ -201,55 +199,76 @@ pub async fn list_and_follow(
         lock(&registry).reset(kvs);
         tx.send_replace(Some(rev));
         catch_up.saw(rev);
-        follow(
-            &pool,
-            &prefix,
-            &registry,
-            (rev, cluster),
-            &tx,
-            &mut catch_up,
-        )
-        .await;
+        let follower = Follower {
+            pool: &pool,
+            registry: &registry,
+            tx: &tx,
+            catch_up: &mut catch_up,
+            cluster,
+            next_rev: rev + 1,
+            backoff: Backoff::new(REOPEN_FIRST, REOPEN_MAX),
+            log: RetryLog::new("watching the registry prefix"),
+        };
+        follower.follow(&prefix).await;
     }
 }
 
-/// Follows the watch from `rev + 1` until a re-list is needed (or the receivers are gone). Each
-/// (re)open goes to the pool's current member; a broken stream marks its member suspect, so the
-/// next open goes to one that answers.
-async fn follow(
-    pool: &Pool,
-    prefix: &str,
-    registry: &SharedInstances,
-    (rev, cluster): (i64, u64),
-    tx: &watch::Sender<Option<i64>>,
-    catch_up: &mut CatchUp,
-) {
-    let mut next_rev = rev + 1;
-    let mut backoff = Backoff::new(REOPEN_FIRST, REOPEN_MAX);
-    let mut log = RetryLog::new("watching the registry prefix");
-    while !tx.is_closed() {
-        let member = pool.member();
-        let mut wc = member
-            .client
-            .watch_client()
-            .max_decoding_message_size(MAX_MESSAGE);
-        let opts = WatchOptions::new()
-            .with_prefix()
-            .with_start_revision(next_rev);
-        let mut stream = match timed(wc.watch(prefix, Some(opts))).await {
-            Ok(s) => s,
-            Err(e) => {
-                pool.suspect(member.index, &e);
-                log.failed(&e);
-                tokio::time::sleep(backoff.next_delay()).await;
-                continue;
+/// The watch cannot go on: re-list the prefix (or stop, when the receivers are gone).
+struct Relist;
+
+/// One watch of the prefix: where it is and how its (re)opens are paced and logged.
+struct Follower<'a> {
+    pool: &'a Pool,
+    registry: &'a SharedInstances,
+    tx: &'a watch::Sender<Option<i64>>,
+    catch_up: &'a mut CatchUp,
+    /// The cluster id of the listing.
+    cluster: u64,
+    /// The revision the watch expects next.
+    next_rev: i64,
+    backoff: Backoff,
+    log: RetryLog,
+}
+
+impl Follower<'_> {
+    /// Follows the watch from `next_rev` until a re-list is needed (or the receivers are gone).
+    /// Each (re)open goes to the pool's current member; a broken stream marks its member suspect,
+    /// so the next open goes to one that answers.
+    async fn follow(mut self, prefix: &str) {
+        while !self.tx.is_closed() {
+            let member = self.pool.member();
+            let mut wc = member
+                .client
+                .watch_client()
+                .max_decoding_message_size(MAX_MESSAGE);
+            let opts = WatchOptions::new()
+                .with_prefix()
+                .with_start_revision(self.next_rev);
+            match timed(wc.watch(prefix, Some(opts))).await {
+                Ok(mut stream) => {
+                    if self.read(member.index, &mut stream).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    self.pool.suspect(member.index, &e);
+                    self.log.failed(&e);
+                }
             }
-        };
+            tokio::time::sleep(self.backoff.next_delay()).await;
+        }
+        info!("registry view stopped");
+    }
+
+    /// Reads one stream (opened on member `member`) until it breaks (`Ok`: open again) or a
+    /// re-list is needed. A quiet stream, or a leader waiting for a revision not seen yet, is
+    /// asked for progress; a stream silent past the progress deadline counts as broken.
+    async fn read(&mut self, member: usize, stream: &mut WatchStream) -> Result<(), Relist> {
         let mut awaiting_progress = false;
         loop {
-            if !awaiting_progress && catch_up.behind() {
+            if !awaiting_progress && self.catch_up.behind() {
                 if stream.request_progress().await.is_err() {
-                    break;
+                    return Ok(());
                 }
                 awaiting_progress = true;
             }
@@ -260,100 +279,109 @@ async fn follow(
             };
             let msg = tokio::select! {
                 m = tokio::time::timeout(wait, stream.message()) => m,
-                _ = tx.closed() => return,
-                r = catch_up.wanted.changed() => if r.is_err() { return } else { continue },
+                _ = self.tx.closed() => return Err(Relist),
+                r = self.catch_up.wanted.changed() => if r.is_err() { return Err(Relist) } else { continue },
             };
             let resp = match msg {
                 Err(_) if !awaiting_progress => {
                     if stream.request_progress().await.is_err() {
-                        break;
+                        return Ok(());
                     }
                     awaiting_progress = true;
                     continue;
                 }
                 Err(_) => {
-                    pool.suspect(member.index, &"the watch went silent");
-                    log.failed(&"the watch went silent");
-                    break;
+                    self.pool.suspect(member, &"the watch went silent");
+                    self.log.failed(&"the watch went silent");
+                    return Ok(());
                 }
                 Ok(Ok(Some(resp))) => resp,
                 Ok(Err(e)) if e.to_string().contains("too large") => {
                     warn!(error = %e, "a watch response was too large to decode; re-listing the prefix");
-                    return;
+                    return Err(Relist);
                 }
                 Ok(Ok(None)) | Ok(Err(_)) => {
-                    pool.suspect(member.index, &"the watch stream broke");
-                    log.failed(&format_args!(
-                        "the watch stream broke at revision {next_rev}"
+                    self.pool.suspect(member, &"the watch stream broke");
+                    self.log.failed(&format_args!(
+                        "the watch stream broke at revision {}",
+                        self.next_rev
                     ));
-                    break;
+                    return Ok(());
                 }
             };
             awaiting_progress = false;
-            let canceled = cancel_reason(
-                resp.canceled(),
-                resp.compact_revision(),
-                resp.cancel_reason(),
-            );
-            if let Some(h) = resp.header().filter(|_| canceled.is_none()) {
-                if continuity(h.revision(), h.cluster_id(), next_rev, cluster) == Continuity::Lost {
-                    warn!(
-                        etcd_revision = h.revision(),
-                        our_revision = next_rev - 1,
-                        etcd_cluster = h.cluster_id(),
-                        our_cluster = cluster,
-                        "etcd is behind what lbsync saw (rebuilt on an empty data dir, restored, or another cluster); re-listing the prefix"
-                    );
-                    return;
-                }
-            }
-            backoff.reset();
-            log.succeeded();
-            if let Some(reason) = canceled {
-                warn!(reason = %reason, "prefix watch canceled; re-listing the prefix");
-                tokio::time::sleep(backoff.next_delay()).await;
-                return;
-            }
-            if resp.events().is_empty() {
-                // A progress notice (etcd sends one only to a watch that has delivered every
-                // event up to its header's revision); not the `created` answer, which comes first.
-                if !resp.created() {
-                    catch_up.saw(resp.header().map(|h| h.revision()).unwrap_or(0));
-                }
-                continue;
-            }
-            let mut last = next_rev - 1;
-            let mut registry = lock(registry);
-            for ev in resp.events() {
-                let Some(kv) = ev.kv() else { continue };
-                last = last.max(kv.mod_revision());
-                match ev.event_type() {
-                    EventType::Put => {
-                        if let Some((k, v)) = utf8(kv.key(), kv.value()) {
-                            registry.stage_put(k, v);
-                        }
-                    }
-                    EventType::Delete => {
-                        if let Some((k, _)) = utf8(kv.key(), b"") {
-                            registry.stage_delete(&k);
-                        }
-                    }
-                }
-            }
-            registry.settle();
-            drop(registry);
-            next_rev = next_rev.max(last + 1);
-            debug!(
-                events = resp.events().len(),
-                revision = last,
-                "prefix changed"
-            );
-            tx.send_replace(Some(last));
-            catch_up.saw(last);
+            self.handle(resp).await?;
         }
-        tokio::time::sleep(backoff.next_delay()).await;
     }
-    info!("registry view stopped");
+
+    /// One watch response: a cancel, or an etcd behind what was seen, asks for a re-list; a
+    /// progress notice moves `seen`; events go into the registry.
+    async fn handle(&mut self, resp: WatchResponse) -> Result<(), Relist> {
+        let canceled = cancel_reason(
+            resp.canceled(),
+            resp.compact_revision(),
+            resp.cancel_reason(),
+        );
+        if let Some(h) = resp.header().filter(|_| canceled.is_none()) {
+            if continuity(h.revision(), h.cluster_id(), self.next_rev, self.cluster)
+                == Continuity::Lost
+            {
+                warn!(
+                    etcd_revision = h.revision(),
+                    our_revision = self.next_rev - 1,
+                    etcd_cluster = h.cluster_id(),
+                    our_cluster = self.cluster,
+                    "etcd is behind what lbsync saw (rebuilt on an empty data dir, restored, or another cluster); re-listing the prefix"
+                );
+                return Err(Relist);
+            }
+        }
+        self.backoff.reset();
+        self.log.succeeded();
+        if let Some(reason) = canceled {
+            warn!(reason = %reason, "prefix watch canceled; re-listing the prefix");
+            tokio::time::sleep(self.backoff.next_delay()).await;
+            return Err(Relist);
+        }
+        if resp.events().is_empty() {
+            // A progress notice (etcd sends one only to a watch that has delivered every
+            // event up to its header's revision); not the `created` answer, which comes first.
+            if !resp.created() {
+                self.catch_up
+                    .saw(resp.header().map(|h| h.revision()).unwrap_or(0));
+            }
+            return Ok(());
+        }
+        self.apply(&resp);
+        Ok(())
+    }
+
+    /// A response's events, into the registry as one change; publishes the revision.
+    fn apply(&mut self, resp: &WatchResponse) {
+        let mut last = self.next_rev - 1;
+        let mut registry = lock(self.registry);
+        for ev in resp.events() {
+            let Some(kv) = ev.kv() else { continue };
+            last = last.max(kv.mod_revision());
+            let Some((k, v)) = utf8(kv.key(), kv.value()) else {
+                continue;
+            };
+            match ev.event_type() {
+                EventType::Put => registry.stage_put(k, v),
+                EventType::Delete => registry.stage_delete(&k),
+            }
+        }
+        registry.settle();
+        drop(registry);
+        self.next_rev = self.next_rev.max(last + 1);
+        debug!(
+            events = resp.events().len(),
+            revision = last,
+            "prefix changed"
+        );
+        self.tx.send_replace(Some(last));
+        self.catch_up.saw(last);
+    }
 }
 
 #[cfg(test)]

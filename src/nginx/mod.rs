@@ -208,10 +208,6 @@ impl NginxUpstream {
         })
     }
 
-    pub fn config(&self) -> &NginxConfig {
-        &self.cfg
-    }
-
     /// True when nginx may not serve what the file holds (just started, or a reload failed).
     pub fn reload_pending(&self) -> bool {
         self.loaded != Loaded::Current
@@ -249,8 +245,7 @@ impl NginxUpstream {
         let changed = previous.as_deref() != Some(text.as_bytes());
         if !changed && self.loaded == Loaded::Current {
             debug!(file = %path.display(), servers = wanted.len(), "nginx upstream unchanged");
-            self.applied = Some(wanted);
-            self.scratch = std::mem::replace(&mut self.rendered, text);
+            self.served(wanted, text);
             return Ok(Applied::Unchanged);
         }
         let base = match &self.loaded {
@@ -258,49 +253,24 @@ impl NginxUpstream {
             Loaded::Current if self.applied.is_some() => self.applied.clone().unwrap_or_default(),
             Loaded::Unknown | Loaded::Current => self.lenient_parse(previous.as_deref()),
         };
-
         // Until the reload succeeds nginx serves `base`, even if this future is dropped midway.
         let prior = std::mem::replace(&mut self.loaded, Loaded::Stale(base.clone()));
         if changed {
-            // The blocking task borrows nothing: it takes the buffer and gives it back.
-            let p = path.clone();
-            let (back, written) = tokio::task::spawn_blocking(move || {
-                let r = file::write_atomic(&p, text.as_bytes());
-                (text, r)
-            })
-            .await
-            .unwrap_or_else(|e| (String::new(), Err(std::io::Error::other(e))));
-            text = back;
-            written.map_err(|source| io_error("write", &path, source))?;
+            text = write(&path, text).await?;
         }
+        self.check(&path, changed.then_some(previous), prior)
+            .await?;
+        self.reload(path, wanted, base, text).await
+    }
 
-        if let Err(f) = command::execute(&self.cfg.check_cmd, self.cfg.command_timeout).await {
-            let cmd = self.cfg.check_cmd.clone();
-            if changed {
-                let p = path.clone();
-                let restored = blocking(move || file::restore(&p, previous.as_deref())).await;
-                if let Err(source) = restored {
-                    // The rejected bytes stay on disk: keep the state pending.
-                    return Err(NginxError::RestoreFailed {
-                        cmd,
-                        path,
-                        failure: f.failure,
-                        output: f.output,
-                        source,
-                    });
-                }
-            }
-            self.loaded = prior;
-            warn!(file = %path.display(), cmd = %cmd, failure = %f.failure,
-                "nginx config check failed; previous upstream file kept");
-            return Err(NginxError::CheckFailed {
-                cmd,
-                path,
-                failure: f.failure,
-                output: f.output,
-            });
-        }
-
+    /// Runs `--reload-cmd`; nginx then serves `wanted` where it served `base`.
+    async fn reload(
+        &mut self,
+        path: PathBuf,
+        wanted: BTreeSet<SocketAddr>,
+        base: BTreeSet<SocketAddr>,
+        text: String,
+    ) -> Result<Applied, NginxError> {
         if let Err(f) = command::execute(&self.cfg.reload_cmd, self.cfg.command_timeout).await {
             warn!(file = %path.display(), cmd = %self.cfg.reload_cmd, failure = %f.failure,
                 "nginx reload failed; will retry on the next apply");
@@ -311,19 +281,60 @@ impl NginxUpstream {
                 output: f.output,
             });
         }
-
         self.loaded = Loaded::Current;
         let added: Vec<SocketAddr> = wanted.difference(&base).copied().collect();
         let removed: Vec<SocketAddr> = base.difference(&wanted).copied().collect();
         let servers = wanted.len();
-        self.applied = Some(wanted);
-        self.scratch = std::mem::replace(&mut self.rendered, text);
+        self.served(wanted, text);
         // One bounded line whatever the size (journald splits lines above 48 KB); all at debug.
         info!(added = added.len(), removed = removed.len(), servers,
             added_sample = %sample(&added, LOG_SAMPLE), removed_sample = %sample(&removed, LOG_SAMPLE),
             file = %path.display(), "nginx upstream updated");
         debug!(added = ?added, removed = ?removed, "nginx upstream update, every address");
         Ok(Applied::Reloaded { added, removed })
+    }
+
+    /// nginx serves `wanted`, which the file holds as `text`.
+    fn served(&mut self, wanted: BTreeSet<SocketAddr>, text: String) {
+        self.applied = Some(wanted);
+        self.scratch = std::mem::replace(&mut self.rendered, text);
+    }
+
+    /// Runs `--check-cmd`. When it fails, the file's previous bytes (`rewritten`: given when this
+    /// apply wrote it) are put back and nginx serves what it served before this apply (`prior`).
+    async fn check(
+        &mut self,
+        path: &Path,
+        rewritten: Option<Option<Vec<u8>>>,
+        prior: Loaded,
+    ) -> Result<(), NginxError> {
+        let Err(f) = command::execute(&self.cfg.check_cmd, self.cfg.command_timeout).await else {
+            return Ok(());
+        };
+        let cmd = self.cfg.check_cmd.clone();
+        let path = path.to_path_buf();
+        if let Some(previous) = rewritten {
+            let p = path.clone();
+            if let Err(source) = blocking(move || file::restore(&p, previous.as_deref())).await {
+                // The rejected bytes stay on disk: keep the state pending.
+                return Err(NginxError::RestoreFailed {
+                    cmd,
+                    path,
+                    failure: f.failure,
+                    output: f.output,
+                    source,
+                });
+            }
+        }
+        self.loaded = prior;
+        warn!(file = %path.display(), cmd = %cmd, failure = %f.failure,
+            "nginx config check failed; previous upstream file kept");
+        Err(NginxError::CheckFailed {
+            cmd,
+            path,
+            failure: f.failure,
+            output: f.output,
+        })
     }
 
     /// The servers the file holds now (entries marked `down`, like the empty-set placeholder, are
@@ -384,6 +395,19 @@ fn io_error(action: &'static str, path: &Path, source: std::io::Error) -> NginxE
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// Writes `text` to `path` off the async worker threads and gives the buffer back.
+async fn write(path: &Path, text: String) -> Result<String, NginxError> {
+    let p = path.to_path_buf();
+    let (back, written) = tokio::task::spawn_blocking(move || {
+        let r = file::write_atomic(&p, text.as_bytes());
+        (text, r)
+    })
+    .await
+    .unwrap_or_else(|e| (String::new(), Err(std::io::Error::other(e))));
+    written.map_err(|source| io_error("write", path, source))?;
+    Ok(back)
 }
 
 /// Runs small file I/O (fsync included) off the async worker threads.

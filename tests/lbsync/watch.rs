@@ -76,7 +76,7 @@ fn the_view_lists_then_follows_changes_across_a_compaction() {
             mut rx,
             ..
         } = start_view(&access).await;
-        let count = || registry_view::snapshot(&registry, 0).addrs.len();
+        let count = || registry_view::snapshot(&registry).addrs.len();
         let listed = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|d| d.is_some()))
             .await
             .is_ok();
