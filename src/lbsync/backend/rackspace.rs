@@ -1,9 +1,9 @@
 //! The Rackspace Cloud Load Balancer backend, one mutation per step: observe the LB once per pass
 //! (or reuse the state the post-mutation poll just returned), plan its node changes from the
-//! shared [`NodePlan`], make one change, and poll when the client suggests (past the PENDING
-//! window it learned, within its GET budget) until the LB is ACTIVE again. With a drain period, a
-//! node leaves as DRAINING first and is deleted once the period is over; wanted again meanwhile,
-//! it goes back to ENABLED. API errors become a wait decision: 422 immutable → wait for ACTIVE and
+//! shared [`NodePlan`], make one change, and poll when the client suggests (at the end of the
+//! last PENDING window, then a backoff, within its GET budget) until the LB is ACTIVE again.
+//! With a drain period, a node leaves as DRAINING first and is deleted once the period is over;
+//! wanted again meanwhile, it goes back to ENABLED. API errors become a wait decision: 422 immutable → wait for ACTIVE and
 //! re-plan, 413 rate limit → Retry-After, 413 node limit → re-read the limits once, rejected
 //! credentials → fatal (at start at once, later after a few spaced retries), 5xx/transport →
 //! backoff, LB gone → retry at the resync interval. A cached LB never survives an error.
@@ -28,10 +28,10 @@ use crate::rackspace::{Client, Error, LbStatus, LoadBalancer, NewNode, NodeCondi
 
 /// How long the executor waits for a PENDING_UPDATE to end before giving the pass back.
 const ACTIVE_WAIT: Duration = Duration::from_secs(120);
+/// Polls of a PENDING window that is not ours (no suggestion from the client) grow from here...
 const FIRST_POLL: Duration = Duration::from_millis(25);
+/// ...up to here.
 const MAX_POLL: Duration = Duration::from_secs(2);
-/// A learned PENDING window shorter than this is treated as none.
-const INSTANT_WINDOW: Duration = Duration::from_millis(25);
 
 pub struct RackspaceExec {
     client: Client,
@@ -193,26 +193,16 @@ impl RackspaceExec {
     }
 
     /// Polls until the LB is ACTIVE; keeps the final state for the next step. Each look waits
-    /// what the client suggests (just past the PENDING window it learned from our own mutations,
-    /// see [`Client::suggested_poll_delay`]; its GET budget paces the rest), or, with no
-    /// mutation of ours in flight, a short growing interval.
+    /// what the client suggests after a mutation of ours ([`Client::suggested_poll_delay`]: the
+    /// expected end of the window, then a backoff; its GET budget and any `Retry-After` pace the
+    /// rest), or, with none of ours in flight, a short growing interval after each PENDING look.
     async fn wait_active(&mut self, id: u64) -> Result<(), Halt> {
         let started = Instant::now();
-        let mut delay = FIRST_POLL;
+        let mut wait = self.client.suggested_poll_delay(id);
+        let mut foreign = FIRST_POLL;
         loop {
-            // A window learned as (nearly) zero: look at once rather than after the client's
-            // 100 ms floor for windows it has not seen end (at most one extra GET).
-            let instant = self
-                .client
-                .learned_pending_window()
-                .is_some_and(|w| w < INSTANT_WINDOW);
-            let suggested = if instant && delay == FIRST_POLL {
-                Duration::ZERO
-            } else {
-                self.client.suggested_poll_delay(id)
-            };
-            if !suggested.is_zero() {
-                tokio::time::sleep(suggested).await;
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
             }
             let lb = match self.client.get_load_balancer(id).await {
                 Ok(lb) => lb,
@@ -231,9 +221,10 @@ impl RackspaceExec {
                 warn!(lb_id = id, status = %lb.status, waited_s = started.elapsed().as_secs(), "load balancer still not ACTIVE; giving the pass back");
                 return Err(Step::Wait(Duration::from_secs(5)).into());
             }
-            if suggested.is_zero() {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 3 / 2).min(MAX_POLL);
+            wait = self.client.suggested_poll_delay(id);
+            if wait.is_zero() {
+                wait = foreign;
+                foreign = (foreign * 3 / 2).min(MAX_POLL);
             }
         }
     }
