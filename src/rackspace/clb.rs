@@ -32,15 +32,15 @@ pub(crate) const NODE_PAGE: usize = 100;
 /// Whether `absolute_limits` already warned about falling back to the defaults (once a process).
 static LIMITS_WARNED: AtomicBool = AtomicBool::new(false);
 
-/// The reason to fall back to the default limits, when `e` says the server has no limits to give.
+/// The reason to fall back to the default limits, when `e` says the server has no limits to give:
+/// anything but a transient failure (rate limit, 5xx, transport) or rejected credentials.
 pub(crate) fn limits_unavailable(e: &Error) -> Option<String> {
     match e {
+        _ if e.is_transient() || e.is_rejected_credentials() => None,
         Error::NotFound { message, .. } => Some(format!("HTTP 404: {message}")),
-        Error::Unexpected { status, message } if matches!(status, 403 | 405 | 501) => {
-            Some(format!("HTTP {status}: {message}"))
-        }
+        Error::Unexpected { status, message } => Some(format!("HTTP {status}: {message}")),
         Error::Decode(what) => Some(what.clone()),
-        _ => None,
+        other => Some(other.to_string()),
     }
 }
 
@@ -178,9 +178,10 @@ impl Client {
 
     /// The account's `NODE_LIMIT` and `BATCH_DELETE_LIMIT` and where they came from. The limits
     /// route is optional information: when the server does not serve it (404, 405, 501, 403, a
-    /// body that is not the limits document) this is `Ok` with the documented defaults (25, 10)
-    /// and [`LimitsSource::Defaults`] carrying a one-line reason; the caller logs one warning.
-    /// Rate limits, 5xx, transport failures and rejected credentials stay errors.
+    /// body that is not the limits document, any other refusal) this is `Ok` with the documented
+    /// defaults (25, 10) and [`LimitsSource::Defaults`] carrying a one-line reason; the caller
+    /// logs one warning. Rate limits, 5xx, transport failures and rejected credentials stay
+    /// errors.
     pub async fn account_limits(&self) -> Result<AccountLimits, Error> {
         let path = "/loadbalancers/absolutelimits";
         let read = match self.request(Method::GET, path, &[], None).await {

@@ -304,11 +304,11 @@ impl Client {
 
     /// How long to wait before looking at load balancer `lb` again while waiting for it to
     /// accept changes (ACTIVE): zero when no mutation of ours is in flight on it; else until the
-    /// end of the PENDING window this client learned from earlier mutations (the time from a 202
-    /// to the first ACTIVE read); after a PENDING look near that end, short steps (12 ms); well
-    /// past it (or before anything was learned) half the time since the mutation, at least
-    /// 100 ms, at most 10 s. Every GET also passes the client's GET budget (3/s sustained, 5 in
-    /// any second), so polling faster than suggested only queues.
+    /// end of the last PENDING window this client saw (the time from a 202 to the first ACTIVE
+    /// read); after a PENDING look at or past that end, half the time past it (at least 12 ms);
+    /// before anything was learned, half the time since the mutation (at least 100 ms); at most
+    /// 10 s. Every GET also passes the client's GET budget (3/s sustained, 5 in any second) and
+    /// any `Retry-After`, so polling faster than suggested only queues.
     pub fn suggested_poll_delay(&self, lb: u64) -> Duration {
         self.windows()
             .suggested_delay(lb, tokio::time::Instant::now())

@@ -219,8 +219,8 @@ impl Default for Limits {
 pub enum LimitsSource {
     /// `GET /loadbalancers/absolutelimits` (names it did not list take the defaults).
     Api,
-    /// The server does not serve the limits (404, 405, 501, 403, or a body that is not the
-    /// limits document): the documented defaults are used. `reason` is one short line for the
+    /// The server does not serve the limits (404, 405, 501, 403, a body that is not the limits
+    /// document, any other refusal but a transient one): the documented defaults are used. `reason` is one short line for the
     /// caller's single warning.
     Defaults { reason: String },
 }

@@ -1,15 +1,15 @@
-//! Learning how long a load balancer stays PENDING_UPDATE after one of our mutations, so a caller
-//! waiting for ACTIVE sleeps through the window and spends its few GETs (3/s, 5 in any second)
-//! right at the window's expected end instead of spreading them over it.
+//! The PENDING window after our own mutations. Every accepted (202) mutation puts the load
+//! balancer in PENDING_UPDATE for a while, only ACTIVE accepts the next one, and the way to know
+//! is to poll `GET /loadbalancers/{id}` until ACTIVE (API reference §2). The client records when
+//! each mutation was accepted and every status it reads back, and keeps the length of the last
+//! window it saw end (the 202 to the first ACTIVE read), so a caller waiting for ACTIVE looks once
+//! at the expected end and, while still PENDING past it, backs off from a short step: a steady
+//! window costs one look (now and then two), and the few GETs of the client's budget (3/s, 5 in
+//! any second) are not spread over the window.
 //!
-//! The client records the time of every accepted (202) mutation per load balancer and every
-//! status it reads back. The first accepting status (ACTIVE) after a mutation ends the window.
-//! When a PENDING look came before it, the end lies between the two looks and the ACTIVE look's
-//! time becomes the learned window (the looks are at most one short step apart, so it is tight).
-//! When the very first look was already ACTIVE, the window may have got shorter: the estimate
-//! shrinks by a small step that doubles with every such window in a row (5, 10, 20 ms, ...; at
-//! most a quarter), so a much shorter window is re-learned in a few mutations while a steady one
-//! only swings by a few milliseconds. Pure: times are arguments.
+//! A first look already ACTIVE means the window may have got shorter: the estimate shrinks by a
+//! step that doubles with each such window in a row (5, 10, 20 ms, ...; at most a quarter), so a
+//! much shorter window is re-learned in a few mutations. Pure: times are arguments.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -18,14 +18,11 @@ use tokio::time::Instant;
 
 /// Never wait longer than this for one poll, whatever was learned.
 pub const MAX_POLL_DELAY: Duration = Duration::from_secs(10);
-/// The shortest poll interval once well past the expected end of the window (or with nothing
-/// learned yet).
+/// The first poll interval with nothing learned yet (then half the time since the mutation).
 const MIN_POLL: Duration = Duration::from_millis(100);
-/// The poll interval after a PENDING look close to the expected end of the window.
+/// The first poll interval after a PENDING look at or past the expected end (then half the time
+/// past it).
 const STEP: Duration = Duration::from_millis(12);
-/// Short steps continue this far past the expected end (at least; an eighth of the window for
-/// long ones); a window still PENDING after that turned out longer and gets growing intervals.
-const STEP_ZONE: Duration = Duration::from_millis(60);
 /// The first shrink of the estimate after a first look that was already ACTIVE.
 const SHRINK: Duration = Duration::from_millis(5);
 /// A learned window is capped here (a stuck load balancer must not teach minutes).
@@ -90,24 +87,18 @@ impl PendingWindows {
     }
 
     /// How long to wait before the next look at `lb` while waiting for it to accept changes:
-    /// zero with no mutation of ours in flight; otherwise until the learned window ends; after a
-    /// PENDING look near that end, short steps (12 ms); well past it (or with nothing learned)
-    /// half the time since the mutation, at least 100 ms (few looks at a window that turned out
-    /// longer, little latency at a short one).
+    /// zero with no mutation of ours in flight; with nothing learned yet, half the time since the
+    /// mutation (at least 100 ms); else until the learned window ends, and after a PENDING look
+    /// at or past that end, half the time past it (at least 12 ms). At most 10 s.
     pub fn suggested_delay(&self, lb: u64, now: Instant) -> Duration {
         let Some(open) = self.open.get(&lb) else {
             return Duration::ZERO;
         };
         let elapsed = now.saturating_duration_since(open.mutated_at);
-        let growing = (elapsed / 2).max(MIN_POLL);
         let delay = match self.learned {
-            Some(w) if open.pending_seen.is_none() => w.saturating_sub(elapsed),
-            Some(w) if elapsed < w + STEP_ZONE.max(w / 8) => match open.pending_seen {
-                // Seen pending before the expected end: look again at it.
-                Some(p) if p + STEP < w => (w - elapsed).max(STEP),
-                _ => STEP,
-            },
-            _ => growing,
+            None => (elapsed / 2).max(MIN_POLL),
+            Some(w) if open.pending_seen.is_none_or(|p| p < w) => w.saturating_sub(elapsed),
+            Some(w) => (elapsed.saturating_sub(w) / 2).max(STEP),
         };
         delay.min(MAX_POLL_DELAY)
     }

@@ -1,14 +1,14 @@
 //! The Rackspace Cloud Load Balancer backend, one mutation per step: observe the LB once per pass
 //! (or reuse the state the post-mutation poll just returned), plan its node changes from the
-//! shared [`NodePlan`], make one change, and poll when the client suggests (past the PENDING
-//! window it learned, within its GET budget) until the LB is ACTIVE again. With a drain period, a
-//! node leaves as DRAINING first and is deleted once the period is over; wanted again meanwhile,
-//! it goes back to ENABLED. API errors become a wait decision: 422 immutable → wait for ACTIVE and
+//! shared [`NodePlan`], make one change, and poll when the client suggests (at the end of the
+//! last PENDING window, then a backoff, within its GET budget) until the LB is ACTIVE again.
+//! With a drain period, a node leaves as DRAINING first and is deleted once the period is over;
+//! wanted again meanwhile, it goes back to ENABLED. API errors become a wait decision: 422 immutable → wait for ACTIVE and
 //! re-plan, 413 rate limit → Retry-After, 413 node limit → re-read the limits once, rejected
 //! credentials → fatal (at start at once, later after a few spaced retries), 5xx/transport →
 //! backoff, LB gone → retry at the resync interval. A cached LB never survives an error.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -19,8 +19,8 @@ use super::super::node_plan::NodePlan;
 use super::super::plan::{plan_changes, LbNode, Limits, NodeChanges};
 use super::super::{LbsyncError, Step};
 use super::{Backend, Halt};
-use crate::telemetry::sample;
-use drain::{is_draining, removal, Removal};
+use crate::telemetry::{sample, LOG_SAMPLE};
+use drain::{Drains, Removal};
 
 mod drain;
 mod on_error;
@@ -29,27 +29,76 @@ use crate::rackspace::{Client, Error, LbStatus, LoadBalancer, NewNode, NodeCondi
 
 /// How long the executor waits for a PENDING_UPDATE to end before giving the pass back.
 const ACTIVE_WAIT: Duration = Duration::from_secs(120);
+/// Polls of a PENDING window that is not ours (no suggestion from the client) grow from here...
 const FIRST_POLL: Duration = Duration::from_millis(25);
+/// ...up to here.
 const MAX_POLL: Duration = Duration::from_secs(2);
-/// A learned PENDING window shorter than this is treated as none.
-const INSTANT_WINDOW: Duration = Duration::from_millis(25);
 
 pub struct RackspaceExec {
     client: Client,
-    lb_name: Option<String>,
-    lb_id_flag: Option<u64>,
-    lb_id: Option<u64>,
+    target: Target,
+    /// The account's limits, read once; re-read when a node-limit 413 says they may have changed.
     limits: Option<Limits>,
     statics: BTreeSet<SocketAddr>,
-    drain_period: Duration,
-    /// When each node we set DRAINING started its drain (as far as this process knows).
-    draining_since: BTreeMap<u64, Instant>,
-    /// The LB as observed for this pass (or as the last poll after our mutation returned it).
+    drains: Drains,
+    /// The LB as observed for this pass (or as the last poll after our mutation returned it);
+    /// never kept across an error.
     fresh: Option<LoadBalancer>,
+    retry: Retry,
+    reported: Reported,
+}
+
+/// Which load balancer the flags name, and its id once resolved.
+struct Target {
+    name: Option<String>,
+    /// `--lb-id`: kept even when the LB seems gone.
+    id_flag: Option<u64>,
+    /// Resolved from the name (or the flag); forgotten when the LB is gone.
+    id: Option<u64>,
+}
+
+/// How failed calls are spaced, and how often in a row the LB refused our plan as stale.
+struct Retry {
     backoff: Backoff,
-    duplicates_in_a_row: u32,
-    reported_unplaced: BTreeSet<SocketAddr>,
-    reported_status: Option<String>,
+    refusals: u32,
+}
+
+impl Retry {
+    /// A mutation went through, or nothing is left to do.
+    fn reset(&mut self) {
+        self.backoff.reset();
+        self.refusals = 0;
+    }
+}
+
+/// What was already logged, so a lasting condition is logged once, not once per pass.
+#[derive(Default)]
+struct Reported {
+    /// The instances left out by the node limit.
+    unplaced: BTreeSet<SocketAddr>,
+    /// A status that does not accept changes (until the LB is ACTIVE again).
+    status: Option<String>,
+}
+
+impl Reported {
+    fn status(&mut self, lb_id: u64, status: &LbStatus) {
+        let s = status.to_string();
+        if self.status.as_deref() != Some(s.as_str()) {
+            warn!(lb_id, status = %s, "load balancer is not in a state that accepts changes; retrying at the resync interval");
+            self.status = Some(s);
+        }
+    }
+
+    fn unplaced(&mut self, c: &NodeChanges, lb_id: u64, limits: Limits) {
+        let unplaced: BTreeSet<SocketAddr> = c.unplaced.iter().copied().collect();
+        if !unplaced.is_empty() && unplaced != self.unplaced {
+            error!(lb_id, count = unplaced.len(), node_limit = limits.node_limit,
+                addresses = %sample(&unplaced, LOG_SAMPLE),
+                "instances do not fit under the load balancer's node limit; they stay out");
+            debug!(lb_id, addresses = ?unplaced, "every instance left out by the node limit");
+        }
+        self.unplaced = unplaced;
+    }
 }
 
 /// The LB's nodes in the plan's terms.
@@ -86,52 +135,44 @@ impl RackspaceExec {
     ) -> RackspaceExec {
         RackspaceExec {
             client,
-            lb_name,
-            lb_id_flag: lb_id,
-            lb_id,
+            target: Target {
+                name: lb_name,
+                id_flag: lb_id,
+                id: lb_id,
+            },
             limits: None,
             statics,
-            drain_period,
-            draining_since: BTreeMap::new(),
+            drains: Drains::new(drain_period),
             fresh: None,
-            backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(30)),
-            duplicates_in_a_row: 0,
-            reported_unplaced: BTreeSet::new(),
-            reported_status: None,
+            retry: Retry {
+                backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(30)),
+                refusals: 0,
+            },
+            reported: Reported::default(),
         }
     }
 
     async fn lb_id(&mut self) -> Result<u64, Error> {
-        if let Some(id) = self.lb_id {
+        if let Some(id) = self.target.id {
             return Ok(id);
         }
-        let id = self
-            .client
-            .resolve(self.lb_name.as_deref(), self.lb_id_flag)
-            .await?;
+        let name = self.target.name.as_deref();
+        let id = self.client.resolve(name, self.target.id_flag).await?;
         info!(
             lb_id = id,
-            lb_name = self.lb_name.as_deref().unwrap_or(""),
+            lb_name = name.unwrap_or(""),
             "load balancer resolved"
         );
-        self.lb_id = Some(id);
+        self.target.id = Some(id);
         Ok(id)
     }
 
+    /// The account's limits (read once; the client falls back to the documented defaults).
     async fn limits(&mut self) -> Result<Limits, Error> {
         if let Some(l) = self.limits {
             return Ok(l);
         }
-        let l = match self.client.absolute_limits().await {
-            Ok(l) => l,
-            Err(e) if e.is_transient() || e.is_rejected_credentials() => return Err(e),
-            Err(e) => {
-                let l = Limits::default();
-                warn!(error = %e, node_limit = l.node_limit, batch_delete_limit = l.batch_delete_limit,
-                    "the API did not give its limits; using the documented defaults");
-                l
-            }
-        };
+        let l = self.client.absolute_limits().await?;
         info!(
             node_limit = l.node_limit,
             batch_delete_limit = l.batch_delete_limit,
@@ -141,125 +182,104 @@ impl RackspaceExec {
         Ok(l)
     }
 
-    /// Reads the LB (or reuses the fresh one) and keeps it for this pass.
-    async fn read(&mut self) -> Result<LoadBalancer, Error> {
+    /// The LB for this pass (the fresh one, else read now) and the account's limits.
+    async fn read(&mut self) -> Result<(LoadBalancer, Limits), Error> {
         let id = self.lb_id().await?;
-        self.limits().await?;
+        let limits = self.limits().await?;
         let lb = match self.fresh.take() {
             Some(lb) if lb.id == id => lb,
             _ => self.client.get_load_balancer(id).await?,
         };
-        Ok(lb)
-    }
-
-    /// Logs a status that does not accept changes once per status, not once per pass.
-    fn report_status(&mut self, lb_id: u64, status: &LbStatus) {
-        let s = status.to_string();
-        if self.reported_status.as_deref() != Some(s.as_str()) {
-            warn!(lb_id, status = %s, "load balancer is not in a state that accepts changes; retrying at the resync interval");
-            self.reported_status = Some(s);
-        }
+        Ok((lb, limits))
     }
 
     /// Polls until the LB is ACTIVE; keeps the final state for the next step. Each look waits
-    /// what the client suggests (just past the PENDING window it learned from our own mutations,
-    /// see [`Client::suggested_poll_delay`]; its GET budget paces the rest), or, with no
-    /// mutation of ours in flight, a short growing interval.
+    /// what the client suggests after a mutation of ours ([`Client::suggested_poll_delay`]: the
+    /// expected end of the window, then a backoff; its GET budget and any `Retry-After` pace the
+    /// rest), or, with none of ours in flight, a short growing interval after each PENDING look.
     async fn wait_active(&mut self, id: u64) -> Result<(), Halt> {
         let started = Instant::now();
-        let mut delay = FIRST_POLL;
+        let mut wait = self.client.suggested_poll_delay(id);
+        let mut foreign = FIRST_POLL;
         loop {
-            // A window learned as (nearly) zero: look at once rather than after the client's
-            // 100 ms floor for windows it has not seen end (at most one extra GET).
-            let instant = self
-                .client
-                .learned_pending_window()
-                .is_some_and(|w| w < INSTANT_WINDOW);
-            let suggested = if instant && delay == FIRST_POLL {
-                Duration::ZERO
-            } else {
-                self.client.suggested_poll_delay(id)
-            };
-            if !suggested.is_zero() {
-                tokio::time::sleep(suggested).await;
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
             }
             let lb = match self.client.get_load_balancer(id).await {
                 Ok(lb) => lb,
                 Err(e) => return Err(self.on_error(e).await),
             };
             if lb.status.accepts_changes() {
-                self.reported_status = None;
+                self.reported.status = None;
                 self.fresh = Some(lb);
                 return Ok(());
             }
             if !lb.status.is_pending() {
-                self.report_status(id, &lb.status);
+                self.reported.status(id, &lb.status);
                 return Err(Step::Resync.into());
             }
             if started.elapsed() > ACTIVE_WAIT {
                 warn!(lb_id = id, status = %lb.status, waited_s = started.elapsed().as_secs(), "load balancer still not ACTIVE; giving the pass back");
                 return Err(Step::Wait(Duration::from_secs(5)).into());
             }
-            if suggested.is_zero() {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 3 / 2).min(MAX_POLL);
+            wait = self.client.suggested_poll_delay(id);
+            if wait.is_zero() {
+                wait = foreign;
+                foreign = (foreign * 3 / 2).min(MAX_POLL);
             }
         }
     }
 
-    fn report(&mut self, c: &NodeChanges, lb_id: u64) {
-        let unplaced: BTreeSet<SocketAddr> = c.unplaced.iter().copied().collect();
-        if !unplaced.is_empty() && unplaced != self.reported_unplaced {
-            error!(lb_id, count = unplaced.len(), node_limit = self.limits.map(|l| l.node_limit).unwrap_or(0),
-                addresses = %sample(&unplaced, 10),
-                "instances do not fit under the load balancer's node limit; they stay out");
-            debug!(lb_id, addresses = ?unplaced, "every instance left out by the node limit");
+    /// Waits for ACTIVE and says to go on with the next step.
+    async fn settle(&mut self, id: u64) -> Result<Step, LbsyncError> {
+        match self.wait_active(id).await {
+            Ok(()) => Ok(Step::Progress),
+            Err(h) => h.into_step(),
         }
-        self.reported_unplaced = unplaced;
     }
 
-    /// Makes the one mutation `c` asks for first.
-    async fn mutate(&mut self, lb: &LoadBalancer, c: &NodeChanges) -> Result<Mutation, Error> {
-        let nodes = lb_nodes(lb);
-        let ids: Vec<u64> = c.removes.concat();
-        self.draining_since.retain(|id, _| ids.contains(id));
-        // Found DRAINING (set by an earlier run, or by hand): its period starts when first seen.
-        for n in nodes
-            .iter()
-            .filter(|n| ids.contains(&n.id) && is_draining(n))
-        {
-            self.draining_since.entry(n.id).or_insert_with(Instant::now);
+    /// Makes the one mutation `c` asks for first: a removal (drain or delete), else the adds in
+    /// one POST, else re-enabling a drained node wanted again.
+    async fn mutate(
+        &mut self,
+        lb: &LoadBalancer,
+        c: &NodeChanges,
+        limits: Limits,
+    ) -> Result<Mutation, Error> {
+        let batch = limits.batch_delete_limit;
+        let removal = self
+            .drains
+            .next(&c.removes.concat(), &lb_nodes(lb), batch as usize);
+        match removal {
+            Removal::Drain(id) => self.drain(lb.id, id).await,
+            Removal::Delete(ids) => {
+                self.client.delete_nodes(lb.id, &ids, batch).await?;
+                info!(lb_id = lb.id, removed = ids.len(), node_ids = ?ids, "removed nodes");
+                Ok(Mutation::Sent)
+            }
+            Removal::WaitFor(d) => match self.add_or_enable(lb.id, c).await? {
+                Mutation::Nothing => Ok(Mutation::DrainRunning(d)),
+                m => Ok(m),
+            },
+            Removal::Nothing => self.add_or_enable(lb.id, c).await,
         }
-        let batch = self.limits.unwrap_or_default().batch_delete_limit;
-        let step = removal(
-            &ids,
-            &nodes,
-            &self.draining_since,
-            self.drain_period,
-            Instant::now(),
-            batch as usize,
+    }
+
+    async fn drain(&mut self, lb_id: u64, id: u64) -> Result<Mutation, Error> {
+        self.client
+            .set_node_condition(lb_id, id, NodeCondition::Draining)
+            .await?;
+        self.drains.started(id);
+        info!(
+            lb_id,
+            node_id = id,
+            drain_period_s = self.drains.period.as_secs_f64(),
+            "draining node before removing it"
         );
-        match step {
-            Removal::Drain(id) => {
-                self.client
-                    .set_node_condition(lb.id, id, NodeCondition::Draining)
-                    .await?;
-                self.draining_since.insert(id, Instant::now());
-                info!(
-                    lb_id = lb.id,
-                    node_id = id,
-                    drain_period_s = self.drain_period.as_secs_f64(),
-                    "draining node before removing it"
-                );
-                return Ok(Mutation::Sent);
-            }
-            Removal::Delete(batch_ids) => {
-                self.client.delete_nodes(lb.id, &batch_ids, batch).await?;
-                info!(lb_id = lb.id, removed = batch_ids.len(), node_ids = ?batch_ids, "removed nodes");
-                return Ok(Mutation::Sent);
-            }
-            Removal::WaitFor(_) | Removal::Nothing => {}
-        }
+        Ok(Mutation::Sent)
+    }
+
+    async fn add_or_enable(&mut self, lb_id: u64, c: &NodeChanges) -> Result<Mutation, Error> {
         if !c.adds.is_empty() {
             let new: Vec<NewNode> = c
                 .adds
@@ -270,22 +290,19 @@ impl RackspaceExec {
                     condition: NodeCondition::Enabled,
                 })
                 .collect();
-            self.client.add_nodes(lb.id, &new).await?;
-            info!(lb_id = lb.id, added = new.len(), addresses = %sample(&c.adds, 10), "added nodes");
+            self.client.add_nodes(lb_id, &new).await?;
+            info!(lb_id, added = new.len(), addresses = %sample(&c.adds, LOG_SAMPLE), "added nodes");
             return Ok(Mutation::Sent);
         }
-        if let Some(id) = c.enable.first() {
-            self.client
-                .set_node_condition(lb.id, *id, NodeCondition::Enabled)
-                .await?;
-            self.draining_since.remove(id);
-            info!(lb_id = lb.id, node_id = id, "re-enabled node");
-            return Ok(Mutation::Sent);
-        }
-        Ok(match step {
-            Removal::WaitFor(d) => Mutation::DrainRunning(d),
-            _ => Mutation::Nothing,
-        })
+        let Some(&id) = c.enable.first() else {
+            return Ok(Mutation::Nothing);
+        };
+        self.client
+            .set_node_condition(lb_id, id, NodeCondition::Enabled)
+            .await?;
+        self.drains.enabled(id);
+        info!(lb_id, node_id = id, "re-enabled node");
+        Ok(Mutation::Sent)
     }
 }
 
@@ -303,7 +320,7 @@ impl Backend for RackspaceExec {
 
     async fn observe(&mut self) -> Result<BTreeSet<SocketAddr>, Halt> {
         match self.read().await {
-            Ok(lb) => {
+            Ok((lb, _)) => {
                 let present = lb_nodes(&lb).iter().filter_map(|n| n.addr).collect();
                 self.fresh = Some(lb);
                 Ok(present)
@@ -317,59 +334,44 @@ impl Backend for RackspaceExec {
         plan: &NodePlan,
         is_leader: &dyn Fn() -> bool,
     ) -> Result<Step, LbsyncError> {
-        let lb = match self.fresh.take() {
-            Some(lb) => lb,
-            None => match self.read().await {
-                Ok(lb) => lb,
-                Err(e) => return self.on_error(e).await.into_step(),
-            },
+        let (lb, limits) = match self.read().await {
+            Ok(read) => read,
+            Err(e) => return self.on_error(e).await.into_step(),
         };
-        let limits = self.limits.unwrap_or_default();
         let c = plan_changes(&plan.want, &lb_nodes(&lb), &self.statics, limits);
-        self.report(&c, lb.id);
+        self.reported.unplaced(&c, lb.id, limits);
         if c.is_converged() {
-            self.backoff.reset();
-            self.duplicates_in_a_row = 0;
-            self.draining_since.clear();
+            self.retry.reset();
+            self.drains.clear();
             return Ok(Step::Converged);
         }
         if !lb.status.accepts_changes() {
-            return match self.wait_active(lb.id).await {
-                Ok(()) => Ok(Step::Progress),
-                Err(h) => h.into_step(),
-            };
+            return self.settle(lb.id).await;
         }
         if !is_leader() {
             debug!("not (or no longer surely) the leader; not changing the load balancer");
             return Ok(Step::Wait(Duration::from_secs(1)));
         }
         let started = Instant::now();
-        match self.mutate(&lb, &c).await {
+        match self.mutate(&lb, &c, limits).await {
             Ok(Mutation::Sent) => {}
             Ok(Mutation::Nothing) => return Ok(Step::Converged),
             Ok(Mutation::DrainRunning(d)) => return Ok(Step::Revisit(d)),
             Err(e) => return self.on_error(e).await.into_step(),
         }
-        self.duplicates_in_a_row = 0;
-        self.backoff.reset();
-        match self.wait_active(lb.id).await {
-            Ok(()) => {
-                debug!(
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "mutation applied and load balancer ACTIVE"
-                );
-                Ok(Step::Progress)
-            }
-            Err(h) => h.into_step(),
+        self.retry.reset();
+        let step = self.settle(lb.id).await;
+        if matches!(step, Ok(Step::Progress)) {
+            debug!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "mutation applied and load balancer ACTIVE"
+            );
         }
+        step
     }
 
     async fn describe(&mut self, plan: &NodePlan) -> Result<(), LbsyncError> {
-        let lb = match self.fresh.take() {
-            Some(lb) => lb,
-            None => self.read().await?,
-        };
-        let limits = self.limits.unwrap_or_default();
+        let (lb, limits) = self.read().await?;
         let c = plan_changes(&plan.want, &lb_nodes(&lb), &self.statics, limits);
         println!(
             "load balancer {:?} (id {}, {}): {} nodes now",
@@ -380,7 +382,7 @@ impl Backend for RackspaceExec {
         );
         for id in c.removes.concat() {
             let n = lb.nodes.iter().find(|n| n.id == id);
-            let what = if self.drain_period.is_zero() {
+            let what = if self.drains.period.is_zero() {
                 "remove "
             } else {
                 "drain  "

@@ -32,14 +32,17 @@ fn the_window_is_learned_and_then_slept_through() {
     assert_eq!(w.suggested_delay(7, t1), ms(1000));
     assert_eq!(w.suggested_delay(7, t1 + ms(400)), ms(600));
     assert_eq!(w.suggested_delay(7, t1 + ms(1001)), Duration::ZERO);
-    // Still pending at its end: short steps near it...
+    // Still pending at its end: a short step...
     w.observed(7, false, t1 + ms(1001));
     assert_eq!(w.suggested_delay(7, t1 + ms(1001)), STEP);
+    w.observed(7, false, t1 + ms(1013));
+    assert_eq!(w.suggested_delay(7, t1 + ms(1013)), STEP);
+    // ...then half the time past the end (the window got longer), at most 10 s.
     w.observed(7, false, t1 + ms(1100));
-    assert_eq!(w.suggested_delay(7, t1 + ms(1100)), STEP);
-    // ...and growing looks once well past it (the window got longer).
+    assert_eq!(w.suggested_delay(7, t1 + ms(1100)), ms(50));
     w.observed(7, false, t1 + ms(1200));
-    assert_eq!(w.suggested_delay(7, t1 + ms(1200)), ms(600));
+    assert_eq!(w.suggested_delay(7, t1 + ms(1200)), ms(100));
+    assert_eq!(w.suggested_delay(7, t1 + ms(60_000)), MAX_POLL_DELAY);
     w.observed(7, true, t1 + ms(1800));
     assert_eq!(w.learned(), Some(ms(1800)));
 }

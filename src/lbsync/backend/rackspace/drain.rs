@@ -1,5 +1,6 @@
 //! Connection draining: a leaving node goes DRAINING first and is deleted once `--drain-period`
-//! has passed since this process first saw it draining. Pure: [`removal`] decides the next step.
+//! has passed since this process first saw it draining. Pure: [`removal`] decides the next step;
+//! [`Drains`] keeps when each node started draining.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -54,6 +55,50 @@ pub fn removal(
         return Removal::Delete(due.into_iter().take(batch.max(1)).collect());
     }
     Removal::WaitFor(ids.iter().map(left).min().unwrap_or(period))
+}
+
+/// `--drain-period` and when each node being removed started draining (as far as this process
+/// knows: a node found DRAINING, set by an earlier run or by hand, starts when first seen).
+#[derive(Debug)]
+pub(super) struct Drains {
+    pub(super) period: Duration,
+    since: BTreeMap<u64, Instant>,
+}
+
+impl Drains {
+    pub(super) fn new(period: Duration) -> Drains {
+        Drains {
+            period,
+            since: BTreeMap::new(),
+        }
+    }
+
+    /// The next removal step for nodes `ids` of `nodes`, deleting at most `batch` at once.
+    pub(super) fn next(&mut self, ids: &[u64], nodes: &[LbNode], batch: usize) -> Removal {
+        self.since.retain(|id, _| ids.contains(id));
+        for n in nodes
+            .iter()
+            .filter(|n| ids.contains(&n.id) && is_draining(n))
+        {
+            self.since.entry(n.id).or_insert_with(Instant::now);
+        }
+        removal(ids, nodes, &self.since, self.period, Instant::now(), batch)
+    }
+
+    /// Node `id` was just set DRAINING.
+    pub(super) fn started(&mut self, id: u64) {
+        self.since.insert(id, Instant::now());
+    }
+
+    /// Node `id` is wanted again and was re-enabled.
+    pub(super) fn enabled(&mut self, id: u64) {
+        self.since.remove(&id);
+    }
+
+    /// Nothing is left to remove.
+    pub(super) fn clear(&mut self) {
+        self.since.clear();
+    }
 }
 
 #[cfg(test)]

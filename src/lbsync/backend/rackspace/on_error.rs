@@ -24,7 +24,7 @@ impl RackspaceExec {
         let next = match &e {
             Error::Immutable { .. } => {
                 info!(error = %e, "load balancer busy; waiting for ACTIVE and re-planning");
-                if let Some(id) = self.lb_id {
+                if let Some(id) = self.target.id {
                     if let Err(halt) = Box::pin(self.wait_active(id)).await {
                         return halt;
                     }
@@ -32,7 +32,7 @@ impl RackspaceExec {
                 Step::Progress
             }
             Error::RateLimited { retry_after } => {
-                let d = retry_after.unwrap_or_else(|| self.backoff.next_delay());
+                let d = retry_after.unwrap_or_else(|| self.retry.backoff.next_delay());
                 warn!(
                     retry_in_ms = d.as_millis() as u64,
                     "rate limited by the load balancer API; waiting"
@@ -40,39 +40,48 @@ impl RackspaceExec {
                 Step::Wait(d)
             }
             Error::Duplicate { .. } | Error::NotPartOfLb { .. } | Error::NodeNotFound { .. } => {
-                self.duplicates_in_a_row += 1;
-                if self.duplicates_in_a_row > 3 {
-                    error!(error = %e, "the load balancer keeps refusing the plan; retrying at the resync interval");
-                    Step::Resync
-                } else {
-                    info!(error = %e, "the load balancer changed under us; re-reading and re-planning");
-                    Step::Progress
-                }
+                self.refused(&e)
             }
-            Error::NodeLimit { .. } => {
-                let before = self.limits.take();
-                let after = self.limits().await.ok();
-                if after.is_some() && after != before {
-                    info!(error = %e, "node limit changed; re-planning");
-                    Step::Progress
-                } else {
-                    error!(error = %e, "node limit reached; the instances that do not fit stay out; retrying at the resync interval");
-                    Step::Resync
-                }
-            }
+            Error::NodeLimit { .. } => self.node_limit(&e).await,
             Error::LbGone { .. } | Error::NoSuchLb { .. } | Error::AmbiguousLb { .. } => {
                 error!(error = %e, "load balancer unavailable; retrying at the resync interval");
-                if self.lb_id_flag.is_none() {
-                    self.lb_id = None;
+                if self.target.id_flag.is_none() {
+                    self.target.id = None;
                 }
                 Step::Resync
             }
             _ => {
-                let d = self.backoff.next_delay();
-                warn!(error = %e, kind = e.metric_label(), attempt = self.backoff.attempts(), retry_in_ms = d.as_millis() as u64, "load balancer API call failed; retrying");
+                let d = self.retry.backoff.next_delay();
+                warn!(error = %e, kind = e.metric_label(), attempt = self.retry.backoff.attempts(), retry_in_ms = d.as_millis() as u64, "load balancer API call failed; retrying");
                 Step::Wait(d)
             }
         };
         Halt::Next(next)
+    }
+
+    /// The LB refused the plan as stale (a duplicate, an unknown node): re-read and re-plan, or
+    /// after a few refusals in a row wait for the resync.
+    fn refused(&mut self, e: &Error) -> Step {
+        self.retry.refusals += 1;
+        if self.retry.refusals > 3 {
+            error!(error = %e, "the load balancer keeps refusing the plan; retrying at the resync interval");
+            Step::Resync
+        } else {
+            info!(error = %e, "the load balancer changed under us; re-reading and re-planning");
+            Step::Progress
+        }
+    }
+
+    /// A 413 node limit: re-plan if the account's limits changed, else wait for the resync.
+    async fn node_limit(&mut self, e: &Error) -> Step {
+        let before = self.limits.take();
+        let after = self.limits().await.ok();
+        if after.is_some() && after != before {
+            info!(error = %e, "node limit changed; re-planning");
+            Step::Progress
+        } else {
+            error!(error = %e, "node limit reached; the instances that do not fit stay out; retrying at the resync interval");
+            Step::Resync
+        }
     }
 }
