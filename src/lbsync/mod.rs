@@ -31,7 +31,7 @@ use crate::health::{Probe, Prober};
 use crate::nginx::NginxUpstream;
 use crate::registry::node::AddressRules;
 use backend::nginx::NginxBackend;
-use backend::rackspace::RackspaceExec;
+use backend::rackspace::RackspaceBackend;
 use backend::Backend;
 pub use driver::Step;
 use driver::{Event, State};
@@ -130,7 +130,7 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
     match &cfg.backend {
         BackendConfig::Rackspace(t) => {
             let client = crate::rackspace::Client::new(t.client.clone())?;
-            let exec = RackspaceExec::new(
+            let exec = RackspaceBackend::new(
                 client,
                 t.lb_name.clone(),
                 t.lb_id,

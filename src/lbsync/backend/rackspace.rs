@@ -34,7 +34,7 @@ const FIRST_POLL: Duration = Duration::from_millis(25);
 /// ...up to here.
 const MAX_POLL: Duration = Duration::from_secs(2);
 
-pub struct RackspaceExec {
+pub struct RackspaceBackend {
     client: Client,
     target: Target,
     /// The account's limits, read once; re-read when a node-limit 413 says they may have changed.
@@ -117,7 +117,7 @@ pub fn lb_nodes(lb: &LoadBalancer) -> Vec<LbNode> {
         .collect()
 }
 
-/// What [`RackspaceExec::mutate`] did.
+/// What [`RackspaceBackend::mutate`] did.
 enum Mutation {
     Sent,
     Nothing,
@@ -125,15 +125,15 @@ enum Mutation {
     DrainRunning(Duration),
 }
 
-impl RackspaceExec {
+impl RackspaceBackend {
     pub fn new(
         client: Client,
         lb_name: Option<String>,
         lb_id: Option<u64>,
         statics: BTreeSet<SocketAddr>,
         drain_period: Duration,
-    ) -> RackspaceExec {
-        RackspaceExec {
+    ) -> RackspaceBackend {
+        RackspaceBackend {
             client,
             target: Target {
                 name: lb_name,
@@ -306,7 +306,7 @@ impl RackspaceExec {
     }
 }
 
-impl Backend for RackspaceExec {
+impl Backend for RackspaceBackend {
     async fn start(&mut self) -> Result<(), LbsyncError> {
         match self.client.authenticate().await {
             Err(e) if e.is_rejected_credentials() => Err(LbsyncError::CredentialsRejected {

@@ -5,10 +5,10 @@ use tracing::{error, info, warn};
 
 use super::super::super::{LbsyncError, Step};
 use super::super::Halt;
-use super::RackspaceExec;
+use super::RackspaceBackend;
 use crate::rackspace::Error;
 
-impl RackspaceExec {
+impl RackspaceBackend {
     /// Turns an API error into how long to wait before the next step, or the error that ends
     /// lbsync (Identity refusing the credentials).
     pub(super) async fn on_error(&mut self, e: Error) -> Halt {
