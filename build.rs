@@ -46,7 +46,10 @@ fn main() {
                     println!("cargo:rerun-if-changed={path}");
                 }
             }
-            match git(&["status", "--porcelain"]) {
+            // Without --no-optional-locks, `git status` refreshes the index, which is one of the
+            // files above: every cargo run then saw it changed, re-ran this script and rebuilt
+            // the crate (a fat-LTO release build each time).
+            match git(&["--no-optional-locks", "status", "--porcelain"]) {
                 Some(s) if s.is_empty() => format!("git {commit}"),
                 Some(_) => format!("git {commit}, dirty tree"),
                 None => format!("git {commit}, tree state unknown"),
