@@ -9,6 +9,19 @@ use testkit::engine::Engine;
 use testkit::etcd::{Etcd, Watcher};
 use testkit::{free_port, wait_until};
 
+/// `sidekick run` on `engine` for `web` under [`KEY`], with the suite's defaults and `extra`.
+fn spawn_on(engine: &Engine, etcd: &Etcd, web: &Container, extra: &[&str]) -> AgentProcess {
+    spawn(
+        &run_args(
+            &engine.with_args(etcd.sidekick_args()),
+            web.name(),
+            KEY,
+            extra,
+        ),
+        &[],
+    )
+}
+
 testkit::engine_tests!(
     registers_exactly_the_five_keys_on_one_lease_owned_by_the_agent,
     a_failing_health_body_removes_the_keys_and_a_passing_one_restores_them,
@@ -19,13 +32,7 @@ testkit::engine_tests!(
 fn registers_exactly_the_five_keys_on_one_lease_owned_by_the_agent(engine: &Engine) {
     let etcd = Etcd::start();
     let web = engine.run(ContainerOpts::web());
-    let args = run_args(
-        &engine.with_args(etcd.sidekick_args()),
-        web.name(),
-        KEY,
-        &[],
-    );
-    let agent = spawn(&args, &[]);
+    let agent = spawn_on(engine, &etcd, &web, &[]);
     let port = web.host_port(80);
     let k = wait_registered(&etcd.access(), KEY, port, &agent);
     let values: Vec<(&str, &str)> = FIELDS
@@ -98,13 +105,12 @@ fn a_keepalive_never_rewrites_a_key() {
 fn a_failing_health_body_removes_the_keys_and_a_passing_one_restores_them(engine: &Engine) {
     let etcd = Etcd::start();
     let web = engine.run(ContainerOpts::web());
-    let args = run_args(
-        &engine.with_args(etcd.sidekick_args()),
-        web.name(),
-        KEY,
+    let agent = spawn_on(
+        engine,
+        &etcd,
+        &web,
         &["--health-digest", PASS_SHA1, "--health-interval", "200ms"],
     );
-    let agent = spawn(&args, &[]);
     let port = web.host_port(80);
     wait_registered(&etcd.access(), KEY, port, &agent);
     web.set_health_body(b"\n\nFAIL");
@@ -118,13 +124,7 @@ fn stop_removes_the_keys_before_the_container_dies(engine: &Engine) {
     let etcd = Etcd::start();
     let web = engine.run(ContainerOpts::web().ignore_sigterm().stop_timeout(4));
     let watcher = Watcher::start(&etcd.endpoints(), "/services/");
-    let args = run_args(
-        &engine.with_args(etcd.sidekick_args()),
-        web.name(),
-        KEY,
-        &[],
-    );
-    let agent = spawn(&args, &[]);
+    let agent = spawn_on(engine, &etcd, &web, &[]);
     wait_registered(&etcd.access(), KEY, web.host_port(80), &agent);
     let (cli, name) = (engine.cli(), web.name().to_string());
     let stopper = std::thread::spawn(move || {
@@ -247,15 +247,7 @@ fn json_format_writes_one_key_with_the_same_fields_and_tcp_mode_needs_no_http() 
 fn docker_health_mode_follows_the_containers_healthcheck(engine: &Engine) {
     let etcd = Etcd::start();
     let web = engine.run(ContainerOpts::web().web_healthcheck(Duration::from_secs(1)));
-    let agent = spawn(
-        &run_args(
-            &engine.with_args(etcd.sidekick_args()),
-            web.name(),
-            KEY,
-            &["--health-mode", "docker"],
-        ),
-        &[],
-    );
+    let agent = spawn_on(engine, &etcd, &web, &["--health-mode", "docker"]);
     let _timer = engine.health_timer(&web, Duration::from_millis(500));
     wait_registered(&etcd.access(), KEY, web.host_port(80), &agent);
     web.exec_ok(&["/bin/busybox", "rm", "/www/health.php"]);
@@ -278,13 +270,7 @@ fn a_podman_api_service_restart_keeps_the_keys() {
     let etcd = Etcd::start();
     let web = engine.run(ContainerOpts::web());
     let watcher = Watcher::start(&etcd.endpoints(), "/services/");
-    let args = run_args(
-        &engine.with_args(etcd.sidekick_args()),
-        web.name(),
-        KEY,
-        &[],
-    );
-    let agent = spawn(&args, &[]);
+    let agent = spawn_on(&engine, &etcd, &web, &[]);
     let port = web.host_port(80);
     wait_registered(&etcd.access(), KEY, port, &agent);
     engine.restart_service(Duration::from_secs(2));
