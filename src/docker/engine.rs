@@ -10,16 +10,14 @@ use std::time::Duration;
 
 use bollard::models::SystemVersion;
 use bollard::Docker;
-use serde::Serialize;
 use tracing::{info, warn};
 
-use super::{DockerError, REQUEST_TIMEOUT};
+use super::DockerError;
 
 /// How often the followed containers' state is read on Podman, to see `stopping` before the death.
 pub const PODMAN_POLL: Duration = Duration::from_millis(50);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     Docker,
     Podman,
@@ -82,7 +80,7 @@ pub fn mismatch(host: &str, engine: Engine) -> Option<String> {
 /// Whether an event's action can change what the agents announce. Docker's health event is
 /// `health_status: healthy`, Podman's a bare `health_status` with the status elsewhere.
 pub fn relevant_action(action: &str) -> bool {
-    super::follow::ACTIONS.contains(&action) || action.starts_with("health_status")
+    super::stream::ACTIONS.contains(&action) || action.starts_with("health_status")
 }
 
 /// Whether an event's attributes carry every label filter (`KEY` or `KEY=VALUE`), as the daemon
@@ -103,11 +101,7 @@ pub fn labels_match(attributes: Option<&HashMap<String, String>>, filters: &[Str
 /// Asks the daemon which engine it is; logs it, and a mismatch with the socket's name, once per
 /// connection.
 pub async fn identify(docker: &Docker, host: &str) -> Result<Engine, DockerError> {
-    let v = match tokio::time::timeout(REQUEST_TIMEOUT, docker.version()).await {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => return Err(e.into()),
-        Err(_) => return Err(DockerError::Timeout(REQUEST_TIMEOUT)),
-    };
+    let v = super::request(docker.version()).await?;
     let engine = Engine::of(&v);
     let version = v.version.as_deref().unwrap_or("unknown");
     info!(engine = %engine, version, socket = host, "container engine");

@@ -6,8 +6,6 @@
 //!
 //! [`PODMAN_POLL`]: super::engine::PODMAN_POLL
 
-use std::collections::HashMap;
-
 use bollard::models::EventMessage;
 use bollard::query_parameters::EventsOptions;
 use bollard::Docker;
@@ -15,23 +13,8 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::engine::{relevant_action, Engine};
-use super::stream::{self, since_arg, Facts, Flow, Subject};
+use super::stream::{self, Facts, Flow, Subject};
 use super::{inspect, ContainerView, DockerError, PortSpec};
-
-/// Events that can change what the agent announces.
-pub(super) const ACTIONS: &[&str] = &[
-    "create",
-    "start",
-    "restart",
-    "kill",
-    "die",
-    "stop",
-    "destroy",
-    "rename",
-    "pause",
-    "unpause",
-    "health_status",
-];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DockerUpdate {
@@ -57,20 +40,7 @@ fn options(
     if let Some(id) = known_id.filter(|id| *id != reference) {
         containers.push(id.to_string());
     }
-    let mut filters = HashMap::new();
-    filters.insert("type".to_string(), vec!["container".to_string()]);
-    filters.insert("container".to_string(), containers);
-    if engine.filters_events() {
-        filters.insert(
-            "event".to_string(),
-            ACTIONS.iter().map(|s| s.to_string()).collect(),
-        );
-    }
-    EventsOptions {
-        since: Some(since_arg(since_nanos)),
-        until: None,
-        filters: Some(filters),
-    }
+    stream::events_options(engine, [("container", containers)], since_nanos)
 }
 
 /// Runs until the receiver is dropped. `host` names the socket in logs.

@@ -18,9 +18,8 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::engine::{labels_match, relevant_action, Engine};
-use super::follow::ACTIONS;
-use super::stream::{self, since_arg, Facts, Flow, Subject};
-use super::{DockerError, REQUEST_TIMEOUT};
+use super::stream::{self, Facts, Flow, Subject};
+use super::DockerError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostEvent {
@@ -39,44 +38,21 @@ pub enum HostEvent {
     Disconnected(String),
 }
 
-fn filters(labels: &[String]) -> HashMap<String, Vec<String>> {
-    HashMap::from([
-        ("type".to_string(), vec!["container".to_string()]),
-        ("label".to_string(), labels.to_vec()),
-    ])
-}
-
 fn events_options(engine: Engine, labels: &[String], since_nanos: i64) -> EventsOptions {
-    let mut f = filters(labels);
-    if engine.filters_events() {
-        f.insert(
-            "event".to_string(),
-            ACTIONS.iter().map(|s| s.to_string()).collect(),
-        );
-    } else {
-        f.remove("label");
-    }
-    EventsOptions {
-        since: Some(since_arg(since_nanos)),
-        until: None,
-        filters: Some(f),
-    }
+    // Podman's key-only label filter matches no event: there the labels are matched here.
+    let labels = engine.filters_events().then(|| ("label", labels.to_vec()));
+    stream::events_options(engine, labels, since_nanos)
 }
 
 /// The ids of the containers carrying all of `labels`: all of them, or the running ones.
 async fn list(docker: &Docker, labels: &[String], all: bool) -> Result<Vec<String>, DockerError> {
-    let mut f = filters(labels);
-    f.remove("type");
     let options = ListContainersOptions {
         all,
-        filters: Some(f),
+        filters: Some(HashMap::from([("label".to_string(), labels.to_vec())])),
         ..Default::default()
     };
-    match tokio::time::timeout(REQUEST_TIMEOUT, docker.list_containers(Some(options))).await {
-        Ok(Ok(list)) => Ok(list.into_iter().filter_map(|c| c.id).collect()),
-        Ok(Err(e)) => Err(e.into()),
-        Err(_) => Err(DockerError::Timeout(REQUEST_TIMEOUT)),
-    }
+    let list = super::request(docker.list_containers(Some(options))).await?;
+    Ok(list.into_iter().filter_map(|c| c.id).collect())
 }
 
 /// The ids in `before` and not in `now`, then those in `now` and not in `before`.

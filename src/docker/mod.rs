@@ -113,25 +113,13 @@ pub fn connect(host: &str) -> Result<Docker, DockerError> {
         reason: reason.to_string(),
     })?;
     let timeout = REQUEST_TIMEOUT.as_secs();
-    if let Some(path) = host.strip_prefix("unix://") {
-        return Ok(Docker::connect_with_unix(
-            path,
-            timeout,
-            API_DEFAULT_VERSION,
-        )?);
-    }
-    if host.starts_with('/') {
-        return Ok(Docker::connect_with_unix(
-            host,
-            timeout,
-            API_DEFAULT_VERSION,
-        )?);
-    }
-    Ok(Docker::connect_with_http(
-        host,
-        timeout,
-        API_DEFAULT_VERSION,
-    )?)
+    let unix = host
+        .strip_prefix("unix://")
+        .or(host.starts_with('/').then_some(host));
+    Ok(match unix {
+        Some(path) => Docker::connect_with_unix(path, timeout, API_DEFAULT_VERSION),
+        None => Docker::connect_with_http(host, timeout, API_DEFAULT_VERSION),
+    }?)
 }
 
 /// [`connect`], waiting while the daemon's unix socket does not exist yet (a boot where the agent
@@ -175,10 +163,8 @@ pub async fn require_network(
         name,
         None::<bollard::query_parameters::InspectNetworkOptions>,
     );
-    match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
-        Ok(Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        })) => Err(DockerError::NoSuchNetwork {
+    match found(request(call).await) {
+        Ok(None) => Err(DockerError::NoSuchNetwork {
             what: source,
             name: name.to_string(),
         }),
@@ -192,12 +178,26 @@ pub async fn inspect_raw(
     reference: &str,
 ) -> Result<Option<ContainerInspectResponse>, DockerError> {
     let call = docker.inspect_container(reference, None::<InspectContainerOptions>);
+    found(request(call).await)
+}
+
+/// One Docker request under [`REQUEST_TIMEOUT`]: every call but the event stream goes through it.
+async fn request<T>(
+    call: impl std::future::Future<Output = Result<T, bollard::errors::Error>>,
+) -> Result<T, DockerError> {
     match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
-        Ok(Ok(c)) => Ok(Some(c)),
-        Ok(Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        })) => Ok(None),
-        Ok(Err(e)) => Err(e.into()),
+        Ok(answer) => Ok(answer?),
         Err(_) => Err(DockerError::Timeout(REQUEST_TIMEOUT)),
+    }
+}
+
+/// Docker's 404 (no such container or network) as `Ok(None)`.
+fn found<T>(answer: Result<T, DockerError>) -> Result<Option<T>, DockerError> {
+    match answer {
+        Err(DockerError::Api(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        })) => Ok(None),
+        answer => answer.map(Some),
     }
 }

@@ -5,6 +5,7 @@
 //! restart, severed socket) reconnect with capped jittered backoff, replay with `since`, and look
 //! again. What a follower subscribes to, looks at and makes of an event is its [`Subject`].
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bollard::models::EventMessage;
@@ -31,6 +32,44 @@ pub(super) fn since_arg(nanos: i64) -> String {
         nanos.div_euclid(1_000_000_000),
         nanos.rem_euclid(1_000_000_000)
     )
+}
+
+/// Events that can change what the agents announce.
+pub(super) const ACTIONS: &[&str] = &[
+    "create",
+    "start",
+    "restart",
+    "kill",
+    "die",
+    "stop",
+    "destroy",
+    "rename",
+    "pause",
+    "unpause",
+    "health_status",
+];
+
+/// The subscription to container events matching `filters`, replaying from `since_nanos`; on an
+/// engine whose event filter works ([`Engine::filters_events`]), only the [`ACTIONS`].
+pub(super) fn events_options(
+    engine: Engine,
+    filters: impl IntoIterator<Item = (&'static str, Vec<String>)>,
+    since_nanos: i64,
+) -> EventsOptions {
+    let mut f: HashMap<String, Vec<String>> = filters
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    f.insert("type".to_string(), vec!["container".to_string()]);
+    if engine.filters_events() {
+        let actions = ACTIONS.iter().map(|s| s.to_string()).collect();
+        f.insert("event".to_string(), actions);
+    }
+    EventsOptions {
+        since: Some(since_arg(since_nanos)),
+        until: None,
+        filters: Some(f),
+    }
 }
 
 /// What the followers need from one event: its action, the container's id, the signal of a

@@ -1,4 +1,5 @@
 use super::*;
+use crate::docker::stream::since_arg;
 
 #[test]
 fn since_is_seconds_dot_nanos() {
