@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use bollard::models::{ContainerInspectResponse, PortMap};
+use bollard::models::ContainerInspectResponse;
 
-use super::view::container_name;
+use super::view::{container_name, published};
 use super::{PortSpec, Proto};
 
 /// A container as `host` first sees it.
@@ -40,25 +40,15 @@ impl Labelled {
 /// configuration (`-p`, known before it starts), those Docker reports bound now, and with `-P`
 /// every exposed port. Sorted by port.
 fn published_tcp_ports(c: &ContainerInspectResponse) -> Vec<PortSpec> {
-    let bound = |m: Option<&PortMap>| -> Vec<String> {
-        m.into_iter()
-            .flatten()
-            .filter(|(_, b)| b.as_ref().is_some_and(|v| !v.is_empty()))
-            .map(|(k, _)| k.clone())
-            .collect()
-    };
     let host_config = c.host_config.as_ref();
-    let mut names = bound(host_config.and_then(|h| h.port_bindings.as_ref()));
-    names.extend(bound(
-        c.network_settings.as_ref().and_then(|n| n.ports.as_ref()),
-    ));
+    let mut names: Vec<&str> = published(host_config.and_then(|h| h.port_bindings.as_ref()))
+        .chain(published(
+            c.network_settings.as_ref().and_then(|n| n.ports.as_ref()),
+        ))
+        .collect();
+    let exposed = c.config.as_ref().and_then(|cfg| cfg.exposed_ports.as_ref());
     if host_config.and_then(|h| h.publish_all_ports) == Some(true) {
-        names.extend(
-            c.config
-                .as_ref()
-                .and_then(|cfg| cfg.exposed_ports.clone())
-                .unwrap_or_default(),
-        );
+        names.extend(exposed.into_iter().flatten().map(String::as_str));
     }
     let mut ports: Vec<PortSpec> = names
         .iter()

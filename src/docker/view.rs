@@ -3,11 +3,11 @@
 //! network mode, its state as the agent needs it, and the signal rule that decides whether a
 //! `kill` event means "stopping". Choosing the address to announce is `address`'s job.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
-use bollard::models::{ContainerInspectResponse, HealthStatusEnum, PortBinding};
+use bollard::models::{ContainerInspectResponse, HealthStatusEnum, PortBinding, PortMap};
 use serde::Serialize;
 
 /// `80/tcp`, `53/udp`; a bare `80` means tcp.
@@ -79,10 +79,7 @@ pub enum BindingError {
 /// Every usable binding of `spec`, deduplicated, a specific HostIp before "all interfaces", then
 /// IPv4 before IPv6, then the lowest port. Which one is announced for which address family is
 /// decided in [`super::address`], never here.
-pub fn bindings(
-    ports: Option<&HashMap<String, Option<Vec<PortBinding>>>>,
-    spec: PortSpec,
-) -> Result<Vec<Binding>, BindingError> {
+pub fn bindings(ports: Option<&PortMap>, spec: PortSpec) -> Result<Vec<Binding>, BindingError> {
     let key = spec.to_string();
     let mut found: Vec<Binding> = ports
         .and_then(|m| m.get(&key))
@@ -116,12 +113,7 @@ pub fn bindings(
     if !found.is_empty() {
         return Ok(found);
     }
-    let mut published: Vec<String> = ports
-        .into_iter()
-        .flatten()
-        .filter(|(_, b)| b.as_ref().is_some_and(|v| !v.is_empty()))
-        .map(|(k, _)| k.clone())
-        .collect();
+    let mut published: Vec<&str> = published(ports).collect();
     published.sort();
     let published = if published.is_empty() {
         "none".to_string()
@@ -129,6 +121,17 @@ pub fn bindings(
         published.join(", ")
     };
     Err(BindingError::NotPublished(key, published))
+}
+
+/// The container ports `ports` binds on the host (those with at least one binding).
+pub(super) fn published(ports: Option<&PortMap>) -> impl Iterator<Item = &str> {
+    let bound =
+        |(_, b): &(&String, &Option<Vec<PortBinding>>)| b.as_ref().is_some_and(|v| !v.is_empty());
+    ports
+        .into_iter()
+        .flatten()
+        .filter(bound)
+        .map(|(k, _)| k.as_str())
 }
 
 /// A Docker network name as `--network` or `sidekick.network` gives it: Docker's own rule,
