@@ -60,8 +60,16 @@ impl HostAddrs {
         of_family(self.public, v6)
     }
 
-    fn private(&self, v6: bool) -> Option<IpAddr> {
-        of_family(self.private, v6)
+    /// One family's pair outside internal mode: the configured public address, else `own` (a
+    /// binding's specific address), else the default-route address; the configured private
+    /// address, else the public one.
+    fn pair(&self, v6: bool, own: Option<IpAddr>) -> Option<Pair> {
+        let public = self
+            .public(v6)
+            .or(own)
+            .or(of_family(self.default_route, v6))?;
+        let private = of_family(self.private, v6).unwrap_or(public);
+        Some(Pair { public, private })
     }
 }
 
@@ -74,12 +82,7 @@ fn published(host: &HostAddrs, bindings: &[Binding], v6: bool) -> Option<(Pair, 
         .filter(|b| b.host_ip.is_ipv6() == v6)
         .min_by_key(|b| (b.host_ip.is_unspecified(), b.host_port))?;
     let specific = (!b.host_ip.is_unspecified()).then_some(b.host_ip);
-    let public = host
-        .public(v6)
-        .or(specific)
-        .or(of_family(host.default_route, v6))?;
-    let private = host.private(v6).unwrap_or(public);
-    Some((Pair { public, private }, b.host_port))
+    Some((host.pair(v6, specific)?, b.host_port))
 }
 
 /// The rule. `network`: internal mode. A container on the host network: the host's addresses.
@@ -95,12 +98,7 @@ pub fn select(
         return on_network(host, name, spec.port, view);
     }
     if view.host_network {
-        let pair = |v6: bool| {
-            let public = host.public(v6).or(of_family(host.default_route, v6))?;
-            let private = host.private(v6).unwrap_or(public);
-            Some(Pair { public, private })
-        };
-        let (ipv4, ipv6) = (pair(false), pair(true));
+        let (ipv4, ipv6) = (host.pair(false, None), host.pair(true, None));
         let first = ipv4.or(ipv6).ok_or(AddressError::NoPublicIp)?;
         return Ok(Announce {
             ipv4,
