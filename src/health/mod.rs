@@ -72,14 +72,15 @@ pub enum HealthMode {
 impl HealthMode {
     /// The spellings `--health-mode` accepts, in the order of the variants.
     pub const NAMES: [&'static str; 4] = ["http", "tcp", "docker", "none"];
+    const ALL: [HealthMode; 4] = [
+        HealthMode::Http,
+        HealthMode::Tcp,
+        HealthMode::Docker,
+        HealthMode::None,
+    ];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            HealthMode::Http => "http",
-            HealthMode::Tcp => "tcp",
-            HealthMode::Docker => "docker",
-            HealthMode::None => "none",
-        }
+        HealthMode::NAMES[self as usize]
     }
 }
 
@@ -93,12 +94,10 @@ impl std::str::FromStr for HealthMode {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "http" => Ok(HealthMode::Http),
-            "tcp" => Ok(HealthMode::Tcp),
-            "docker" => Ok(HealthMode::Docker),
-            "none" => Ok(HealthMode::None),
-            _ => Err(format!(
+        let name = s.trim().to_ascii_lowercase();
+        match HealthMode::NAMES.iter().position(|n| *n == name) {
+            Some(i) => Ok(HealthMode::ALL[i]),
+            None => Err(format!(
                 "unknown health mode {s:?}: expected one of {}",
                 HealthMode::NAMES.join(", ")
             )),
@@ -134,10 +133,7 @@ impl Probe {
     /// `http://IP:PORT/path` (IPv6 in brackets) for an HTTP probe.
     pub fn url(&self) -> Option<String> {
         match self {
-            Probe::Http { addr, path, .. } => {
-                let sep = if path.starts_with('/') { "" } else { "/" };
-                Some(format!("http://{addr}{sep}{path}"))
-            }
+            Probe::Http { addr, path, .. } => Some(format!("http://{addr}{}", origin_form(path))),
             Probe::Tcp { .. } => None,
         }
     }
@@ -187,55 +183,41 @@ impl Prober {
         Prober { timeout }
     }
 
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     /// One probe under one hard deadline covering connect, request and the whole body.
     pub async fn probe(&self, probe: &Probe) -> Outcome {
         let started = Instant::now();
-        let deadline = self.timeout;
-        match probe {
-            Probe::Tcp { addr } => {
-                match tokio::time::timeout(deadline, tokio::net::TcpStream::connect(addr)).await {
-                    Ok(Ok(_)) => Outcome {
-                        pass: true,
-                        error: None,
-                        ..Outcome::failed("", started)
-                    },
-                    Ok(Err(e)) => Outcome::failed(format!("connect {addr}: {e}"), started),
-                    Err(_) => Outcome::failed(
-                        format!(
-                            "connect {addr}: no answer within {}",
-                            crate::duration::format(deadline)
-                        ),
-                        started,
-                    ),
+        let answer = tokio::time::timeout(self.timeout, async {
+            match probe {
+                Probe::Tcp { addr } => tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map(|_| None)
+                    .map_err(|e| e.to_string()),
+                Probe::Http { addr, path, .. } => fetch(*addr, path).await.map(Some),
+            }
+        })
+        .await;
+        let (what, late, digest) = match probe {
+            Probe::Tcp { addr } => (format!("connect {addr}"), "no answer", None),
+            Probe::Http { digest, .. } => {
+                let url = probe.url().unwrap_or_default();
+                (format!("GET {url}"), "no complete answer", digest.as_ref())
+            }
+        };
+        let error = match answer {
+            Ok(Ok(Some((status, body)))) => return judge(status, &body, digest, started),
+            Ok(Ok(None)) => {
+                return Outcome {
+                    pass: true,
+                    error: None,
+                    ..Outcome::failed("", started)
                 }
             }
-            Probe::Http { addr, path, digest } => {
-                match tokio::time::timeout(deadline, fetch(*addr, path)).await {
-                    Ok(Ok((status, body))) => judge(status, &body, digest.as_ref(), started),
-                    Ok(Err(e)) => {
-                        let url = probe.url().unwrap_or_default();
-                        let mut o = Outcome::failed(format!("GET {url}: {e}"), started);
-                        o.expected_sha1 = digest.as_ref().map(|d| d.to_string());
-                        o
-                    }
-                    Err(_) => {
-                        let url = probe.url().unwrap_or_default();
-                        let mut o = Outcome::failed(
-                            format!(
-                                "GET {url}: no complete answer within {}",
-                                crate::duration::format(deadline)
-                            ),
-                            started,
-                        );
-                        o.expected_sha1 = digest.as_ref().map(|d| d.to_string());
-                        o
-                    }
-                }
-            }
+            Ok(Err(e)) => e,
+            Err(_) => format!("{late} within {}", crate::duration::format(self.timeout)),
+        };
+        Outcome {
+            expected_sha1: digest.map(Digest::to_string),
+            ..Outcome::failed(format!("{what}: {error}"), started)
         }
     }
 }
