@@ -15,7 +15,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::agent::decide::Kill;
 use crate::config::{AgentConfig, LabelError};
 use crate::docker::follow::DockerUpdate;
 use crate::docker::follow_all::HostEvent;
@@ -131,8 +130,9 @@ struct Slot {
     looking: bool,
     /// Something happened during that inspect: look once more after it.
     again: bool,
-    /// A `kill` seen before every service's agent started, handed to each at its start.
-    kill: Option<Kill>,
+    /// A `kill` ([`DockerUpdate::Kill`]) seen before every service's agent started, handed to
+    /// each at its start.
+    kill: Option<DockerUpdate>,
     /// Order of first sight: the longest-waiting container gets a freed key.
     seq: u64,
 }
@@ -172,76 +172,37 @@ impl Supervisor {
                 all.sort();
                 all.dedup();
                 for id in all {
-                    match self.slots.get(&id).map(|s| &s.phase) {
-                        Some(Phase::Configured { gone: true, .. }) => {}
-                        Some(Phase::Ignored) if !ids.contains(&id) => {
-                            self.slots.remove(&id);
-                        }
-                        Some(Phase::Ignored) => {}
-                        _ => self.look(&id, Duration::ZERO, &mut out),
-                    }
+                    self.news(&id, !ids.contains(&id), &mut out);
                 }
             }
             Event::Docker(HostEvent::Changed { id, action }) => {
-                match self.slots.get(&id).map(|s| &s.phase) {
-                    Some(Phase::Ignored) if action == "destroy" => {
-                        self.slots.remove(&id);
-                    }
-                    Some(Phase::Ignored | Phase::Configured { gone: true, .. }) => {}
-                    _ => self.look(&id, Duration::ZERO, &mut out),
-                }
+                self.news(&id, action == "destroy", &mut out);
             }
             Event::Docker(HostEvent::Kill {
                 id,
                 signal,
                 at_nanos,
             }) => {
-                let kill = Kill {
+                let kill = DockerUpdate::Kill {
                     container_id: id.clone(),
                     signal,
                     at_nanos,
                 };
-                let seq = self.next_seq();
-                let slot = self
-                    .slots
-                    .entry(id.clone())
-                    .or_insert_with(|| Slot::new(seq));
-                match &slot.phase {
-                    Phase::New => slot.kill = Some(kill),
-                    Phase::Configured {
-                        services,
-                        gone: false,
-                    } => {
-                        if services
-                            .values()
-                            .any(|s| matches!(s, ServiceState::Waiting { .. }))
-                        {
-                            slot.kill = Some(kill.clone());
-                        }
-                        for agent in managed(&id, services) {
-                            out.push(Action::Send {
-                                agent,
-                                update: kill_update(kill.clone()),
-                            });
-                        }
-                    }
-                    Phase::Ignored | Phase::Configured { gone: true, .. } => {}
+                let slot = self.slot(&id);
+                let unstarted = match &slot.phase {
+                    Phase::New => true,
+                    Phase::Configured { services, .. } => waiting(services),
+                    Phase::Ignored => false,
+                };
+                if unstarted {
+                    slot.kill = Some(kill.clone());
                 }
+                tell(&id, &slot.phase, &kill, &mut out);
             }
             Event::Docker(HostEvent::Disconnected(why)) => {
+                let update = DockerUpdate::Disconnected(why);
                 for (id, slot) in &self.slots {
-                    if let Phase::Configured {
-                        services,
-                        gone: false,
-                    } = &slot.phase
-                    {
-                        for agent in managed(id, services) {
-                            out.push(Action::Send {
-                                agent,
-                                update: DockerUpdate::Disconnected(why.clone()),
-                            });
-                        }
-                    }
+                    tell(id, &slot.phase, &update, &mut out);
                 }
             }
             Event::Inspected { id, found } => self.inspected(id, found, &mut out),
@@ -250,18 +211,31 @@ impl Supervisor {
         out
     }
 
-    fn next_seq(&mut self) -> u64 {
+    /// Container `id`'s slot, new (and last in the order of first sight) if it was unknown.
+    fn slot(&mut self, id: &str) -> &mut Slot {
         self.seq += 1;
-        self.seq
+        let seq = self.seq;
+        self.slots
+            .entry(id.to_string())
+            .or_insert_with(|| Slot::new(seq))
+    }
+
+    /// Container `id` may have changed: look at it, unless it is gone or not sidekick's (then
+    /// forgotten if `vanished`).
+    fn news(&mut self, id: &str, vanished: bool, out: &mut Vec<Action>) {
+        match self.slots.get(id).map(|s| &s.phase) {
+            Some(Phase::Configured { gone: true, .. }) => {}
+            Some(Phase::Ignored) if vanished => {
+                self.slots.remove(id);
+            }
+            Some(Phase::Ignored) => {}
+            _ => self.look(id, Duration::ZERO, out),
+        }
     }
 
     /// Inspects `id` now, or once more after the inspect under way.
     fn look(&mut self, id: &str, after: Duration, out: &mut Vec<Action>) {
-        let seq = self.next_seq();
-        let slot = self
-            .slots
-            .entry(id.to_string())
-            .or_insert_with(|| Slot::new(seq));
+        let slot = self.slot(id);
         if slot.looking {
             slot.again = true;
         } else {
@@ -281,22 +255,12 @@ impl Supervisor {
         let again = std::mem::take(&mut slot.again);
         let found = match found {
             Err(why) => {
-                if let Phase::Configured {
-                    services,
-                    gone: false,
-                } = &slot.phase
-                {
-                    for agent in managed(&id, services) {
-                        out.push(Action::Send {
-                            agent,
-                            update: DockerUpdate::Disconnected(why.clone()),
-                        });
-                    }
-                }
+                tell(&id, &slot.phase, &DockerUpdate::Disconnected(why), out);
                 self.look(&id, INSPECT_RETRY, out);
                 return;
             }
             Ok(None) => {
+                tell(&id, &slot.phase, &DockerUpdate::Snapshot(None), out);
                 let forget = match &mut slot.phase {
                     Phase::Configured {
                         services,
@@ -305,12 +269,6 @@ impl Supervisor {
                         // Waiting services never started: they just go.
                         services.retain(|_, s| matches!(s, ServiceState::Managed { .. }));
                         *gone = true;
-                        for agent in managed(&id, services) {
-                            out.push(Action::Send {
-                                agent,
-                                update: DockerUpdate::Snapshot(None),
-                            });
-                        }
                         if !services.is_empty() {
                             out.push(Action::Finish { id: id.clone() });
                         }
@@ -361,6 +319,7 @@ impl Supervisor {
     /// let them wait for their keys.
     fn configured(&mut self, id: &str, list: Vec<FoundService>, out: &mut Vec<Action>) {
         let mut services = BTreeMap::new();
+        let mut keys = Vec::new();
         let mut errors: Vec<LabelError> = Vec::new();
         for f in list {
             match f.config {
@@ -374,6 +333,7 @@ impl Supervisor {
                     });
                 }
                 Ok(config) => {
+                    keys.push((f.service.clone(), config.layout.prefix.clone()));
                     services.insert(
                         f.service,
                         ServiceState::Waiting {
@@ -391,30 +351,13 @@ impl Supervisor {
             slot.phase = Phase::Ignored;
             return;
         }
-        let names: Vec<String> = services.keys().cloned().collect();
         slot.phase = Phase::Configured {
             services,
             gone: false,
         };
-        for service in names {
-            let agent = AgentId {
-                container: id.to_string(),
-                service,
-            };
-            match self.waiting_config(&agent) {
-                Some(config) => self.claim_or_wait(agent, &config.layout.prefix, out),
-                None => continue,
-            }
-        }
-    }
-
-    fn waiting_config(&self, agent: &AgentId) -> Option<Box<AgentConfig>> {
-        match &self.slots.get(&agent.container)?.phase {
-            Phase::Configured { services, .. } => match services.get(&agent.service)? {
-                ServiceState::Waiting { config, .. } => Some(config.clone()),
-                ServiceState::Managed { .. } => None,
-            },
-            _ => None,
+        for (service, key) in keys {
+            let container = id.to_string();
+            self.claim_or_wait(AgentId { container, service }, &key, out);
         }
     }
 
@@ -458,11 +401,8 @@ impl Supervisor {
         self.keys.insert(key.clone(), agent.clone());
         services.insert(agent.service.clone(), ServiceState::Managed { key });
         let mut first = vec![DockerUpdate::Snapshot(view)];
-        first.extend(slot.kill.clone().map(kill_update));
-        if !services
-            .values()
-            .any(|s| matches!(s, ServiceState::Waiting { .. }))
-        {
+        first.extend(slot.kill.clone());
+        if !waiting(services) {
             slot.kill = None;
         }
         out.push(Action::Start {
@@ -489,47 +429,59 @@ impl Supervisor {
             return;
         }
         self.keys.remove(&key);
-        let next = self
-            .slots
-            .iter()
-            .flat_map(|(id, s)| match &s.phase {
-                Phase::Configured {
-                    services,
-                    gone: false,
-                } => services
-                    .iter()
-                    .filter(|(_, svc)| {
-                        matches!(svc, ServiceState::Waiting { config, .. } if config.layout.prefix == key)
-                    })
-                    .map(|(service, _)| {
-                        (
-                            s.seq,
-                            AgentId {
-                                container: id.clone(),
-                                service: service.clone(),
-                            },
-                        )
-                    })
-                    .collect::<Vec<_>>(),
-                _ => Vec::new(),
-            })
-            .min();
-        if let Some((_, next)) = next {
+        // The longest-waiting container's service (the first by name) on the freed key.
+        let next = self.slots.iter().filter_map(|(id, s)| {
+            let Phase::Configured {
+                services,
+                gone: false,
+            } = &s.phase
+            else {
+                return None;
+            };
+            let (service, _) = services.iter().find(|(_, svc)| {
+                matches!(svc, ServiceState::Waiting { config, .. } if config.layout.prefix == key)
+            })?;
+            let container = id.clone();
+            Some((
+                s.seq,
+                AgentId {
+                    container,
+                    service: service.clone(),
+                },
+            ))
+        });
+        if let Some((_, next)) = next.min() {
             self.start(next, out);
         }
     }
 }
 
-/// The agents of container `id` that run.
-fn managed(id: &str, services: &BTreeMap<String, ServiceState>) -> Vec<AgentId> {
+/// Passes `update` to every running agent of container `id` (none once it is gone).
+fn tell(id: &str, phase: &Phase, update: &DockerUpdate, out: &mut Vec<Action>) {
+    let Phase::Configured {
+        services,
+        gone: false,
+    } = phase
+    else {
+        return;
+    };
+    for (service, s) in services {
+        if matches!(s, ServiceState::Managed { .. }) {
+            let agent = AgentId {
+                container: id.to_string(),
+                service: service.clone(),
+            };
+            let update = update.clone();
+            out.push(Action::Send { agent, update });
+        }
+    }
+}
+
+/// Whether a service of the container waits for its key (its agent has not started).
+fn waiting(services: &BTreeMap<String, ServiceState>) -> bool {
     services
-        .iter()
-        .filter(|(_, s)| matches!(s, ServiceState::Managed { .. }))
-        .map(|(service, _)| AgentId {
-            container: id.to_string(),
-            service: service.clone(),
-        })
-        .collect()
+        .values()
+        .any(|s| matches!(s, ServiceState::Waiting { .. }))
 }
 
 impl Slot {
@@ -542,14 +494,6 @@ impl Slot {
             kill: None,
             seq,
         }
-    }
-}
-
-fn kill_update(k: Kill) -> DockerUpdate {
-    DockerUpdate::Kill {
-        container_id: k.container_id,
-        signal: k.signal,
-        at_nanos: k.at_nanos,
     }
 }
 
