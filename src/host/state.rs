@@ -53,6 +53,13 @@ pub struct AgentId {
     pub service: String,
 }
 
+impl AgentId {
+    fn of(container: &str, service: &str) -> AgentId {
+        let (container, service) = (container.to_string(), service.to_string());
+        AgentId { container, service }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Event {
     Docker(HostEvent),
@@ -97,9 +104,10 @@ pub enum Action {
     },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 enum Phase {
     /// Not inspected successfully yet.
+    #[default]
     New,
     /// Not sidekick's: no `sidekick.key`, or no service whose labels parse.
     Ignored,
@@ -122,7 +130,7 @@ enum ServiceState {
     Managed { key: String },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Slot {
     name: String,
     phase: Phase,
@@ -215,9 +223,10 @@ impl Supervisor {
     fn slot(&mut self, id: &str) -> &mut Slot {
         self.seq += 1;
         let seq = self.seq;
-        self.slots
-            .entry(id.to_string())
-            .or_insert_with(|| Slot::new(seq))
+        self.slots.entry(id.to_string()).or_insert_with(|| Slot {
+            seq,
+            ..Slot::default()
+        })
     }
 
     /// Container `id` may have changed: look at it, unless it is gone or not sidekick's (then
@@ -298,10 +307,7 @@ impl Supervisor {
                     match services.get_mut(&f.service) {
                         Some(ServiceState::Waiting { view, .. }) => *view = f.view,
                         Some(ServiceState::Managed { .. }) => out.push(Action::Send {
-                            agent: AgentId {
-                                container: id.clone(),
-                                service: f.service,
-                            },
+                            agent: AgentId::of(&id, &f.service),
                             update: DockerUpdate::Snapshot(f.view),
                         }),
                         None => {}
@@ -356,8 +362,7 @@ impl Supervisor {
             gone: false,
         };
         for (service, key) in keys {
-            let container = id.to_string();
-            self.claim_or_wait(AgentId { container, service }, &key, out);
+            self.claim_or_wait(AgentId::of(id, &service), &key, out);
         }
     }
 
@@ -441,14 +446,7 @@ impl Supervisor {
             let (service, _) = services.iter().find(|(_, svc)| {
                 matches!(svc, ServiceState::Waiting { config, .. } if config.layout.prefix == key)
             })?;
-            let container = id.clone();
-            Some((
-                s.seq,
-                AgentId {
-                    container,
-                    service: service.clone(),
-                },
-            ))
+            Some((s.seq, AgentId::of(id, service)))
         });
         if let Some((_, next)) = next.min() {
             self.start(next, out);
@@ -467,12 +465,11 @@ fn tell(id: &str, phase: &Phase, update: &DockerUpdate, out: &mut Vec<Action>) {
     };
     for (service, s) in services {
         if matches!(s, ServiceState::Managed { .. }) {
-            let agent = AgentId {
-                container: id.to_string(),
-                service: service.clone(),
-            };
             let update = update.clone();
-            out.push(Action::Send { agent, update });
+            out.push(Action::Send {
+                agent: AgentId::of(id, service),
+                update,
+            });
         }
     }
 }
@@ -482,19 +479,6 @@ fn waiting(services: &BTreeMap<String, ServiceState>) -> bool {
     services
         .values()
         .any(|s| matches!(s, ServiceState::Waiting { .. }))
-}
-
-impl Slot {
-    fn new(seq: u64) -> Slot {
-        Slot {
-            name: String::new(),
-            phase: Phase::New,
-            looking: false,
-            again: false,
-            kill: None,
-            seq,
-        }
-    }
 }
 
 #[cfg(test)]
