@@ -25,21 +25,20 @@ pub enum Proto {
     Sctp,
 }
 
+/// Docker's spelling of each [`Proto`], in the order of the variants.
+const PROTOS: [(Proto, &str); 3] = [
+    (Proto::Tcp, "tcp"),
+    (Proto::Udp, "udp"),
+    (Proto::Sctp, "sctp"),
+];
+
 impl PortSpec {
     pub fn parse(s: &str) -> Result<PortSpec, String> {
-        let (port, proto) = match s.split_once('/') {
-            Some((p, proto)) => (p, proto),
-            None => (s, "tcp"),
-        };
-        let proto = match proto.to_ascii_lowercase().as_str() {
-            "tcp" => Proto::Tcp,
-            "udp" => Proto::Udp,
-            "sctp" => Proto::Sctp,
-            _ => {
-                return Err(format!(
-                    "{s:?}: protocol must be tcp, udp or sctp (e.g. 80/tcp)"
-                ))
-            }
+        let (port, proto) = s.split_once('/').unwrap_or((s, "tcp"));
+        let Some(&(proto, _)) = PROTOS.iter().find(|(_, n)| proto.eq_ignore_ascii_case(n)) else {
+            return Err(format!(
+                "{s:?}: protocol must be tcp, udp or sctp (e.g. 80/tcp)"
+            ));
         };
         match port.parse::<u16>() {
             Ok(port) if port > 0 => Ok(PortSpec { port, proto }),
@@ -52,12 +51,7 @@ impl PortSpec {
 
 impl fmt::Display for PortSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let proto = match self.proto {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-            Proto::Sctp => "sctp",
-        };
-        write!(f, "{}/{}", self.port, proto)
+        write!(f, "{}/{}", self.port, PROTOS[self.proto as usize].1)
     }
 }
 
