@@ -84,22 +84,26 @@ fn api_message(e: &bollard::errors::Error) -> String {
 /// Whether `host` is an address [`connect`] can use: `unix:///path`, `/path`, `tcp://host:port`
 /// or `http://host:port`. Pure; `config` calls it so a bad address is a usage error.
 pub fn check_host(host: &str) -> Result<(), &'static str> {
+    socket_path(host).map(|_| ())
+}
+
+/// The unix socket's path of a valid `host`, `None` for a TCP address.
+fn socket_path(host: &str) -> Result<Option<&str>, &'static str> {
     if let Some(path) = host.strip_prefix("unix://") {
-        return if path.is_empty() {
-            Err("empty socket path")
-        } else {
-            Ok(())
+        return match path {
+            "" => Err("empty socket path"),
+            path => Ok(Some(path)),
         };
     }
     if host.starts_with('/') {
-        return Ok(());
+        return Ok(Some(host));
     }
     for scheme in ["tcp://", "http://"] {
         if let Some(rest) = host.strip_prefix(scheme) {
             return if rest.is_empty() || rest.starts_with('/') {
                 Err("no host after the scheme")
             } else {
-                Ok(())
+                Ok(None)
             };
         }
     }
@@ -108,14 +112,11 @@ pub fn check_host(host: &str) -> Result<(), &'static str> {
 
 /// Builds a client without contacting the daemon (it may not be up yet).
 pub fn connect(host: &str) -> Result<Docker, DockerError> {
-    check_host(host).map_err(|reason| DockerError::BadHost {
+    let unix = socket_path(host).map_err(|reason| DockerError::BadHost {
         host: host.to_string(),
         reason: reason.to_string(),
     })?;
     let timeout = REQUEST_TIMEOUT.as_secs();
-    let unix = host
-        .strip_prefix("unix://")
-        .or(host.starts_with('/').then_some(host));
     Ok(match unix {
         Some(path) => Docker::connect_with_unix(path, timeout, API_DEFAULT_VERSION),
         None => Docker::connect_with_http(host, timeout, API_DEFAULT_VERSION),
