@@ -22,7 +22,7 @@ pub const MAX_BODY: usize = 1 << 20;
 pub const DEFAULT_HEALTH_PATH: &str = "/health.php";
 
 /// An expected SHA1: exactly 40 hex characters, stored lower-case.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Digest(String);
 
 impl Digest {
@@ -40,12 +40,6 @@ impl Digest {
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl fmt::Debug for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Digest({})", self.0)
     }
 }
 
