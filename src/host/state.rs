@@ -268,29 +268,7 @@ impl Supervisor {
                 self.look(&id, INSPECT_RETRY, out);
                 return;
             }
-            Ok(None) => {
-                tell(&id, &slot.phase, &DockerUpdate::Snapshot(None), out);
-                let forget = match &mut slot.phase {
-                    Phase::Configured {
-                        services,
-                        gone: gone @ false,
-                    } => {
-                        // Waiting services never started: they just go.
-                        services.retain(|_, s| matches!(s, ServiceState::Managed { .. }));
-                        *gone = true;
-                        if !services.is_empty() {
-                            out.push(Action::Finish { id: id.clone() });
-                        }
-                        services.is_empty()
-                    }
-                    Phase::Configured { gone: true, .. } => false,
-                    Phase::New | Phase::Ignored => true,
-                };
-                if forget {
-                    self.slots.remove(&id);
-                }
-                return;
-            }
+            Ok(None) => return self.vanished(&id, out),
             Ok(Some(found)) => *found,
         };
         slot.name = found.name.clone();
@@ -318,6 +296,33 @@ impl Supervisor {
         }
         if again {
             self.look(&id, Duration::ZERO, out);
+        }
+    }
+
+    /// Docker no longer has container `id`: its agents finish, the rest of it is forgotten.
+    fn vanished(&mut self, id: &str, out: &mut Vec<Action>) {
+        let Some(slot) = self.slots.get_mut(id) else {
+            return;
+        };
+        tell(id, &slot.phase, &DockerUpdate::Snapshot(None), out);
+        let forget = match &mut slot.phase {
+            Phase::Configured {
+                services,
+                gone: gone @ false,
+            } => {
+                // Waiting services never started: they just go.
+                services.retain(|_, s| matches!(s, ServiceState::Managed { .. }));
+                *gone = true;
+                if !services.is_empty() {
+                    out.push(Action::Finish { id: id.to_string() });
+                }
+                services.is_empty()
+            }
+            Phase::Configured { gone: true, .. } => false,
+            Phase::New | Phase::Ignored => true,
+        };
+        if forget {
+            self.slots.remove(id);
         }
     }
 
