@@ -77,10 +77,25 @@ pub fn mismatch(host: &str, engine: Engine) -> Option<String> {
     }
 }
 
+/// Events that can change what the agents announce.
+pub(super) const ACTIONS: &[&str] = &[
+    "create",
+    "start",
+    "restart",
+    "kill",
+    "die",
+    "stop",
+    "destroy",
+    "rename",
+    "pause",
+    "unpause",
+    "health_status",
+];
+
 /// Whether an event's action can change what the agents announce. Docker's health event is
 /// `health_status: healthy`, Podman's a bare `health_status` with the status elsewhere.
 pub fn relevant_action(action: &str) -> bool {
-    super::stream::ACTIONS.contains(&action) || action.starts_with("health_status")
+    ACTIONS.contains(&action) || action.starts_with("health_status")
 }
 
 /// Whether an event's attributes carry every label filter (`KEY` or `KEY=VALUE`), as the daemon

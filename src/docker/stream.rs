@@ -14,7 +14,7 @@ use bollard::Docker;
 use futures_util::{Stream, StreamExt};
 use tracing::warn;
 
-use super::engine::{identify, Engine, PODMAN_POLL};
+use super::engine::{identify, Engine, ACTIONS, PODMAN_POLL};
 use super::DockerError;
 use crate::backoff::{Backoff, RetryLog};
 
@@ -33,21 +33,6 @@ pub(super) fn since_arg(nanos: i64) -> String {
         nanos.rem_euclid(1_000_000_000)
     )
 }
-
-/// Events that can change what the agents announce.
-pub(super) const ACTIONS: &[&str] = &[
-    "create",
-    "start",
-    "restart",
-    "kill",
-    "die",
-    "stop",
-    "destroy",
-    "rename",
-    "pause",
-    "unpause",
-    "health_status",
-];
 
 /// The subscription to container events matching `filters`, replaying from `since_nanos`; on an
 /// engine whose event filter works ([`Engine::filters_events`]), only the [`ACTIONS`].
