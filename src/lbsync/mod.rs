@@ -17,7 +17,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -38,7 +37,7 @@ use driver::{Event, State};
 use election::{Election, Fence, Holder, Role};
 use instances::InstanceMap;
 use node_plan::{plan_nodes, NodePlan};
-use registry_view::{SharedInstances, ViewSnapshot};
+use registry_view::{View, ViewSnapshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LbsyncError {
@@ -127,6 +126,7 @@ const CATCH_UP_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Runs lbsync until `shutdown` resolves.
 pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Result<(), LbsyncError> {
+    let rules = address_rules(&cfg.backend, cfg.allow_loopback);
     match &cfg.backend {
         BackendConfig::Rackspace(t) => {
             let client = crate::rackspace::Client::new(t.client.clone())?;
@@ -137,12 +137,10 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
                 cfg.statics.clone(),
                 cfg.drain_period,
             );
-            let rules = address_rules(&cfg.backend, cfg.allow_loopback);
             drive(&cfg, exec, rules, shutdown).await
         }
         BackendConfig::Nginx(n) => {
             let sync = NginxBackend::new(NginxUpstream::new(n.clone())?, cfg.statics.clone());
-            let rules = address_rules(&cfg.backend, cfg.allow_loopback);
             drive(&cfg, sync, rules, shutdown).await
         }
     }
@@ -189,17 +187,13 @@ async fn drive<B: Backend>(
     outcome
 }
 
-/// The driver's side of a running lbsync: the backend, the registry view it plans from and the
-/// view's progress (for the leader's fence).
+/// The driver's side of a running lbsync: the backend, and the registry view it plans from
+/// (whose progress the leader's fence reads).
 struct Driver<'a, B> {
     cfg: &'a LbsyncConfig,
     backend: B,
     prober: Prober,
-    registry: SharedInstances,
-    /// The revision the registry view is at (`None` until the first listing).
-    view: watch::Receiver<Option<i64>>,
-    seen: watch::Receiver<i64>,
-    wanted: watch::Sender<i64>,
+    view: View,
 }
 
 /// What the loop does next: handle an event, beat (`Continue(None)`), or stop with a result.
@@ -208,24 +202,8 @@ type Next = ControlFlow<Result<(), LbsyncError>, Option<Event>>;
 impl<'a, B: Backend> Driver<'a, B> {
     /// Spawns the registry view on `pool`.
     fn start(cfg: &'a LbsyncConfig, backend: B, rules: AddressRules, pool: &Pool) -> Self {
-        let registry: SharedInstances = Arc::new(Mutex::new(InstanceMap::new(
-            &cfg.prefix,
-            cfg.address_family.fields(),
-            rules,
-        )));
-        let (view_tx, view) = watch::channel::<Option<i64>>(None);
-        let (seen_tx, seen) = watch::channel(0i64);
-        let (wanted, wanted_rx) = watch::channel(0i64);
-        tokio::spawn(registry_view::list_and_follow(
-            pool.clone(),
-            registry.clone(),
-            cfg.prefix.clone(),
-            view_tx,
-            registry_view::CatchUp {
-                seen: seen_tx,
-                wanted: wanted_rx,
-            },
-        ));
+        let registry = InstanceMap::new(&cfg.prefix, cfg.address_family.fields(), rules);
+        let (view, _) = registry_view::spawn(pool.clone(), registry, cfg.prefix.clone());
         let prober = Prober::new(
             cfg.admission_probe
                 .as_ref()
@@ -236,10 +214,7 @@ impl<'a, B: Backend> Driver<'a, B> {
             cfg,
             backend,
             prober,
-            registry,
             view,
-            seen,
-            wanted,
         }
     }
 
@@ -249,13 +224,13 @@ impl<'a, B: Backend> Driver<'a, B> {
         shutdown: &mut Pin<&mut S>,
     ) -> Result<(), LbsyncError> {
         let listed = tokio::select! {
-            d = self.view.wait_for(Option::is_some) => d.is_ok(),
+            d = self.view.changed.wait_for(Option::is_some) => d.is_ok(),
             _ = shutdown.as_mut() => false,
         };
         if !listed {
             return Ok(());
         }
-        let desired = registry_view::snapshot(&self.registry);
+        let desired = self.view.snapshot();
         println!(
             "registry {}: {} valid instances, {} distinct addresses",
             self.cfg.prefix,
@@ -313,18 +288,18 @@ impl<'a, B: Backend> Driver<'a, B> {
     /// current leadership term was confirmed at, so a pass never plans from a view older than
     /// the term.
     async fn catch_up(&mut self, election: &Election) {
-        let Fence::ViewBehind { need } = election.fence(*self.seen.borrow()) else {
+        let Fence::ViewBehind { need } = election.fence(*self.view.seen.borrow()) else {
             return;
         };
-        self.wanted.send_replace(need);
-        let caught_up = self.seen.wait_for(|&s| s >= need);
+        self.view.wanted.send_replace(need);
+        let caught_up = self.view.seen.wait_for(|&s| s >= need);
         if tokio::time::timeout(CATCH_UP_DEADLINE, caught_up)
             .await
             .is_err()
         {
             warn!(
                 need,
-                seen = *self.seen.borrow(),
+                seen = *self.view.seen.borrow(),
                 "the registry view has not caught up with this leadership term; not changing anything yet"
             );
         }
@@ -334,10 +309,10 @@ impl<'a, B: Backend> Driver<'a, B> {
     /// take one step. `None` before the first listing.
     async fn due(&mut self, election: &Election) -> Result<Option<Event>, LbsyncError> {
         self.catch_up(election).await;
-        if self.view.borrow_and_update().is_none() {
+        if self.view.changed.borrow_and_update().is_none() {
             return Ok(None);
         }
-        let desired = registry_view::snapshot(&self.registry);
+        let desired = self.view.snapshot();
         let started = Instant::now();
         crate::telemetry::lbsync_desired(desired.addrs.len());
         let step = match self.backend.observe().await {
@@ -348,7 +323,7 @@ impl<'a, B: Backend> Driver<'a, B> {
                 if plan.empty_guard {
                     error!(kept = plan.want.len(), "the registry prefix is empty: keeping the backend's current nodes (pass --allow-empty to allow emptying it)");
                 }
-                let seen = &self.seen;
+                let seen = &self.view.seen;
                 let is_leader = || election.fence(*seen.borrow()) == Fence::Act;
                 self.backend.apply(&plan, &is_leader).await?
             }
@@ -379,7 +354,7 @@ impl<'a, B: Backend> Driver<'a, B> {
             _ = shutdown.as_mut() => closed,
             _ = pulse.tick(), if role_too => ControlFlow::Continue(None),
             r = role.changed(), if role_too => if r.is_err() { closed } else { ControlFlow::Continue(Some(Event::Leadership(role.borrow_and_update().leads()))) },
-            r = self.view.changed(), if changes => if r.is_err() { closed } else { ControlFlow::Continue(Some(Event::Changed)) },
+            r = self.view.changed.changed(), if changes => if r.is_err() { closed } else { ControlFlow::Continue(Some(Event::Changed)) },
             _ = tokio::time::sleep_until(until.unwrap_or_else(Instant::now)), if until.is_some() => ControlFlow::Continue(Some(Event::Timer)),
         }
     }
