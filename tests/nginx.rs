@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sidekick::lbsync::backend::{nginx::NginxBackend, Backend as _};
-use sidekick::lbsync::node_plan::NodePlan;
+use sidekick::lbsync::plan::NodePlan;
 use sidekick::lbsync::Step;
 use sidekick::nginx::{render, Applied, NginxConfig, NginxError, NginxUpstream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

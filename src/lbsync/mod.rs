@@ -1,14 +1,13 @@
 //! `sidekick lbsync`: a level-triggered reconciler from the registry prefix (desired) into a load
 //! balancer (actual). A registry view (paged list, then the prefix watch) keeps the desired set in
 //! memory; the driver ([`driver::State`], advanced by [`driver::step`]) runs a pass as soon
-//! as something changed and nothing is in flight: observe the backend, apply the shared
-//! [`node_plan`], take one step. Only the elected leader changes anything.
+//! as something changed and nothing is in flight: observe the backend, apply the shared node
+//! plan ([`plan::plan_nodes`]), take one step. Only the elected leader changes anything.
 
 pub mod backend;
 pub mod driver;
 pub mod election;
 pub mod instances;
-pub mod node_plan;
 pub mod plan;
 pub mod registry_view;
 
@@ -36,7 +35,7 @@ pub use driver::Step;
 use driver::{Event, State};
 use election::{Election, Fence, Holder, Role};
 use instances::InstanceMap;
-use node_plan::{plan_nodes, NodePlan};
+use plan::{plan_nodes, NodePlan};
 use registry_view::{View, ViewSnapshot};
 
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +106,7 @@ async fn admit(
 /// The plan from the registry and what the backend serves: lbsync's own re-check of the
 /// instances not served yet (if asked), then the node plan every backend shares. A pass and a
 /// dry run both start here.
-async fn plan(
+async fn plan_pass(
     cfg: &LbsyncConfig,
     prober: &Prober,
     desired: ViewSnapshot,
@@ -238,7 +237,7 @@ impl<'a, B: Backend> Driver<'a, B> {
             desired.addrs.len()
         );
         let present = self.backend.observe().await.unwrap_or_default();
-        let plan = plan(self.cfg, &self.prober, desired, &present).await;
+        let plan = plan_pass(self.cfg, &self.prober, desired, &present).await;
         if plan.empty_guard {
             println!(
                 "guard   the registry is empty: nothing would be removed without --allow-empty"
@@ -318,7 +317,7 @@ impl<'a, B: Backend> Driver<'a, B> {
         let step = match self.backend.observe().await {
             Ok(present) => {
                 crate::telemetry::lbsync_actual(present.len());
-                let plan = plan(self.cfg, &self.prober, desired, &present).await;
+                let plan = plan_pass(self.cfg, &self.prober, desired, &present).await;
                 // Once per pass (a change or the resync), so it stays visible without flooding.
                 if plan.empty_guard {
                     error!(kept = plan.want.len(), "the registry prefix is empty: keeping the backend's current nodes (pass --allow-empty to allow emptying it)");

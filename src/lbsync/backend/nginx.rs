@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tracing::error;
 
-use super::super::node_plan::NodePlan;
+use super::super::plan::NodePlan;
 use super::super::{LbsyncError, Step};
 use super::{Backend, Halt};
 use crate::nginx::{Applied, NginxUpstream};
