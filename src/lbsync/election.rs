@@ -82,19 +82,6 @@ impl Role {
     pub fn leads(&self) -> bool {
         matches!(self, Role::Leader { .. })
     }
-
-    /// Reports every role to telemetry (the leader gauge and the status line) as it changes.
-    pub fn report(mut role: watch::Receiver<Role>) {
-        tokio::spawn(async move {
-            loop {
-                let now = role.borrow_and_update().clone();
-                crate::telemetry::lbsync_role(now.leads(), now.to_string());
-                if role.changed().await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
 }
 
 impl std::fmt::Display for Role {
@@ -172,6 +159,7 @@ impl Election {
         let keeper = LeaseKeeper::spawn(pool.clone(), ttl);
         let lease = keeper.subscribe();
         let (role_tx, role) = watch::channel(Role::Candidate);
+        crate::telemetry::lbsync_role(false, Role::Candidate.to_string());
         let (stop_tx, stop_rx) = oneshot::channel();
         let c = Campaign {
             pool,
@@ -293,6 +281,8 @@ impl Campaign {
             }
             Role::Candidate | Role::Conflict { .. } => {}
         }
+        // The leader gauge and the status line follow every change.
+        crate::telemetry::lbsync_role(next.leads(), next.to_string());
         self.role.send_replace(next);
     }
 
@@ -439,7 +429,7 @@ impl Campaign {
             }
         }
         if !matches!(*self.role.borrow(), Role::Conflict { .. }) {
-            self.role.send_replace(Role::Candidate);
+            self.set(Role::Candidate);
         }
         keeper.revoke(Duration::from_secs(2)).await;
     }

@@ -253,7 +253,6 @@ impl<'a, B: Backend> Driver<'a, B> {
         shutdown: &mut Pin<&mut S>,
     ) -> Result<(), LbsyncError> {
         let mut role = election.subscribe();
-        Role::report(election.subscribe());
         let mut state = State::Following;
         // A pass may wait up to two minutes for the load balancer to become ACTIVE.
         let mut pulse = crate::telemetry::Pulse::start("lbsync", Duration::from_secs(180));
