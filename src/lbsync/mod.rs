@@ -103,22 +103,6 @@ async fn admit(
     keep
 }
 
-/// The plan from the registry and what the backend serves: lbsync's own re-check of the
-/// instances not served yet (if asked), then the node plan every backend shares. A pass and a
-/// dry run both start here.
-async fn plan_pass(
-    cfg: &LbsyncConfig,
-    prober: &Prober,
-    desired: ViewSnapshot,
-    present: &BTreeSet<SocketAddr>,
-) -> NodePlan {
-    let want = match &cfg.admission_probe {
-        Some(r) => admit(r, prober, &desired.addrs, present).await,
-        None => desired.addrs,
-    };
-    plan_nodes(want, present, &cfg.statics, cfg.allow_empty)
-}
-
 /// How long a pass waits for the registry view to catch up before it gives up (and changes
 /// nothing: the fence stays closed).
 const CATCH_UP_DEADLINE: Duration = Duration::from_secs(2);
@@ -217,6 +201,17 @@ impl<'a, B: Backend> Driver<'a, B> {
         }
     }
 
+    /// The plan from the registry and what the backend serves: lbsync's own re-check of the
+    /// instances not served yet (if asked), then the node plan every backend shares. A pass and a
+    /// dry run both start here.
+    async fn plan(&self, desired: ViewSnapshot, present: &BTreeSet<SocketAddr>) -> NodePlan {
+        let want = match &self.cfg.admission_probe {
+            Some(r) => admit(r, &self.prober, &desired.addrs, present).await,
+            None => desired.addrs,
+        };
+        plan_nodes(want, present, &self.cfg.statics, self.cfg.allow_empty)
+    }
+
     /// `--dry-run`: waits for the first listing, then prints what one pass would change.
     async fn dry_run<S: Future<Output = ()>>(
         &mut self,
@@ -237,7 +232,7 @@ impl<'a, B: Backend> Driver<'a, B> {
             desired.addrs.len()
         );
         let present = self.backend.observe().await.unwrap_or_default();
-        let plan = plan_pass(self.cfg, &self.prober, desired, &present).await;
+        let plan = self.plan(desired, &present).await;
         if plan.empty_guard {
             println!(
                 "guard   the registry is empty: nothing would be removed without --allow-empty"
@@ -316,7 +311,7 @@ impl<'a, B: Backend> Driver<'a, B> {
         let step = match self.backend.observe().await {
             Ok(present) => {
                 crate::telemetry::lbsync_actual(present.len());
-                let plan = plan_pass(self.cfg, &self.prober, desired, &present).await;
+                let plan = self.plan(desired, &present).await;
                 // Once per pass (a change or the resync), so it stays visible without flooding.
                 if plan.empty_guard {
                     error!(kept = plan.want.len(), "the registry prefix is empty: keeping the backend's current nodes (pass --allow-empty to allow emptying it)");
