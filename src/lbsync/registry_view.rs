@@ -200,15 +200,11 @@ struct Follower {
 }
 
 impl Follower {
-    /// Every event up to `revision` is applied.
+    /// Every event up to `revision` is applied (this task is the only sender of `seen`).
     fn saw(&self, revision: i64) {
-        self.seen.send_if_modified(|s| {
-            let newer = revision > *s;
-            if newer {
-                *s = revision;
-            }
-            newer
-        });
+        if revision > *self.seen.borrow() {
+            self.seen.send_replace(revision);
+        }
     }
 
     /// The registry changed at `revision` (every event up to it applied).
