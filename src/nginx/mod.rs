@@ -166,17 +166,14 @@ impl NginxUpstream {
     /// Validates the config: the name, the file's directory, the commands.
     pub fn new(cfg: NginxConfig) -> Result<Self, NginxError> {
         let name = &cfg.upstream_name;
-        if name.is_empty() {
-            return Err(NginxError::BadName {
-                name: name.clone(),
-                reason: "must not be empty",
-            });
-        }
         if !valid_name(name) {
-            return Err(NginxError::BadName {
-                name: name.clone(),
-                reason: "use only letters, digits, '_', '.' and '-'",
-            });
+            let reason = if name.is_empty() {
+                "must not be empty"
+            } else {
+                "use only letters, digits, '_', '.' and '-'"
+            };
+            let name = name.clone();
+            return Err(NginxError::BadName { name, reason });
         }
         check_file(&cfg.upstream_file)?;
         for (flag, cmd) in [
