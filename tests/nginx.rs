@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use sidekick::lbsync::backend::{nginx::NginxBackend, Backend as _};
 use sidekick::lbsync::plan::NodePlan;
 use sidekick::lbsync::Step;
-use sidekick::nginx::{render, Applied, NginxConfig, NginxError, NginxUpstream};
+use sidekick::nginx::{render_into, Applied, NginxConfig, NginxError, NginxUpstream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -23,6 +23,13 @@ const NAME: &str = "app";
 const CLASH: &str = "clash";
 const DEADLINE: Duration = Duration::from_secs(10);
 const WINDOW: usize = 30;
+
+/// The upstream file for `servers`, in a buffer of its own.
+fn render(name: &str, servers: &BTreeSet<SocketAddr>) -> String {
+    let mut out = String::new();
+    render_into(&mut out, name, servers);
+    out
+}
 
 /// An HTTP server that answers every request with `200` and its own name as the body.
 struct Backend {

@@ -11,7 +11,7 @@ mod file;
 mod render;
 
 pub use command::{CommandFailure, Failure, OUTPUT_CAP};
-pub use render::{parse, render, render_into, valid_name, Parsed, PLACEHOLDER};
+pub use render::{parse, render_into, valid_name, Parsed, PLACEHOLDER};
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

@@ -15,6 +15,13 @@ fn cfg(dir: &Path, check: &str, reload: &str) -> NginxConfig {
     }
 }
 
+/// The upstream file for `servers`, in a buffer of its own.
+fn render(name: &str, servers: &BTreeSet<SocketAddr>) -> String {
+    let mut out = String::new();
+    render_into(&mut out, name, servers);
+    out
+}
+
 #[test]
 fn new_rejects_bad_input_naming_the_flag() {
     let d = tempfile::tempdir().unwrap();
