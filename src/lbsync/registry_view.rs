@@ -281,9 +281,9 @@ impl Follower {
     /// re-list is needed. A quiet stream, or a leader waiting for a revision not seen yet, is
     /// asked for progress; a stream silent past the progress deadline counts as broken.
     async fn read(&mut self, member: usize, stream: &mut WatchStream) -> Result<(), Relist> {
-        let mut awaiting_progress = false;
+        let (mut awaiting_progress, mut quiet) = (false, false);
         loop {
-            if !awaiting_progress && self.behind() {
+            if !awaiting_progress && (quiet || self.behind()) {
                 if stream.request_progress().await.is_err() {
                     return Ok(());
                 }
@@ -301,10 +301,7 @@ impl Follower {
             };
             let resp = match msg {
                 Err(_) if !awaiting_progress => {
-                    if stream.request_progress().await.is_err() {
-                        return Ok(());
-                    }
-                    awaiting_progress = true;
+                    quiet = true;
                     continue;
                 }
                 Err(_) => {
@@ -326,7 +323,7 @@ impl Follower {
                     return Ok(());
                 }
             };
-            awaiting_progress = false;
+            (awaiting_progress, quiet) = (false, false);
             self.handle(resp).await?;
         }
     }
