@@ -8,7 +8,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sidekick::nginx::{render, Applied, NginxConfig, NginxError, NginxUpstream};
+use sidekick::lbsync::backend::{nginx::NginxBackend, Backend as _};
+use sidekick::lbsync::plan::NodePlan;
+use sidekick::lbsync::Step;
+use sidekick::nginx::{render_into, Applied, NginxConfig, NginxError, NginxUpstream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -20,6 +23,13 @@ const NAME: &str = "app";
 const CLASH: &str = "clash";
 const DEADLINE: Duration = Duration::from_secs(10);
 const WINDOW: usize = 30;
+
+/// The upstream file for `servers`, in a buffer of its own.
+fn render(name: &str, servers: &BTreeSet<SocketAddr>) -> String {
+    let mut out = String::new();
+    render_into(&mut out, name, servers);
+    out
+}
 
 /// An HTTP server that answers every request with `200` and its own name as the body.
 struct Backend {
@@ -163,7 +173,7 @@ async fn three_backends_all_serve_and_nobody_else() {
     let bs = backends(3).await;
     let all: Vec<&Backend> = bs.iter().collect();
     let mut b = NginxUpstream::new(config(&nginx, NAME)).unwrap();
-    let r = b.apply(&addrs(&all), &BTreeSet::new()).await.unwrap();
+    let r = b.apply(&addrs(&all)).await.unwrap();
     let Applied::Reloaded { added, removed } = r else {
         panic!("expected a reload, got {r:?}")
     };
@@ -179,14 +189,12 @@ async fn a_removed_backend_stops_getting_requests() {
     let nginx = Nginx::start(NAME, &format!("upstream {CLASH} {{ server 127.0.0.1:1; }}"));
     let bs = backends(3).await;
     let mut b = NginxUpstream::new(config(&nginx, NAME)).unwrap();
-    b.apply(&addrs(&[&bs[0], &bs[1], &bs[2]]), &BTreeSet::new())
-        .await
-        .unwrap();
+    b.apply(&addrs(&[&bs[0], &bs[1], &bs[2]])).await.unwrap();
     wait_served_by(nginx.port, &names(&[&bs[0], &bs[1], &bs[2]])).await;
 
     // bs[2] keeps running: only nginx's config can keep requests away from it.
     let kept = [&bs[0], &bs[1]];
-    let r = b.apply(&addrs(&kept), &BTreeSet::new()).await.unwrap();
+    let r = b.apply(&addrs(&kept)).await.unwrap();
     let applied_at = Instant::now();
     assert_eq!(
         r,
@@ -242,23 +250,23 @@ async fn the_same_set_again_is_unchanged_with_no_write_check_or_reload() {
 
     let set = addrs(&[&bs[0], &bs[1]]);
     assert!(matches!(
-        b.apply(&set, &BTreeSet::new()).await.unwrap(),
+        b.apply(&set).await.unwrap(),
         Applied::Reloaded { .. }
     ));
     assert_eq!((count_lines(&checks), count_lines(&reloads)), (1, 1));
     let meta = std::fs::metadata(nginx.upstream_file()).unwrap();
     let bytes = std::fs::read(nginx.upstream_file()).unwrap();
 
-    assert_eq!(
-        b.apply(&set, &BTreeSet::new()).await.unwrap(),
-        Applied::Unchanged
-    );
+    assert_eq!(b.apply(&set).await.unwrap(), Applied::Unchanged);
     // The same servers split differently between managed and static render the same file.
-    let statics = BTreeSet::from([bs[1].addr]);
-    let only_first = BTreeSet::from([bs[0].addr]);
+    let mut lb = NginxBackend::new(b, BTreeSet::from([bs[1].addr]));
+    let only_first = NodePlan {
+        want: BTreeSet::from([bs[0].addr]),
+        empty_guard: false,
+    };
     assert_eq!(
-        b.apply(&only_first, &statics).await.unwrap(),
-        Applied::Unchanged
+        lb.apply(&only_first, &|| true).await.unwrap(),
+        Step::Converged
     );
 
     let after = std::fs::metadata(nginx.upstream_file()).unwrap();
@@ -278,16 +286,13 @@ async fn a_rejected_config_leaves_the_file_and_the_served_set_alone() {
     let bs = backends(3).await;
     let old = [&bs[0], &bs[1]];
     let mut good = NginxUpstream::new(config(&nginx, NAME)).unwrap();
-    good.apply(&addrs(&old), &BTreeSet::new()).await.unwrap();
+    good.apply(&addrs(&old)).await.unwrap();
     wait_served_by(nginx.port, &names(&old)).await;
     let before = std::fs::read(nginx.upstream_file()).unwrap();
 
     // Same file, but an upstream name nginx.conf already defines: `nginx -t` says duplicate.
     let mut clashing = NginxUpstream::new(config(&nginx, CLASH)).unwrap();
-    let e = clashing
-        .apply(&addrs(&[&bs[2]]), &BTreeSet::new())
-        .await
-        .unwrap_err();
+    let e = clashing.apply(&addrs(&[&bs[2]])).await.unwrap_err();
     eprintln!("rejected: {e}");
     assert!(matches!(e, NginxError::CheckFailed { .. }), "{e:?}");
     assert_eq!(e.metric_label(), "check_failed");
@@ -302,7 +307,7 @@ async fn a_rejected_config_leaves_the_file_and_the_served_set_alone() {
     cfg.check_cmd = "false".to_string();
     let e = NginxUpstream::new(cfg)
         .unwrap()
-        .apply(&addrs(&[&bs[2]]), &BTreeSet::new())
+        .apply(&addrs(&[&bs[2]]))
         .await
         .unwrap_err();
     assert!(
@@ -313,10 +318,7 @@ async fn a_rejected_config_leaves_the_file_and_the_served_set_alone() {
 
     let counts = wait_served_by(nginx.port, &names(&old)).await;
     assert!(!counts.contains_key(&bs[2].name));
-    assert_eq!(
-        good.apply(&addrs(&old), &BTreeSet::new()).await.unwrap(),
-        Applied::Unchanged
-    );
+    assert_eq!(good.apply(&addrs(&old)).await.unwrap(), Applied::Unchanged);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,10 +326,10 @@ async fn an_empty_set_passes_the_check_and_answers_502_at_once() {
     let nginx = Nginx::start(NAME, &format!("upstream {CLASH} {{ server 127.0.0.1:1; }}"));
     let bs = backends(1).await;
     let mut b = NginxUpstream::new(config(&nginx, NAME)).unwrap();
-    b.apply(&addrs(&[&bs[0]]), &BTreeSet::new()).await.unwrap();
+    b.apply(&addrs(&[&bs[0]])).await.unwrap();
     wait_served_by(nginx.port, &names(&[&bs[0]])).await;
 
-    let r = b.apply(&BTreeSet::new(), &BTreeSet::new()).await.unwrap();
+    let r = b.apply(&BTreeSet::new()).await.unwrap();
     assert_eq!(
         r,
         Applied::Reloaded {
@@ -362,9 +364,7 @@ async fn ipv6_and_ipv4_backends_serve_side_by_side() {
     let v4 = backend("backend-v4", "127.0.0.1").await;
     let v6 = backend("backend-v6", "::1").await;
     let mut b = NginxUpstream::new(config(&nginx, NAME)).unwrap();
-    b.apply(&addrs(&[&v4]), &BTreeSet::from([v6.addr]))
-        .await
-        .unwrap();
+    b.apply(&addrs(&[&v4, &v6])).await.unwrap();
     let text = std::fs::read_to_string(nginx.upstream_file()).unwrap();
     assert!(
         text.contains(&format!("server [::1]:{};", v6.addr.port())),

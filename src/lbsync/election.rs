@@ -14,6 +14,7 @@
 //! Every call goes through the endpoint pool with a deadline inside the TTL and moves to another
 //! member when one misses it, so campaigning goes through a member that answers.
 
+use std::ops::ControlFlow::{self, Break, Continue};
 use std::time::Duration;
 
 use etcd_client::{
@@ -80,19 +81,6 @@ pub enum Role {
 impl Role {
     pub fn leads(&self) -> bool {
         matches!(self, Role::Leader { .. })
-    }
-
-    /// Reports every role to telemetry (the leader gauge and the status line) as it changes.
-    pub fn report(mut role: watch::Receiver<Role>) {
-        tokio::spawn(async move {
-            loop {
-                let now = role.borrow_and_update().clone();
-                crate::telemetry::lbsync_role(now.leads(), now.to_string());
-                if role.changed().await.is_err() {
-                    return;
-                }
-            }
-        });
     }
 }
 
@@ -171,6 +159,7 @@ impl Election {
         let keeper = LeaseKeeper::spawn(pool.clone(), ttl);
         let lease = keeper.subscribe();
         let (role_tx, role) = watch::channel(Role::Candidate);
+        crate::telemetry::lbsync_role(false, Role::Candidate.to_string());
         let (stop_tx, stop_rx) = oneshot::channel();
         let c = Campaign {
             pool,
@@ -228,15 +217,6 @@ struct Campaign {
     deadline: Duration,
     margin: Duration,
     role: watch::Sender<Role>,
-}
-
-/// How waiting on the key ended.
-enum Woke {
-    /// The key was deleted, the watch ended or leadership lapsed: read it again.
-    Reread,
-    /// The lease changed.
-    Lease,
-    Stop,
 }
 
 impl Campaign {
@@ -301,6 +281,8 @@ impl Campaign {
             }
             Role::Candidate | Role::Conflict { .. } => {}
         }
+        // The leader gauge and the status line follow every change.
+        crate::telemetry::lbsync_role(next.leads(), next.to_string());
         self.role.send_replace(next);
     }
 
@@ -334,25 +316,25 @@ impl Campaign {
     }
 
     /// Watches the key from `revision + 1` until it is deleted, the watch ends, the lease
-    /// changes or lapses, or `stop` fires.
+    /// changes or lapses (`Continue`: read it again), or `stop` fires (`Break`).
     async fn wait(
         &self,
         m: &Member,
         revision: i64,
         lease_rx: &mut watch::Receiver<LeaseState>,
         stop: &mut oneshot::Receiver<()>,
-    ) -> Woke {
+    ) -> ControlFlow<()> {
         let opts = WatchOptions::new().with_start_revision(revision + 1);
         let mut client = m.client.clone();
         let opened = tokio::select! {
             r = timed_within(self.deadline, client.watch(self.key.as_str(), Some(opts))) => r,
-            _ = &mut *stop => return Woke::Stop,
+            _ = &mut *stop => return Break(()),
         };
         let mut stream = match opened {
             Ok(pair) => pair,
             Err(e) => {
                 self.pool.suspect(m.index, &e);
-                return Woke::Reread;
+                return Continue(());
             }
         };
         let silence = tokio::time::sleep(REREAD_EVERY);
@@ -360,32 +342,32 @@ impl Campaign {
         loop {
             let lapse = self.lapse(&lease_rx.borrow());
             tokio::select! {
-                _ = &mut *stop => return Woke::Stop,
-                r = lease_rx.changed() => return if r.is_err() { Woke::Stop } else { Woke::Lease },
-                _ = &mut silence => return Woke::Reread,
+                _ = &mut *stop => return Break(()),
+                r = lease_rx.changed() => return if r.is_err() { Break(()) } else { Continue(()) },
+                _ = &mut silence => return Continue(()),
                 _ = sleep_until_some(lapse) => {
                     // Renewed meanwhile (keepalives update the lease quietly): look again.
                     if self.lapse(&lease_rx.borrow()).is_some_and(|at| at > Instant::now()) {
                         continue;
                     }
                     self.step_down("etcd has not confirmed the leadership lease in time");
-                    return Woke::Reread;
+                    return Continue(());
                 }
                 msg = stream.message() => match msg {
                     Ok(Some(resp)) => {
                         if resp.canceled() {
                             debug!(key = %self.key, reason = resp.cancel_reason(), "election watch canceled");
                             self.pool.suspect(m.index, &resp.cancel_reason());
-                            return Woke::Reread;
+                            return Continue(());
                         }
                         if resp.events().iter().any(|e| e.event_type() == EventType::Delete) {
-                            return Woke::Reread;
+                            return Continue(());
                         }
                     }
-                    Ok(None) => return Woke::Reread,
+                    Ok(None) => return Continue(()),
                     Err(e) => {
                         self.pool.suspect(m.index, &e);
-                        return Woke::Reread;
+                        return Continue(());
                     }
                 },
             }
@@ -438,13 +420,16 @@ impl Campaign {
                 // Deleted between the compare and the get: read again.
                 None => continue,
             }
-            match self.wait(&m, seen.revision, &mut lease_rx, &mut stop).await {
-                Woke::Stop => break,
-                Woke::Reread | Woke::Lease => {}
+            if self
+                .wait(&m, seen.revision, &mut lease_rx, &mut stop)
+                .await
+                .is_break()
+            {
+                break;
             }
         }
         if !matches!(*self.role.borrow(), Role::Conflict { .. }) {
-            self.role.send_replace(Role::Candidate);
+            self.set(Role::Candidate);
         }
         keeper.revoke(Duration::from_secs(2)).await;
     }

@@ -24,13 +24,12 @@ struct Group {
 pub struct InstanceMap {
     prefix: String,
     /// The address fields, the first present one wins ([`codec::AddressFamily::fields`]).
-    address_fields: Vec<String>,
+    address_fields: &'static [&'static str],
     rules: AddressRules,
     groups: BTreeMap<String, Group>,
     /// How many usable instances have each address (kept as groups change, so reading the
-    /// desired set never walks every instance).
+    /// desired set or the count never walks every instance).
     counts: BTreeMap<SocketAddr, usize>,
-    instances: usize,
     /// Instances changed by staged events and not parsed yet, with what they skipped before: a
     /// transaction's keys arrive as several events of one revision, and an instance is judged
     /// (and warned about) only once all of them are in.
@@ -38,14 +37,13 @@ pub struct InstanceMap {
 }
 
 impl InstanceMap {
-    pub fn new(prefix: &str, address_fields: &[&str], rules: AddressRules) -> InstanceMap {
+    pub fn new(prefix: &str, fields: &'static [&'static str], rules: AddressRules) -> Self {
         InstanceMap {
             prefix: prefix.to_string(),
-            address_fields: address_fields.iter().map(|f| f.to_string()).collect(),
+            address_fields: fields,
             rules,
             groups: BTreeMap::new(),
             counts: BTreeMap::new(),
-            instances: 0,
             staged: BTreeMap::new(),
         }
     }
@@ -60,36 +58,15 @@ impl InstanceMap {
     pub fn reset(&mut self, kvs: impl IntoIterator<Item = (String, String)>) {
         let old = std::mem::take(&mut self.groups);
         self.counts.clear();
-        self.instances = 0;
-        let mut touched = BTreeSet::new();
         for (k, v) in kvs {
-            if let Some(name) = self.name_of(&k).map(str::to_string) {
-                self.groups
-                    .entry(name.clone())
-                    .or_default()
-                    .kvs
-                    .insert(k, v);
-                touched.insert(name);
+            self.stage_put(k, v);
+        }
+        // A key skipped before the listing is not warned about again.
+        for (name, before) in &mut self.staged {
+            if let Some(g) = old.get(name) {
+                before.clone_from(&g.skipped);
             }
         }
-        for name in touched {
-            let before = old
-                .get(&name)
-                .map(|g| g.skipped.clone())
-                .unwrap_or_default();
-            self.reparse(&name, &before);
-        }
-    }
-
-    /// A key was written (parsed at once; the watch uses [`InstanceMap::stage_put`]).
-    pub fn put(&mut self, key: String, value: String) {
-        self.stage_put(key, value);
-        self.settle();
-    }
-
-    /// A key was deleted (parsed at once; the watch uses [`InstanceMap::stage_delete`]).
-    pub fn delete(&mut self, key: &str) {
-        self.stage_delete(key);
         self.settle();
     }
 
@@ -143,8 +120,8 @@ impl InstanceMap {
         let Some(g) = self.groups.get_mut(name) else {
             return;
         };
-        let fields: Vec<&str> = self.address_fields.iter().map(String::as_str).collect();
-        let (inst, mut skipped) = codec::parse(&self.prefix, &g.kvs, &fields);
+        let fields = self.address_fields;
+        let (inst, mut skipped) = codec::parse(&self.prefix, &g.kvs, fields);
         let was = g.addr.take();
         if let Some(i) = inst.values().next() {
             match refusal(i.addr, self.rules) {
@@ -179,14 +156,10 @@ impl InstanceMap {
         let Some(a) = addr else { return };
         if add {
             *self.counts.entry(a).or_default() += 1;
-            self.instances += 1;
-        } else {
-            self.instances = self.instances.saturating_sub(1);
-            if let Some(c) = self.counts.get_mut(&a) {
-                *c -= 1;
-                if *c == 0 {
-                    self.counts.remove(&a);
-                }
+        } else if let Some(c) = self.counts.get_mut(&a) {
+            *c -= 1;
+            if *c == 0 {
+                self.counts.remove(&a);
             }
         }
     }
@@ -198,15 +171,7 @@ impl InstanceMap {
 
     /// How many instances are usable.
     pub fn instances(&self) -> usize {
-        self.instances
-    }
-
-    /// Every key skipped now, and why.
-    pub fn skipped(&self) -> Vec<Skipped> {
-        self.groups
-            .values()
-            .flat_map(|g| g.skipped.iter().cloned())
-            .collect()
+        self.counts.values().sum()
     }
 }
 

@@ -1,14 +1,13 @@
 //! `sidekick lbsync`: a level-triggered reconciler from the registry prefix (desired) into a load
 //! balancer (actual). A registry view (paged list, then the prefix watch) keeps the desired set in
 //! memory; the driver ([`driver::State`], advanced by [`driver::step`]) runs a pass as soon
-//! as something changed and nothing is in flight: observe the backend, apply the shared
-//! [`node_plan`], take one step. Only the elected leader changes anything.
+//! as something changed and nothing is in flight: observe the backend, apply the shared node
+//! plan ([`plan::plan_nodes`]), take one step. Only the elected leader changes anything.
 
 pub mod backend;
 pub mod driver;
 pub mod election;
 pub mod instances;
-pub mod node_plan;
 pub mod plan;
 pub mod registry_view;
 
@@ -17,7 +16,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -37,8 +35,8 @@ pub use driver::Step;
 use driver::{Event, State};
 use election::{Election, Fence, Holder, Role};
 use instances::InstanceMap;
-use node_plan::{plan_nodes, NodePlan};
-use registry_view::{SharedInstances, ViewSnapshot};
+use plan::{plan_nodes, NodePlan};
+use registry_view::{View, ViewSnapshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LbsyncError {
@@ -105,28 +103,13 @@ async fn admit(
     keep
 }
 
-/// The plan from the registry and what the backend serves: lbsync's own re-check of the
-/// instances not served yet (if asked), then the node plan every backend shares. A pass and a
-/// dry run both start here.
-async fn plan(
-    cfg: &LbsyncConfig,
-    prober: &Prober,
-    desired: ViewSnapshot,
-    present: &BTreeSet<SocketAddr>,
-) -> NodePlan {
-    let want = match &cfg.admission_probe {
-        Some(r) => admit(r, prober, &desired.addrs, present).await,
-        None => desired.addrs,
-    };
-    plan_nodes(want, present, &cfg.statics, cfg.allow_empty)
-}
-
 /// How long a pass waits for the registry view to catch up before it gives up (and changes
 /// nothing: the fence stays closed).
 const CATCH_UP_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Runs lbsync until `shutdown` resolves.
 pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Result<(), LbsyncError> {
+    let rules = address_rules(&cfg.backend, cfg.allow_loopback);
     match &cfg.backend {
         BackendConfig::Rackspace(t) => {
             let client = crate::rackspace::Client::new(t.client.clone())?;
@@ -137,12 +120,10 @@ pub async fn run(cfg: LbsyncConfig, shutdown: impl Future<Output = ()>) -> Resul
                 cfg.statics.clone(),
                 cfg.drain_period,
             );
-            let rules = address_rules(&cfg.backend, cfg.allow_loopback);
             drive(&cfg, exec, rules, shutdown).await
         }
         BackendConfig::Nginx(n) => {
             let sync = NginxBackend::new(NginxUpstream::new(n.clone())?, cfg.statics.clone());
-            let rules = address_rules(&cfg.backend, cfg.allow_loopback);
             drive(&cfg, sync, rules, shutdown).await
         }
     }
@@ -189,17 +170,13 @@ async fn drive<B: Backend>(
     outcome
 }
 
-/// The driver's side of a running lbsync: the backend, the registry view it plans from and the
-/// view's progress (for the leader's fence).
+/// The driver's side of a running lbsync: the backend, and the registry view it plans from
+/// (whose progress the leader's fence reads).
 struct Driver<'a, B> {
     cfg: &'a LbsyncConfig,
     backend: B,
     prober: Prober,
-    registry: SharedInstances,
-    /// The revision the registry view is at (`None` until the first listing).
-    view: watch::Receiver<Option<i64>>,
-    seen: watch::Receiver<i64>,
-    wanted: watch::Sender<i64>,
+    view: View,
 }
 
 /// What the loop does next: handle an event, beat (`Continue(None)`), or stop with a result.
@@ -208,24 +185,8 @@ type Next = ControlFlow<Result<(), LbsyncError>, Option<Event>>;
 impl<'a, B: Backend> Driver<'a, B> {
     /// Spawns the registry view on `pool`.
     fn start(cfg: &'a LbsyncConfig, backend: B, rules: AddressRules, pool: &Pool) -> Self {
-        let registry: SharedInstances = Arc::new(Mutex::new(InstanceMap::new(
-            &cfg.prefix,
-            cfg.address_family.fields(),
-            rules,
-        )));
-        let (view_tx, view) = watch::channel::<Option<i64>>(None);
-        let (seen_tx, seen) = watch::channel(0i64);
-        let (wanted, wanted_rx) = watch::channel(0i64);
-        tokio::spawn(registry_view::list_and_follow(
-            pool.clone(),
-            registry.clone(),
-            cfg.prefix.clone(),
-            view_tx,
-            registry_view::CatchUp {
-                seen: seen_tx,
-                wanted: wanted_rx,
-            },
-        ));
+        let registry = InstanceMap::new(&cfg.prefix, cfg.address_family.fields(), rules);
+        let (view, _) = registry_view::spawn(pool.clone(), registry, cfg.prefix.clone());
         let prober = Prober::new(
             cfg.admission_probe
                 .as_ref()
@@ -236,11 +197,19 @@ impl<'a, B: Backend> Driver<'a, B> {
             cfg,
             backend,
             prober,
-            registry,
             view,
-            seen,
-            wanted,
         }
+    }
+
+    /// The plan from the registry and what the backend serves: lbsync's own re-check of the
+    /// instances not served yet (if asked), then the node plan every backend shares. A pass and a
+    /// dry run both start here.
+    async fn plan(&self, desired: ViewSnapshot, present: &BTreeSet<SocketAddr>) -> NodePlan {
+        let want = match &self.cfg.admission_probe {
+            Some(r) => admit(r, &self.prober, &desired.addrs, present).await,
+            None => desired.addrs,
+        };
+        plan_nodes(want, present, &self.cfg.statics, self.cfg.allow_empty)
     }
 
     /// `--dry-run`: waits for the first listing, then prints what one pass would change.
@@ -249,13 +218,13 @@ impl<'a, B: Backend> Driver<'a, B> {
         shutdown: &mut Pin<&mut S>,
     ) -> Result<(), LbsyncError> {
         let listed = tokio::select! {
-            d = self.view.wait_for(Option::is_some) => d.is_ok(),
+            d = self.view.changed.wait_for(Option::is_some) => d.is_ok(),
             _ = shutdown.as_mut() => false,
         };
         if !listed {
             return Ok(());
         }
-        let desired = registry_view::snapshot(&self.registry);
+        let desired = self.view.snapshot();
         println!(
             "registry {}: {} valid instances, {} distinct addresses",
             self.cfg.prefix,
@@ -263,7 +232,7 @@ impl<'a, B: Backend> Driver<'a, B> {
             desired.addrs.len()
         );
         let present = self.backend.observe().await.unwrap_or_default();
-        let plan = plan(self.cfg, &self.prober, desired, &present).await;
+        let plan = self.plan(desired, &present).await;
         if plan.empty_guard {
             println!(
                 "guard   the registry is empty: nothing would be removed without --allow-empty"
@@ -279,7 +248,6 @@ impl<'a, B: Backend> Driver<'a, B> {
         shutdown: &mut Pin<&mut S>,
     ) -> Result<(), LbsyncError> {
         let mut role = election.subscribe();
-        Role::report(election.subscribe());
         let mut state = State::Following;
         // A pass may wait up to two minutes for the load balancer to become ACTIVE.
         let mut pulse = crate::telemetry::Pulse::start("lbsync", Duration::from_secs(180));
@@ -313,18 +281,18 @@ impl<'a, B: Backend> Driver<'a, B> {
     /// current leadership term was confirmed at, so a pass never plans from a view older than
     /// the term.
     async fn catch_up(&mut self, election: &Election) {
-        let Fence::ViewBehind { need } = election.fence(*self.seen.borrow()) else {
+        let Fence::ViewBehind { need } = election.fence(*self.view.seen.borrow()) else {
             return;
         };
-        self.wanted.send_replace(need);
-        let caught_up = self.seen.wait_for(|&s| s >= need);
+        self.view.wanted.send_replace(need);
+        let caught_up = self.view.seen.wait_for(|&s| s >= need);
         if tokio::time::timeout(CATCH_UP_DEADLINE, caught_up)
             .await
             .is_err()
         {
             warn!(
                 need,
-                seen = *self.seen.borrow(),
+                seen = *self.view.seen.borrow(),
                 "the registry view has not caught up with this leadership term; not changing anything yet"
             );
         }
@@ -334,21 +302,21 @@ impl<'a, B: Backend> Driver<'a, B> {
     /// take one step. `None` before the first listing.
     async fn due(&mut self, election: &Election) -> Result<Option<Event>, LbsyncError> {
         self.catch_up(election).await;
-        if self.view.borrow_and_update().is_none() {
+        if self.view.changed.borrow_and_update().is_none() {
             return Ok(None);
         }
-        let desired = registry_view::snapshot(&self.registry);
+        let desired = self.view.snapshot();
         let started = Instant::now();
         crate::telemetry::lbsync_desired(desired.addrs.len());
         let step = match self.backend.observe().await {
             Ok(present) => {
                 crate::telemetry::lbsync_actual(present.len());
-                let plan = plan(self.cfg, &self.prober, desired, &present).await;
+                let plan = self.plan(desired, &present).await;
                 // Once per pass (a change or the resync), so it stays visible without flooding.
                 if plan.empty_guard {
                     error!(kept = plan.want.len(), "the registry prefix is empty: keeping the backend's current nodes (pass --allow-empty to allow emptying it)");
                 }
-                let seen = &self.seen;
+                let seen = &self.view.seen;
                 let is_leader = || election.fence(*seen.borrow()) == Fence::Act;
                 self.backend.apply(&plan, &is_leader).await?
             }
@@ -379,7 +347,7 @@ impl<'a, B: Backend> Driver<'a, B> {
             _ = shutdown.as_mut() => closed,
             _ = pulse.tick(), if role_too => ControlFlow::Continue(None),
             r = role.changed(), if role_too => if r.is_err() { closed } else { ControlFlow::Continue(Some(Event::Leadership(role.borrow_and_update().leads()))) },
-            r = self.view.changed(), if changes => if r.is_err() { closed } else { ControlFlow::Continue(Some(Event::Changed)) },
+            r = self.view.changed.changed(), if changes => if r.is_err() { closed } else { ControlFlow::Continue(Some(Event::Changed)) },
             _ = tokio::time::sleep_until(until.unwrap_or_else(Instant::now)), if until.is_some() => ControlFlow::Continue(Some(Event::Timer)),
         }
     }

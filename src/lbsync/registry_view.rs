@@ -31,30 +31,61 @@ const PROGRESS_DEADLINE: Duration = Duration::from_secs(5);
 /// Re-opening a broken watch: short, so a restarted etcd is followed again within a second.
 const REOPEN_FIRST: Duration = Duration::from_millis(50);
 const REOPEN_MAX: Duration = Duration::from_millis(500);
+/// What the watch's retry log calls it (a fresh log for each listing).
+const WATCHING: &str = "watching the registry prefix";
 
-/// How far the view has caught up with etcd, for the leader's fence: `seen` is the highest header
-/// revision of a listing or watch response (every event up to it is applied); `wanted` is the
-/// revision a new leadership term needs, which the view asks etcd for with a progress request
-/// rather than waiting for the next change.
-pub struct CatchUp {
-    pub seen: watch::Sender<i64>,
-    pub wanted: watch::Receiver<i64>,
+/// The driver's ends of a running registry view: `changed` carries the revision of the last change
+/// (`None` until the first listing). For the leader's fence, `seen` is the highest header revision
+/// of a listing or watch response (every event up to it is applied) and `wanted` is the revision a
+/// new leadership term needs, which the view asks etcd for with a progress request rather than
+/// waiting for the next change.
+pub struct View {
+    pub registry: SharedInstances,
+    pub changed: watch::Receiver<Option<i64>>,
+    pub seen: watch::Receiver<i64>,
+    pub wanted: watch::Sender<i64>,
 }
 
-impl CatchUp {
-    fn saw(&self, revision: i64) {
-        self.seen.send_if_modified(|s| {
-            let newer = revision > *s;
-            if newer {
-                *s = revision;
-            }
-            newer
-        });
-    }
+/// Starts the view of `prefix` into `registry` on `pool`; it runs until `changed` is dropped.
+pub fn spawn(
+    pool: Pool,
+    registry: InstanceMap,
+    prefix: String,
+) -> (View, tokio::task::JoinHandle<()>) {
+    let registry: SharedInstances = Arc::new(Mutex::new(registry));
+    let (changed_tx, changed) = watch::channel(None);
+    let (seen_tx, seen) = watch::channel(0);
+    let (wanted, wanted_rx) = watch::channel(0);
+    let follower = Follower {
+        pool,
+        registry: registry.clone(),
+        prefix,
+        changed: changed_tx,
+        seen: seen_tx,
+        wanted: wanted_rx,
+        cluster: 0,
+        next_rev: 0,
+        backoff: Backoff::new(REOPEN_FIRST, REOPEN_MAX),
+        log: RetryLog::new(WATCHING),
+    };
+    let task = tokio::spawn(follower.run());
+    let view = View {
+        registry,
+        changed,
+        seen,
+        wanted,
+    };
+    (view, task)
+}
 
-    /// True when a leader waits for a revision the view has not shown yet.
-    fn behind(&mut self) -> bool {
-        *self.wanted.borrow_and_update() > *self.seen.borrow()
+impl View {
+    /// The desired set now.
+    pub fn snapshot(&self) -> ViewSnapshot {
+        let r = lock(&self.registry);
+        ViewSnapshot {
+            addrs: r.desired(),
+            instances: r.instances(),
+        }
     }
 }
 
@@ -68,27 +99,15 @@ pub struct ViewSnapshot {
     pub instances: usize,
 }
 
-/// Where a watch must start again, given what etcd answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Continuity {
-    /// The server is at or past what we saw: carry on.
-    Follows,
-    /// The server is behind our revision, or is another cluster: re-list from scratch.
-    Lost,
-}
-
-/// Compares a response header with what was seen (`next_rev`: the revision the watch expects
-/// next; `cluster`: the cluster id of the listing).
-pub fn continuity(header_rev: i64, header_cluster: u64, next_rev: i64, cluster: u64) -> Continuity {
-    if header_cluster != cluster || header_rev < next_rev - 1 {
-        Continuity::Lost
-    } else {
-        Continuity::Follows
-    }
+/// True when a response header follows what was seen (`next_rev`: the revision the watch expects
+/// next; `cluster`: the cluster id of the listing); false when the server is behind our revision,
+/// or is another cluster: then re-list from scratch.
+pub fn follows(header_rev: i64, header_cluster: u64, next_rev: i64, cluster: u64) -> bool {
+    header_cluster == cluster && header_rev >= next_rev - 1
 }
 
 /// Why etcd canceled a watch, from its response: a compaction is said as such (its response
-/// carries no header revision, so it must be read before [`continuity`] is asked), else etcd's
+/// carries no header revision, so it must be read before [`follows`] is asked), else etcd's
 /// own reason. `None` when the watch was not canceled.
 pub fn cancel_reason(canceled: bool, compact_revision: i64, reason: &str) -> Option<String> {
     match (canceled || compact_revision > 0, compact_revision, reason) {
@@ -155,73 +174,23 @@ async fn list(
     Ok((rev, cluster, out))
 }
 
-/// The desired set now.
-pub fn snapshot(registry: &SharedInstances) -> ViewSnapshot {
-    let r = lock(registry);
-    ViewSnapshot {
-        addrs: r.desired(),
-        instances: r.instances(),
-    }
-}
-
 fn lock(registry: &SharedInstances) -> std::sync::MutexGuard<'_, InstanceMap> {
     registry.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Runs until every receiver of `tx` is gone; `tx` carries the revision the registry is at
-/// (`None` until the first listing).
-pub async fn list_and_follow(
-    pool: Pool,
-    registry: SharedInstances,
-    prefix: String,
-    tx: watch::Sender<Option<i64>>,
-    mut catch_up: CatchUp,
-) {
-    let mut list_backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
-    let mut list_log = RetryLog::new("reading the registry prefix");
-    while !tx.is_closed() {
-        let member = pool.member();
-        let (rev, cluster, kvs) = match list(&member.client, &prefix).await {
-            Ok(x) => x,
-            Err(e) => {
-                pool.suspect(member.index, &e);
-                list_log.failed(&e);
-                tokio::select! {
-                    _ = tokio::time::sleep(list_backoff.next_delay()) => {}
-                    _ = tx.closed() => return,
-                }
-                continue;
-            }
-        };
-        list_log.succeeded();
-        list_backoff.reset();
-        debug!(revision = rev, keys = kvs.len(), "registry prefix listed");
-        lock(&registry).reset(kvs);
-        tx.send_replace(Some(rev));
-        catch_up.saw(rev);
-        let follower = Follower {
-            pool: &pool,
-            registry: &registry,
-            tx: &tx,
-            catch_up: &mut catch_up,
-            cluster,
-            next_rev: rev + 1,
-            backoff: Backoff::new(REOPEN_FIRST, REOPEN_MAX),
-            log: RetryLog::new("watching the registry prefix"),
-        };
-        follower.follow(&prefix).await;
-    }
 }
 
 /// The watch cannot go on: re-list the prefix (or stop, when the receivers are gone).
 struct Relist;
 
-/// One watch of the prefix: where it is and how its (re)opens are paced and logged.
-struct Follower<'a> {
-    pool: &'a Pool,
-    registry: &'a SharedInstances,
-    tx: &'a watch::Sender<Option<i64>>,
-    catch_up: &'a mut CatchUp,
+/// The view's task: the prefix listed, then watched; where the watch is and how its (re)opens are
+/// paced and logged.
+struct Follower {
+    pool: Pool,
+    registry: SharedInstances,
+    prefix: String,
+    /// The senders of [`View`]'s channels.
+    changed: watch::Sender<Option<i64>>,
+    seen: watch::Sender<i64>,
+    wanted: watch::Receiver<i64>,
     /// The cluster id of the listing.
     cluster: u64,
     /// The revision the watch expects next.
@@ -230,12 +199,60 @@ struct Follower<'a> {
     log: RetryLog,
 }
 
-impl Follower<'_> {
+impl Follower {
+    /// Every event up to `revision` is applied (this task is the only sender of `seen`).
+    fn saw(&self, revision: i64) {
+        if revision > *self.seen.borrow() {
+            self.seen.send_replace(revision);
+        }
+    }
+
+    /// The registry changed at `revision` (every event up to it applied).
+    fn publish(&self, revision: i64) {
+        self.changed.send_replace(Some(revision));
+        self.saw(revision);
+    }
+
+    /// True when a leader waits for a revision the view has not shown yet.
+    fn behind(&mut self) -> bool {
+        *self.wanted.borrow_and_update() > *self.seen.borrow()
+    }
+
+    /// Lists, then follows the prefix until the receivers of `changed` are gone.
+    async fn run(mut self) {
+        let mut list_backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+        let mut list_log = RetryLog::new("reading the registry prefix");
+        while !self.changed.is_closed() {
+            let member = self.pool.member();
+            let (rev, cluster, kvs) = match list(&member.client, &self.prefix).await {
+                Ok(x) => x,
+                Err(e) => {
+                    self.pool.suspect(member.index, &e);
+                    list_log.failed(&e);
+                    tokio::select! {
+                        _ = tokio::time::sleep(list_backoff.next_delay()) => {}
+                        _ = self.changed.closed() => return,
+                    }
+                    continue;
+                }
+            };
+            list_log.succeeded();
+            list_backoff.reset();
+            debug!(revision = rev, keys = kvs.len(), "registry prefix listed");
+            lock(&self.registry).reset(kvs);
+            self.publish(rev);
+            (self.cluster, self.next_rev) = (cluster, rev + 1);
+            self.backoff.reset();
+            self.log = RetryLog::new(WATCHING);
+            self.follow().await;
+        }
+    }
+
     /// Follows the watch from `next_rev` until a re-list is needed (or the receivers are gone).
     /// Each (re)open goes to the pool's current member; a broken stream marks its member suspect,
     /// so the next open goes to one that answers.
-    async fn follow(mut self, prefix: &str) {
-        while !self.tx.is_closed() {
+    async fn follow(&mut self) {
+        while !self.changed.is_closed() {
             let member = self.pool.member();
             let mut wc = member
                 .client
@@ -244,7 +261,7 @@ impl Follower<'_> {
             let opts = WatchOptions::new()
                 .with_prefix()
                 .with_start_revision(self.next_rev);
-            match timed(wc.watch(prefix, Some(opts))).await {
+            match timed(wc.watch(self.prefix.as_str(), Some(opts))).await {
                 Ok(mut stream) => {
                     if self.read(member.index, &mut stream).await.is_err() {
                         return;
@@ -264,9 +281,9 @@ impl Follower<'_> {
     /// re-list is needed. A quiet stream, or a leader waiting for a revision not seen yet, is
     /// asked for progress; a stream silent past the progress deadline counts as broken.
     async fn read(&mut self, member: usize, stream: &mut WatchStream) -> Result<(), Relist> {
-        let mut awaiting_progress = false;
+        let (mut awaiting_progress, mut quiet) = (false, false);
         loop {
-            if !awaiting_progress && self.catch_up.behind() {
+            if !awaiting_progress && (quiet || self.behind()) {
                 if stream.request_progress().await.is_err() {
                     return Ok(());
                 }
@@ -279,15 +296,12 @@ impl Follower<'_> {
             };
             let msg = tokio::select! {
                 m = tokio::time::timeout(wait, stream.message()) => m,
-                _ = self.tx.closed() => return Err(Relist),
-                r = self.catch_up.wanted.changed() => if r.is_err() { return Err(Relist) } else { continue },
+                _ = self.changed.closed() => return Err(Relist),
+                r = self.wanted.changed() => if r.is_err() { return Err(Relist) } else { continue },
             };
             let resp = match msg {
                 Err(_) if !awaiting_progress => {
-                    if stream.request_progress().await.is_err() {
-                        return Ok(());
-                    }
-                    awaiting_progress = true;
+                    quiet = true;
                     continue;
                 }
                 Err(_) => {
@@ -309,7 +323,7 @@ impl Follower<'_> {
                     return Ok(());
                 }
             };
-            awaiting_progress = false;
+            (awaiting_progress, quiet) = (false, false);
             self.handle(resp).await?;
         }
     }
@@ -323,9 +337,7 @@ impl Follower<'_> {
             resp.cancel_reason(),
         );
         if let Some(h) = resp.header().filter(|_| canceled.is_none()) {
-            if continuity(h.revision(), h.cluster_id(), self.next_rev, self.cluster)
-                == Continuity::Lost
-            {
+            if !follows(h.revision(), h.cluster_id(), self.next_rev, self.cluster) {
                 warn!(
                     etcd_revision = h.revision(),
                     our_revision = self.next_rev - 1,
@@ -347,8 +359,7 @@ impl Follower<'_> {
             // A progress notice (etcd sends one only to a watch that has delivered every
             // event up to its header's revision); not the `created` answer, which comes first.
             if !resp.created() {
-                self.catch_up
-                    .saw(resp.header().map(|h| h.revision()).unwrap_or(0));
+                self.saw(resp.header().map(|h| h.revision()).unwrap_or(0));
             }
             return Ok(());
         }
@@ -359,7 +370,7 @@ impl Follower<'_> {
     /// A response's events, into the registry as one change; publishes the revision.
     fn apply(&mut self, resp: &WatchResponse) {
         let mut last = self.next_rev - 1;
-        let mut registry = lock(self.registry);
+        let mut registry = lock(&self.registry);
         for ev in resp.events() {
             let Some(kv) = ev.kv() else { continue };
             last = last.max(kv.mod_revision());
@@ -379,8 +390,7 @@ impl Follower<'_> {
             revision = last,
             "prefix changed"
         );
-        self.tx.send_replace(Some(last));
-        self.catch_up.saw(last);
+        self.publish(last);
     }
 }
 

@@ -11,7 +11,7 @@ mod file;
 mod render;
 
 pub use command::{CommandFailure, Failure, OUTPUT_CAP};
-pub use render::{parse, render, render_into, valid_name, Parsed, PLACEHOLDER};
+pub use render::{parse, render_into, valid_name, Parsed, PLACEHOLDER};
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -142,8 +142,9 @@ enum Loaded {
     /// Just started: a previous run may have written the file and died before reloading, so the
     /// first apply reloads even when the file is unchanged.
     Unknown,
-    /// nginx loaded the file as it is on disk.
-    Current,
+    /// nginx loaded the file as it is on disk, which holds this set as this process wrote it
+    /// (so a large file is not parsed again to tell what changed).
+    Current(BTreeSet<SocketAddr>),
     /// A reload failed; nginx still serves this set, and the next apply reloads again.
     Stale(BTreeSet<SocketAddr>),
 }
@@ -154,9 +155,6 @@ enum Loaded {
 pub struct NginxUpstream {
     cfg: NginxConfig,
     loaded: Loaded,
-    /// The set this process last wrote and nginx loaded (so a large file is not parsed again
-    /// to tell what changed).
-    applied: Option<BTreeSet<SocketAddr>>,
     /// The file's bytes as of the last successful apply (empty before one), so a pass that finds
     /// the set unchanged compares the file with them instead of rendering it again.
     rendered: String,
@@ -168,17 +166,14 @@ impl NginxUpstream {
     /// Validates the config: the name, the file's directory, the commands.
     pub fn new(cfg: NginxConfig) -> Result<Self, NginxError> {
         let name = &cfg.upstream_name;
-        if name.is_empty() {
-            return Err(NginxError::BadName {
-                name: name.clone(),
-                reason: "must not be empty",
-            });
-        }
         if !valid_name(name) {
-            return Err(NginxError::BadName {
-                name: name.clone(),
-                reason: "use only letters, digits, '_', '.' and '-'",
-            });
+            let reason = if name.is_empty() {
+                "must not be empty"
+            } else {
+                "use only letters, digits, '_', '.' and '-'"
+            };
+            let name = name.clone();
+            return Err(NginxError::BadName { name, reason });
         }
         check_file(&cfg.upstream_file)?;
         for (flag, cmd) in [
@@ -192,39 +187,21 @@ impl NginxUpstream {
         if cfg.command_timeout.is_zero() {
             return Err(NginxError::ZeroTimeout);
         }
-        if let Ok(Some(bytes)) = file::read(&cfg.upstream_file) {
-            let p = parse(name, &String::from_utf8_lossy(&bytes));
-            if !p.problems.is_empty() {
-                warn!(file = %cfg.upstream_file.display(), problems = ?p.problems,
-                    "existing upstream file is not what lbsync writes; it will be overwritten");
-            }
+        if let Ok(bytes) = file::read(&cfg.upstream_file) {
+            let why = "existing upstream file is not what lbsync writes; it will be overwritten";
+            lenient_parse(&cfg, bytes.as_deref(), why);
         }
         Ok(NginxUpstream {
             cfg,
             loaded: Loaded::Unknown,
-            applied: None,
             rendered: String::new(),
             scratch: String::new(),
         })
     }
 
-    /// True when nginx may not serve what the file holds (just started, or a reload failed).
-    pub fn reload_pending(&self) -> bool {
-        self.loaded != Loaded::Current
-    }
-
-    /// Makes nginx serve exactly `backends` plus `static_nodes` (never removed, rendered too).
-    pub async fn apply(
-        &mut self,
-        backends: &BTreeSet<SocketAddr>,
-        static_nodes: &BTreeSet<SocketAddr>,
-    ) -> Result<Applied, NginxError> {
+    /// Makes nginx serve exactly `wanted` (the static nodes included).
+    pub async fn apply(&mut self, wanted: &BTreeSet<SocketAddr>) -> Result<Applied, NginxError> {
         let path = self.cfg.upstream_file.clone();
-        let wanted: BTreeSet<SocketAddr> = if static_nodes.is_empty() {
-            backends.clone()
-        } else {
-            backends.union(static_nodes).copied().collect()
-        };
         let previous = {
             let p = path.clone();
             blocking(move || file::read(&p))
@@ -233,25 +210,26 @@ impl NginxUpstream {
         };
         // The set nginx serves, and the file still as written: nothing to render or run. A file
         // edited by someone else falls through and is rendered and rewritten.
-        if self.loaded == Loaded::Current
-            && self.applied.as_ref() == Some(&wanted)
+        if matches!(&self.loaded, Loaded::Current(s) if s == wanted)
             && previous.as_deref() == Some(self.rendered.as_bytes())
         {
             debug!(file = %path.display(), servers = wanted.len(), "nginx upstream unchanged");
             return Ok(Applied::Unchanged);
         }
         let mut text = std::mem::take(&mut self.scratch);
-        render_into(&mut text, &self.cfg.upstream_name, &wanted);
+        render_into(&mut text, &self.cfg.upstream_name, wanted);
         let changed = previous.as_deref() != Some(text.as_bytes());
-        if !changed && self.loaded == Loaded::Current {
+        if !changed && matches!(self.loaded, Loaded::Current(_)) {
             debug!(file = %path.display(), servers = wanted.len(), "nginx upstream unchanged");
-            self.served(wanted, text);
+            self.served(wanted.clone(), text);
             return Ok(Applied::Unchanged);
         }
         let base = match &self.loaded {
-            Loaded::Stale(served) => served.clone(),
-            Loaded::Current if self.applied.is_some() => self.applied.clone().unwrap_or_default(),
-            Loaded::Unknown | Loaded::Current => self.lenient_parse(previous.as_deref()),
+            Loaded::Current(served) | Loaded::Stale(served) => served.clone(),
+            Loaded::Unknown => {
+                let why = "upstream file was edited by hand; overwriting it";
+                lenient_parse(&self.cfg, previous.as_deref(), why)
+            }
         };
         // Until the reload succeeds nginx serves `base`, even if this future is dropped midway.
         let prior = std::mem::replace(&mut self.loaded, Loaded::Stale(base.clone()));
@@ -260,7 +238,7 @@ impl NginxUpstream {
         }
         self.check(&path, changed.then_some(previous), prior)
             .await?;
-        self.reload(path, wanted, base, text).await
+        self.reload(path, wanted.clone(), base, text).await
     }
 
     /// Runs `--reload-cmd`; nginx then serves `wanted` where it served `base`.
@@ -281,7 +259,6 @@ impl NginxUpstream {
                 output: f.output,
             });
         }
-        self.loaded = Loaded::Current;
         let added: Vec<SocketAddr> = wanted.difference(&base).copied().collect();
         let removed: Vec<SocketAddr> = base.difference(&wanted).copied().collect();
         let servers = wanted.len();
@@ -296,7 +273,7 @@ impl NginxUpstream {
 
     /// nginx serves `wanted`, which the file holds as `text`.
     fn served(&mut self, wanted: BTreeSet<SocketAddr>, text: String) {
-        self.applied = Some(wanted);
+        self.loaded = Loaded::Current(wanted);
         self.scratch = std::mem::replace(&mut self.rendered, text);
     }
 
@@ -354,19 +331,19 @@ impl NginxUpstream {
         }
         Ok(p.servers)
     }
+}
 
-    /// The servers in the previous file, skipping (with a warning) anything unreadable.
-    fn lenient_parse(&self, previous: Option<&[u8]>) -> BTreeSet<SocketAddr> {
-        let Some(bytes) = previous else {
-            return BTreeSet::new();
-        };
-        let p = parse(&self.cfg.upstream_name, &String::from_utf8_lossy(bytes));
-        if !p.problems.is_empty() {
-            warn!(file = %self.cfg.upstream_file.display(), problems = ?p.problems,
-                "upstream file was edited by hand; overwriting it");
-        }
-        p.servers
+/// The servers in an upstream file's bytes (none without a file), skipping anything unreadable
+/// with a warning that says `why`.
+fn lenient_parse(cfg: &NginxConfig, bytes: Option<&[u8]>, why: &str) -> BTreeSet<SocketAddr> {
+    let Some(bytes) = bytes else {
+        return BTreeSet::new();
+    };
+    let p = parse(&cfg.upstream_name, &String::from_utf8_lossy(bytes));
+    if !p.problems.is_empty() {
+        warn!(file = %cfg.upstream_file.display(), problems = ?p.problems, "{why}");
     }
+    p.servers
 }
 
 fn check_file(path: &Path) -> Result<(), NginxError> {
@@ -400,14 +377,9 @@ fn io_error(action: &'static str, path: &Path, source: std::io::Error) -> NginxE
 /// Writes `text` to `path` off the async worker threads and gives the buffer back.
 async fn write(path: &Path, text: String) -> Result<String, NginxError> {
     let p = path.to_path_buf();
-    let (back, written) = tokio::task::spawn_blocking(move || {
-        let r = file::write_atomic(&p, text.as_bytes());
-        (text, r)
-    })
-    .await
-    .unwrap_or_else(|e| (String::new(), Err(std::io::Error::other(e))));
-    written.map_err(|source| io_error("write", path, source))?;
-    Ok(back)
+    blocking(move || file::write_atomic(&p, text.as_bytes()).map(|()| text))
+        .await
+        .map_err(|source| io_error("write", path, source))
 }
 
 /// Runs small file I/O (fsync included) off the async worker threads.

@@ -16,18 +16,12 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
-/// The upstream file for `servers`, sorted (the set's order), byte-for-byte the same for the same
-/// input so an unchanged set never rewrites the file. Plain `server` lines: nginx's own passive
-/// defaults (max_fails=1, fail_timeout=10s) already skip a dead backend briefly, and lbsync is
-/// what removes it for good.
-pub fn render(name: &str, servers: &BTreeSet<SocketAddr>) -> String {
-    let mut out = String::new();
-    render_into(&mut out, name, servers);
-    out
-}
-
-/// [`render`] into `out` (cleared first), so a caller rendering 20 000 lines a few times a second
-/// reuses one buffer and formats no address through `fmt` (IPv4 digits are written directly).
+/// The upstream file for `servers` into `out` (cleared first): sorted (the set's order),
+/// byte-for-byte the same for the same input so an unchanged set never rewrites the file. Plain
+/// `server` lines: nginx's own passive defaults (max_fails=1, fail_timeout=10s) already skip a
+/// dead backend briefly, and lbsync is what removes it for good. A caller rendering 20 000 lines a
+/// few times a second reuses one buffer, and no address is formatted through `fmt` (IPv4 digits
+/// are written directly).
 pub fn render_into(out: &mut String, name: &str, servers: &BTreeSet<SocketAddr>) {
     out.clear();
     out.reserve(servers.len() * 30 + 128);

@@ -15,6 +15,13 @@ fn cfg(dir: &Path, check: &str, reload: &str) -> NginxConfig {
     }
 }
 
+/// The upstream file for `servers`, in a buffer of its own.
+fn render(name: &str, servers: &BTreeSet<SocketAddr>) -> String {
+    let mut out = String::new();
+    render_into(&mut out, name, servers);
+    out
+}
+
 #[test]
 fn new_rejects_bad_input_naming_the_flag() {
     let d = tempfile::tempdir().unwrap();
@@ -54,8 +61,11 @@ fn new_rejects_bad_input_naming_the_flag() {
 async fn writes_once_then_unchanged_and_reports_the_diff() {
     let d = tempfile::tempdir().unwrap();
     let mut b = NginxUpstream::new(cfg(d.path(), "true", "true")).unwrap();
-    let statics = set(&["10.0.0.9:80"]);
-    let r = b.apply(&set(&["10.0.0.1:80"]), &statics).await.unwrap();
+    // 10.0.0.9 stays throughout, as a static node does.
+    let r = b
+        .apply(&set(&["10.0.0.1:80", "10.0.0.9:80"]))
+        .await
+        .unwrap();
     assert_eq!(
         r,
         Applied::Reloaded {
@@ -67,10 +77,16 @@ async fn writes_once_then_unchanged_and_reports_the_diff() {
         }
     );
     assert_eq!(b.current().unwrap(), set(&["10.0.0.1:80", "10.0.0.9:80"]));
-    assert!(!b.reload_pending());
-    let again = b.apply(&set(&["10.0.0.1:80"]), &statics).await.unwrap();
+    assert!(matches!(b.loaded, Loaded::Current(_)));
+    let again = b
+        .apply(&set(&["10.0.0.1:80", "10.0.0.9:80"]))
+        .await
+        .unwrap();
     assert_eq!(again, Applied::Unchanged);
-    let r = b.apply(&set(&["10.0.0.2:80"]), &statics).await.unwrap();
+    let r = b
+        .apply(&set(&["10.0.0.2:80", "10.0.0.9:80"]))
+        .await
+        .unwrap();
     assert_eq!(
         r,
         Applied::Reloaded {
@@ -86,8 +102,11 @@ async fn first_apply_after_start_reloads_an_unchanged_file_once() {
     let s = set(&["10.0.0.1:80"]);
     std::fs::write(d.path().join("upstream.conf"), render("app", &s)).unwrap();
     let mut b = NginxUpstream::new(cfg(d.path(), "true", "true")).unwrap();
-    assert!(b.reload_pending());
-    let r = b.apply(&s, &BTreeSet::new()).await.unwrap();
+    assert!(
+        !matches!(b.loaded, Loaded::Current(_)),
+        "a reload is pending"
+    );
+    let r = b.apply(&s).await.unwrap();
     assert_eq!(
         r,
         Applied::Reloaded {
@@ -95,10 +114,7 @@ async fn first_apply_after_start_reloads_an_unchanged_file_once() {
             removed: vec![]
         }
     );
-    assert_eq!(
-        b.apply(&s, &BTreeSet::new()).await.unwrap(),
-        Applied::Unchanged
-    );
+    assert_eq!(b.apply(&s).await.unwrap(), Applied::Unchanged);
 }
 
 #[tokio::test]
@@ -106,10 +122,7 @@ async fn failed_check_puts_the_old_bytes_back_or_removes_a_new_file() {
     let d = tempfile::tempdir().unwrap();
     let path = d.path().join("upstream.conf");
     let mut b = NginxUpstream::new(cfg(d.path(), "echo rejected >&2; exit 1", "true")).unwrap();
-    let e = b
-        .apply(&set(&["10.0.0.1:80"]), &BTreeSet::new())
-        .await
-        .unwrap_err();
+    let e = b.apply(&set(&["10.0.0.1:80"])).await.unwrap_err();
     assert_eq!(e.metric_label(), "check_failed");
     assert!(e.to_string().contains("rejected"), "{e}");
     assert!(
@@ -118,10 +131,7 @@ async fn failed_check_puts_the_old_bytes_back_or_removes_a_new_file() {
     );
 
     std::fs::write(&path, b"# hand-written\n").unwrap();
-    let e = b
-        .apply(&set(&["10.0.0.1:80"]), &BTreeSet::new())
-        .await
-        .unwrap_err();
+    let e = b.apply(&set(&["10.0.0.1:80"])).await.unwrap_err();
     assert!(
         matches!(
             e,
@@ -149,7 +159,7 @@ async fn check_timeout_and_missing_binary_restore_too() {
     c.command_timeout = Duration::from_millis(200);
     let e = NginxUpstream::new(c)
         .unwrap()
-        .apply(&set(&["10.0.0.1:80"]), &BTreeSet::new())
+        .apply(&set(&["10.0.0.1:80"]))
         .await
         .unwrap_err();
     assert!(e.to_string().contains("did not finish within 200ms"), "{e}");
@@ -158,7 +168,7 @@ async fn check_timeout_and_missing_binary_restore_too() {
     let c = cfg(d.path(), "nginx-not-installed-here -t", "true");
     let e = NginxUpstream::new(c)
         .unwrap()
-        .apply(&set(&["10.0.0.1:80"]), &BTreeSet::new())
+        .apply(&set(&["10.0.0.1:80"]))
         .await
         .unwrap_err();
     let msg = e.to_string();
@@ -179,14 +189,17 @@ async fn failed_reload_keeps_the_new_file_and_retries_with_the_pending_diff() {
     );
     let mut b = NginxUpstream::new(cfg(d.path(), "true", &reload)).unwrap();
     let s = set(&["10.0.0.1:80"]);
-    let e = b.apply(&s, &BTreeSet::new()).await.unwrap_err();
+    let e = b.apply(&s).await.unwrap_err();
     assert_eq!(e.metric_label(), "reload_failed");
     assert!(e.to_string().contains("stays in place") && e.to_string().contains("no master"));
     assert_eq!(b.current().unwrap(), s);
-    assert!(b.reload_pending());
+    assert!(
+        !matches!(b.loaded, Loaded::Current(_)),
+        "a reload is pending"
+    );
 
     std::fs::write(&flag, b"").unwrap();
-    let r = b.apply(&s, &BTreeSet::new()).await.unwrap();
+    let r = b.apply(&s).await.unwrap();
     assert_eq!(
         r,
         Applied::Reloaded {
@@ -194,10 +207,7 @@ async fn failed_reload_keeps_the_new_file_and_retries_with_the_pending_diff() {
             removed: vec![]
         }
     );
-    assert_eq!(
-        b.apply(&s, &BTreeSet::new()).await.unwrap(),
-        Applied::Unchanged
-    );
+    assert_eq!(b.apply(&s).await.unwrap(), Applied::Unchanged);
 }
 
 #[tokio::test]
@@ -205,17 +215,19 @@ async fn an_apply_dropped_midway_is_finished_by_the_next_one() {
     let d = tempfile::tempdir().unwrap();
     let s = set(&["10.0.0.1:80"]);
     let mut b = NginxUpstream::new(cfg(d.path(), "true", "true")).unwrap();
-    b.apply(&BTreeSet::new(), &BTreeSet::new()).await.unwrap();
+    b.apply(&BTreeSet::new()).await.unwrap();
 
     // lbsync shutting down while the check runs: the new file is on disk, nginx never reloaded.
     b.cfg.check_cmd = "sleep 30".to_string();
-    let none = BTreeSet::new();
-    let dropped = tokio::time::timeout(Duration::from_millis(300), b.apply(&s, &none));
+    let dropped = tokio::time::timeout(Duration::from_millis(300), b.apply(&s));
     assert!(dropped.await.is_err());
-    assert!(b.reload_pending());
+    assert!(
+        !matches!(b.loaded, Loaded::Current(_)),
+        "a reload is pending"
+    );
 
     b.cfg.check_cmd = "true".to_string();
-    let r = b.apply(&s, &BTreeSet::new()).await.unwrap();
+    let r = b.apply(&s).await.unwrap();
     assert_eq!(
         r,
         Applied::Reloaded {
@@ -261,21 +273,15 @@ async fn a_hand_edit_of_an_unchanged_set_is_still_overwritten() {
     let d = tempfile::tempdir().unwrap();
     let mut b = NginxUpstream::new(cfg(d.path(), "true", "true")).unwrap();
     let want = set(&["10.0.0.1:80", "10.0.0.2:80"]);
-    b.apply(&want, &BTreeSet::new()).await.unwrap();
-    assert_eq!(
-        b.apply(&want, &BTreeSet::new()).await.unwrap(),
-        Applied::Unchanged
-    );
+    b.apply(&want).await.unwrap();
+    assert_eq!(b.apply(&want).await.unwrap(), Applied::Unchanged);
     let file = d.path().join("upstream.conf");
     std::fs::write(&file, render("app", &set(&["10.0.0.1:80"]))).unwrap();
-    let r = b.apply(&want, &BTreeSet::new()).await.unwrap();
+    let r = b.apply(&want).await.unwrap();
     assert!(matches!(r, Applied::Reloaded { .. }), "{r:?}");
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
         render("app", &want)
     );
-    assert_eq!(
-        b.apply(&want, &BTreeSet::new()).await.unwrap(),
-        Applied::Unchanged
-    );
+    assert_eq!(b.apply(&want).await.unwrap(), Applied::Unchanged);
 }

@@ -118,12 +118,6 @@ impl LbStatus {
             LbStatus::PendingUpdate | LbStatus::Build | LbStatus::PendingCreate
         )
     }
-
-    /// A status this client does not know (`Other`): not mutable now; log it once and try again
-    /// on the normal schedule.
-    pub fn is_unknown(&self) -> bool {
-        matches!(self, LbStatus::Other(_))
-    }
 }
 
 /// One node of a load balancer.

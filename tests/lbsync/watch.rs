@@ -7,22 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sidekick::lbsync::instances::InstanceMap;
-use sidekick::lbsync::registry_view::{self, SharedInstances};
+use sidekick::lbsync::registry_view::{self, View};
 use sidekick::registry::node::AddressRules;
 use testkit::etcd::Etcd;
 
-/// The registry view of `/services/web/` on `access`, as lbsync runs it: its task, the registry
-/// it fills, the revisions it publishes, and the two ends of its catch-up channel (the revisions
-/// it has applied; the revision a leader wants).
-struct View {
-    task: tokio::task::JoinHandle<()>,
-    registry: SharedInstances,
-    rx: tokio::sync::watch::Receiver<Option<i64>>,
-    seen: tokio::sync::watch::Receiver<i64>,
-    wanted: tokio::sync::watch::Sender<i64>,
-}
-
-async fn start_view(access: &testkit::etcd::EtcdAccess) -> View {
+/// The registry view of `/services/web/` on `access`, as lbsync runs it: the driver's ends (the
+/// registry it fills, the revisions it publishes, the two ends of its catch-up channel: the
+/// revisions it has applied; the revision a leader wants) and its task.
+async fn start_view(access: &testkit::etcd::EtcdAccess) -> (View, tokio::task::JoinHandle<()>) {
     let pool = sidekick::etcd::Pool::connect(&sidekick::etcd::EtcdConfig {
         endpoints: access.endpoints.clone(),
         tls: None,
@@ -30,31 +22,12 @@ async fn start_view(access: &testkit::etcd::EtcdAccess) -> View {
     })
     .await
     .unwrap();
-    let (tx, rx) = tokio::sync::watch::channel(None);
-    let (seen_tx, seen) = tokio::sync::watch::channel(0);
-    let (wanted, wanted_rx) = tokio::sync::watch::channel(0);
-    let registry: SharedInstances = Arc::new(Mutex::new(InstanceMap::new(
+    let registry = InstanceMap::new(
         "/services/web/",
         &["public_ipv4_addr"],
         AddressRules::default(),
-    )));
-    let task = tokio::spawn(registry_view::list_and_follow(
-        pool,
-        registry.clone(),
-        "/services/web/".into(),
-        tx,
-        registry_view::CatchUp {
-            seen: seen_tx,
-            wanted: wanted_rx,
-        },
-    ));
-    View {
-        task,
-        registry,
-        rx,
-        seen,
-        wanted,
-    }
+    );
+    registry_view::spawn(pool, registry, "/services/web/".into())
 }
 
 #[test]
@@ -70,13 +43,15 @@ fn the_view_lists_then_follows_changes_across_a_compaction() {
     }
     let ok = testkit::rt::block_on(async move {
         let mut c = access.client().await;
-        let View {
+        let (
+            View {
+                registry,
+                changed: mut rx,
+                ..
+            },
             task,
-            registry,
-            mut rx,
-            ..
-        } = start_view(&access).await;
-        let count = || registry_view::snapshot(&registry).addrs.len();
+        ) = start_view(&access).await;
+        let count = || registry.lock().unwrap().desired().len();
         let listed = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|d| d.is_some()))
             .await
             .is_ok();
@@ -113,13 +88,15 @@ fn a_revision_a_leader_needs_is_confirmed_without_a_change_under_the_prefix() {
     let (listed_at, caught_up, need) = testkit::rt::block_on(async move {
         let mut c = access.client().await;
         // The view runs while someone holds its receiver.
-        let View {
+        let (
+            View {
+                changed: _rx,
+                mut seen,
+                wanted: wanted_tx,
+                ..
+            },
             task,
-            rx: _rx,
-            mut seen,
-            wanted: wanted_tx,
-            ..
-        } = start_view(&access).await;
+        ) = start_view(&access).await;
         let listed_at = *tokio::time::timeout(Duration::from_secs(5), seen.wait_for(|&s| s > 0))
             .await
             .expect("the listing reports its revision")

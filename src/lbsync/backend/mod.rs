@@ -8,7 +8,7 @@ pub mod rackspace;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
-use super::node_plan::NodePlan;
+use super::plan::NodePlan;
 use super::{LbsyncError, Step};
 
 /// Why a backend's step stopped short: what the driver does next, or an error that ends lbsync.

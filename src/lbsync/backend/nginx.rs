@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tracing::error;
 
-use super::super::node_plan::NodePlan;
+use super::super::plan::NodePlan;
 use super::super::{LbsyncError, Step};
 use super::{Backend, Halt};
 use crate::nginx::{Applied, NginxUpstream};
@@ -35,6 +35,11 @@ impl NginxBackend {
             served: None,
         }
     }
+
+    /// What nginx should serve for `plan`: its managed addresses and the static nodes.
+    fn serving(&self, plan: &NodePlan) -> BTreeSet<SocketAddr> {
+        plan.want.union(&self.statics).copied().collect()
+    }
 }
 
 impl Backend for NginxBackend {
@@ -55,33 +60,27 @@ impl Backend for NginxBackend {
             return Ok(Step::Wait(Duration::from_secs(1)));
         }
         let started = tokio::time::Instant::now();
-        Ok(match self.nginx.apply(&plan.want, &self.statics).await {
-            Ok(applied) => {
-                self.served = Some(if self.statics.is_empty() {
-                    plan.want.clone()
-                } else {
-                    plan.want.union(&self.statics).copied().collect()
-                });
-                match applied {
-                    Applied::Unchanged => Step::Converged,
-                    // Counted from the start of this apply: a slow write (fsync on a busy
-                    // disk) does not stretch the spacing, and so the delay of a change.
-                    Applied::Reloaded { .. } => {
-                        Step::Wait(RELOAD_SPACING.saturating_sub(started.elapsed()))
-                    }
-                }
+        let wanted = self.serving(plan);
+        let step = match self.nginx.apply(&wanted).await {
+            Ok(Applied::Unchanged) => Step::Converged,
+            // Counted from the start of this apply: a slow write (fsync on a busy disk) does not
+            // stretch the spacing, and so the delay of a change.
+            Ok(Applied::Reloaded { .. }) => {
+                Step::Wait(RELOAD_SPACING.saturating_sub(started.elapsed()))
             }
             Err(e) => {
                 self.served = None;
                 error!(error = %e, kind = e.metric_label(), "nginx was not updated; retrying at the resync interval");
-                Step::Resync
+                return Ok(Step::Resync);
             }
-        })
+        };
+        self.served = Some(wanted);
+        Ok(step)
     }
 
     async fn describe(&mut self, plan: &NodePlan) -> Result<(), LbsyncError> {
         let present = self.nginx.current()?;
-        let wanted: BTreeSet<SocketAddr> = plan.want.union(&self.statics).copied().collect();
+        let wanted = self.serving(plan);
         for a in present.difference(&wanted) {
             println!("remove  {a}");
         }

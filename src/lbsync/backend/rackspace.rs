@@ -15,8 +15,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
-use super::super::node_plan::NodePlan;
-use super::super::plan::{plan_changes, LbNode, Limits, NodeChanges};
+use super::super::plan::{plan_changes, LbNode, Limits, NodeChanges, NodePlan};
 use super::super::{LbsyncError, Step};
 use super::{Backend, Halt};
 use crate::telemetry::{sample, LOG_SAMPLE};

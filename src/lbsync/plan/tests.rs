@@ -1,5 +1,4 @@
 use super::*;
-use crate::lbsync::node_plan::plan_nodes;
 
 const LIMITS: Limits = Limits {
     node_limit: 25,
@@ -144,4 +143,25 @@ fn wanted_nodes_that_are_not_enabled_are_re_enabled_and_duplicates_removed() {
     );
     assert_eq!(p.enable, vec![1]);
     assert_eq!(p.removes, vec![vec![2]]);
+}
+
+#[test]
+fn the_plan_keeps_statics_out_and_guards_an_empty_registry() {
+    let statics = set(&["1.1.1.1:80"]);
+    let present = set(&["1.1.1.1:80", "10.0.0.1:80"]);
+    let p = plan_nodes(
+        set(&["10.0.0.2:80", "1.1.1.1:80"]),
+        &present,
+        &statics,
+        false,
+    );
+    assert_eq!(p.want, set(&["10.0.0.2:80"]));
+    assert!(!p.empty_guard);
+    let p = plan_nodes(BTreeSet::new(), &present, &statics, false);
+    assert!(p.empty_guard);
+    assert_eq!(p.want, set(&["10.0.0.1:80"]), "keeps what is served");
+    let p = plan_nodes(BTreeSet::new(), &present, &statics, true);
+    assert!(!p.empty_guard && p.want.is_empty());
+    let p = plan_nodes(BTreeSet::new(), &statics, &statics, false);
+    assert!(!p.empty_guard, "only static nodes: nothing to guard");
 }

@@ -4,6 +4,13 @@ fn set(addrs: &[&str]) -> BTreeSet<SocketAddr> {
     addrs.iter().map(|a| a.parse().unwrap()).collect()
 }
 
+/// The upstream file for `servers`, in a buffer of its own.
+fn render(name: &str, servers: &BTreeSet<SocketAddr>) -> String {
+    let mut out = String::new();
+    render_into(&mut out, name, servers);
+    out
+}
+
 #[test]
 fn render_then_parse_round_trips() {
     let s = set(&["10.0.0.2:80", "[2001:db8::1]:8080", "10.0.0.1:80"]);
