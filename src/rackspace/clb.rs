@@ -1,8 +1,7 @@
 //! The Cloud Load Balancers v1.0 calls lbsync needs: list/resolve/get load balancers, list nodes
 //! (every `limit`/`marker` page), read the account limits (optional information: the documented
 //! defaults when the server does not serve them), add nodes in one POST, delete nodes (single or
-//! bulk), set a node's condition. Accepted mutations and status reads feed the PENDING window the
-//! client learns (`Client::suggested_poll_delay`).
+//! bulk), set a node's condition.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -142,13 +141,12 @@ impl Client {
 
     /// `GET /loadbalancers/{id}` with all its nodes (none when the key is absent). When the
     /// detail lists `NODE_PAGE` (100) nodes or more it may be a first page only: the nodes are
-    /// then read with [`Client::list_nodes`]. The status read feeds the learned PENDING window.
+    /// then read with [`Client::list_nodes`].
     pub async fn get_load_balancer(&self, id: u64) -> Result<LoadBalancer, Error> {
         let path = format!("/loadbalancers/{id}");
         let bytes = self.request(Method::GET, &path, &[], None).await?;
         let body: LoadBalancerBody = decode("load balancer", &bytes)?;
         let mut lb = body.load_balancer;
-        self.note_status(id, lb.status.accepts_changes());
         if lb.nodes.len() >= NODE_PAGE {
             lb.nodes = self.list_nodes(id).await?;
         }
@@ -232,7 +230,6 @@ impl Client {
         })
         .map_err(|e| Error::Decode(format!("encoding nodes: {e}")))?;
         let bytes = self.request(Method::POST, &path, &[], Some(&body)).await?;
-        self.note_mutation(lb);
         let created: NodesBody<Node> = decode("created nodes", &bytes)?;
         Ok(created.nodes)
     }
@@ -259,7 +256,6 @@ impl Client {
                 self.request(Method::DELETE, &path, &query, None).await?;
             }
         }
-        self.note_mutation(lb);
         Ok(())
     }
 
@@ -273,7 +269,6 @@ impl Client {
         let path = format!("/loadbalancers/{lb}/nodes/{node_id}");
         let body = json!({"node": {"condition": condition}});
         self.request(Method::PUT, &path, &[], Some(&body)).await?;
-        self.note_mutation(lb);
         Ok(())
     }
 }

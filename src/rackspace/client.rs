@@ -29,7 +29,6 @@ use tracing::{debug, info, warn};
 
 use super::credentials::Credentials;
 use super::error::{classify, Error, Reply};
-use super::pending::PendingWindows;
 
 mod session;
 
@@ -85,11 +84,10 @@ struct Inner {
     /// Spacing of Identity requests after failures.
     identity_gate: std::sync::Mutex<IdentityGate>,
     pacer: super::pace::Pacer,
-    windows: std::sync::Mutex<PendingWindows>,
 }
 
-/// Rackspace Identity + Cloud Load Balancers client. Cheap to clone; clones share the token, the
-/// pacing budget and the learned PENDING window.
+/// Rackspace Identity + Cloud Load Balancers client. Cheap to clone; clones share the token and
+/// the pacing budget.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -178,7 +176,6 @@ impl Client {
                     not_before: None,
                 }),
                 pacer: super::pace::Pacer::default(),
-                windows: std::sync::Mutex::new(PendingWindows::default()),
             }),
         })
     }
@@ -285,38 +282,6 @@ impl Client {
                 Err(e)
             }
         }
-    }
-
-    /// Records an accepted mutation of load balancer `lb` (the start of a PENDING window).
-    pub(crate) fn note_mutation(&self, lb: u64) {
-        self.windows().mutated(lb, tokio::time::Instant::now());
-    }
-
-    /// Records the status `lb` was just read with.
-    pub(crate) fn note_status(&self, lb: u64, accepts_changes: bool) {
-        self.windows()
-            .observed(lb, accepts_changes, tokio::time::Instant::now());
-    }
-
-    fn windows(&self) -> std::sync::MutexGuard<'_, PendingWindows> {
-        self.inner.windows.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// How long to wait before looking at load balancer `lb` again while waiting for it to
-    /// accept changes (ACTIVE): zero when no mutation of ours is in flight on it; else until the
-    /// end of the last PENDING window this client saw (the time from a 202 to the first ACTIVE
-    /// read); after a PENDING look at or past that end, half the time past it (at least 12 ms);
-    /// before anything was learned, half the time since the mutation (at least 100 ms); at most
-    /// 10 s. Every GET also passes the client's GET budget (3/s sustained, 5 in any second) and
-    /// any `Retry-After`, so polling faster than suggested only queues.
-    pub fn suggested_poll_delay(&self, lb: u64) -> Duration {
-        self.windows()
-            .suggested_delay(lb, tokio::time::Instant::now())
-    }
-
-    /// The PENDING window length learned so far (see [`Client::suggested_poll_delay`]).
-    pub fn learned_pending_window(&self) -> Option<Duration> {
-        self.windows().learned()
     }
 }
 

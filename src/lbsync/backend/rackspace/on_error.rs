@@ -25,7 +25,7 @@ impl RackspaceBackend {
             Error::Immutable { .. } => {
                 info!(error = %e, "load balancer busy; waiting for ACTIVE and re-planning");
                 if let Some(id) = self.target.id {
-                    if let Err(halt) = Box::pin(self.wait_active(id)).await {
+                    if let Err(halt) = Box::pin(self.wait_active(id, None)).await {
                         return halt;
                     }
                 }
