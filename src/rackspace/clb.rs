@@ -4,13 +4,10 @@
 //! bulk), set a node's condition.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-
-use tracing::warn;
 
 use super::client::Client;
 use super::error::Error;
@@ -25,9 +22,6 @@ use super::model::{
 const PAGE_SIZE: usize = 100;
 /// Upper bound on pages read by one listing (10 000 load balancers or nodes).
 const MAX_PAGES: usize = 100;
-
-/// Whether `absolute_limits` already warned about falling back to the defaults (once a process).
-static LIMITS_WARNED: AtomicBool = AtomicBool::new(false);
 
 /// The reason to fall back to the default limits, when `e` says the server has no limits to give:
 /// anything but a transient failure (rate limit, 5xx, transport) or rejected credentials.
@@ -170,8 +164,8 @@ impl Client {
     /// The account's `NODE_LIMIT` and `BATCH_DELETE_LIMIT` and where they came from. The limits
     /// route is optional information: when the server does not serve it (404, 405, 501, 403, a
     /// body that is not the limits document, any other refusal) this is `Ok` with the documented
-    /// defaults (25, 10) and [`LimitsSource::Defaults`] carrying a one-line reason; the caller
-    /// logs one warning. Rate limits, 5xx, transport failures and rejected credentials stay
+    /// defaults (25, 10) and [`LimitsSource::Defaults`] carrying a one-line reason for the
+    /// caller's warning. Rate limits, 5xx, transport failures and rejected credentials stay
     /// errors.
     pub async fn account_limits(&self) -> Result<AccountLimits, Error> {
         let path = "/loadbalancers/absolutelimits";
@@ -192,23 +186,6 @@ impl Client {
                 None => Err(e),
             },
         }
-    }
-
-    /// [`Client::account_limits`] without the source; the fall-back to the defaults is logged
-    /// here, once per process, as a warning.
-    pub async fn absolute_limits(&self) -> Result<Limits, Error> {
-        let read = self.account_limits().await?;
-        if let LimitsSource::Defaults { reason } = &read.source {
-            if !LIMITS_WARNED.swap(true, Ordering::Relaxed) {
-                warn!(
-                    reason = %reason,
-                    node_limit = read.limits.node_limit,
-                    batch_delete_limit = read.limits.batch_delete_limit,
-                    "the API does not serve the account limits; using the documented defaults"
-                );
-            }
-        }
-        Ok(read.limits)
     }
 
     /// `POST /loadbalancers/{lb}/nodes` with all `nodes` in one request; returns the created nodes.

@@ -76,7 +76,7 @@ async fn without_the_limits_route_the_defaults_are_used_and_the_client_keeps_wor
         }
         other => panic!("{other:?}"),
     }
-    let limits = c.absolute_limits().await.unwrap();
+    let limits = c.account_limits().await.unwrap().limits;
     assert_eq!(limits.node_limit, 25);
     c.add_nodes(lb, &[node(1), node(2)]).await.unwrap();
     assert_eq!(c.get_load_balancer(lb).await.unwrap().nodes.len(), 2);

@@ -27,7 +27,9 @@ mod drain;
 mod on_error;
 mod poll;
 use crate::backoff::Backoff;
-use crate::rackspace::{Client, Error, LbStatus, LoadBalancer, NewNode, NodeCondition};
+use crate::rackspace::{
+    AccountLimits, Client, Error, LbStatus, LimitsSource, LoadBalancer, NewNode, NodeCondition,
+};
 
 /// How long the executor waits for a PENDING_UPDATE to end before giving the pass back.
 const ACTIVE_WAIT: Duration = Duration::from_secs(120);
@@ -173,12 +175,15 @@ impl RackspaceBackend {
         if let Some(l) = self.limits {
             return Ok(l);
         }
-        let l = self.client.absolute_limits().await?;
-        info!(
-            node_limit = l.node_limit,
-            batch_delete_limit = l.batch_delete_limit,
-            "load balancer limits"
-        );
+        let AccountLimits { limits: l, source } = self.client.account_limits().await?;
+        let (node_limit, batch_delete_limit) = (l.node_limit, l.batch_delete_limit);
+        match source {
+            LimitsSource::Api => info!(node_limit, batch_delete_limit, "load balancer limits"),
+            LimitsSource::Defaults { reason } => {
+                warn!(reason = %reason, node_limit, batch_delete_limit,
+                "the API does not serve the account limits; using the documented defaults")
+            }
+        }
         self.limits = Some(l);
         Ok(l)
     }
