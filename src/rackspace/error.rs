@@ -87,29 +87,19 @@ pub enum Error {
 }
 
 impl Error {
-    /// A short, stable label for metrics.
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            Error::Immutable { .. } => "immutable",
-            Error::LbGone { .. } => "lb_gone",
-            Error::Duplicate { .. } => "duplicate",
-            Error::NodeLimit { .. } => "node_limit",
-            Error::RateLimited { .. } => "rate_limited",
-            Error::Unauthorized => "unauthorized",
-            Error::CredentialsRejected { .. } => "credentials_rejected",
-            Error::NotFound { .. } => "not_found",
-            Error::NodeNotFound { .. } => "node_not_found",
-            Error::NotPartOfLb { .. } => "not_part_of_lb",
-            Error::BadRequest { .. } => "bad_request",
-            Error::Server { .. } => "server",
-            Error::Transport(_) => "transport",
-            Error::Decode(_) => "decode",
-            Error::Config(_) => "config",
-            Error::NoSuchLb { .. } => "no_such_lb",
-            Error::AmbiguousLb { .. } => "ambiguous_lb",
-            Error::TooManyIds { .. } => "too_many_ids",
-            Error::Unexpected { .. } => "unexpected",
+    /// A short, stable label for logs and tests: the variant's name in snake_case
+    /// (`LbGone` → `lb_gone`).
+    pub fn metric_label(&self) -> String {
+        let debug = format!("{self:?}");
+        let name = debug.split(|c: char| !c.is_ascii_alphanumeric()).next();
+        let mut label = String::new();
+        for c in name.unwrap_or_default().chars() {
+            if c.is_ascii_uppercase() && !label.is_empty() {
+                label.push('_');
+            }
+            label.push(c.to_ascii_lowercase());
         }
+        label
     }
 
     /// True when retrying the same request later (with backoff) may succeed.

@@ -52,7 +52,7 @@ impl RackspaceBackend {
             }
             _ => {
                 let d = self.retry.backoff.next_delay();
-                warn!(error = %e, kind = e.metric_label(), attempt = self.retry.backoff.attempts(), retry_in_ms = d.as_millis() as u64, "load balancer API call failed; retrying");
+                warn!(error = %e, kind = %e.metric_label(), attempt = self.retry.backoff.attempts(), retry_in_ms = d.as_millis() as u64, "load balancer API call failed; retrying");
                 Step::Wait(d)
             }
         };
