@@ -103,8 +103,8 @@ impl fmt::Debug for Client {
     }
 }
 
-/// Flattens a reqwest error and its causes into one line.
-fn transport(e: reqwest::Error) -> Error {
+/// A reqwest error and its causes in one line (a cause its text already quotes is not repeated).
+fn chain(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -115,6 +115,11 @@ fn transport(e: reqwest::Error) -> Error {
         }
         source = cause.source();
     }
+    text
+}
+
+fn transport(e: reqwest::Error) -> Error {
+    let mut text = chain(&e);
     if e.is_timeout() && !text.contains("timed out") {
         text.push_str(" (timed out)");
     }
@@ -161,7 +166,16 @@ impl Client {
             .connect_timeout(config.request_timeout)
             .user_agent(concat!("sidekick/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::Config(http_client_error(&e)))?;
+            // reqwest says only "builder error"; the cause is in its source chain, and in
+            // practice it is a missing CA bundle (rustls loads the system's roots).
+            .map_err(|e| {
+                Error::Config(format!(
+                    "cannot build the HTTP client: {} (is a CA bundle installed? HTTPS to \
+                     Rackspace needs the system's root certificates, e.g. \
+                     /etc/ssl/certs/ca-certificates.crt from the Debian package ca-certificates)",
+                    chain(&e)
+                ))
+            })?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -270,7 +284,6 @@ impl Client {
                 let reply = Reply {
                     status,
                     path,
-                    lb_url: is_lb_url(path),
                     content_type: content_type.as_deref(),
                     retry_after: retry_after.as_deref(),
                     body: &bytes,
@@ -285,29 +298,7 @@ impl Client {
     }
 }
 
-/// `/loadbalancers/{id}`: the load balancer's own URL.
-fn is_lb_url(path: &str) -> bool {
-    path.strip_prefix("/loadbalancers/")
-        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
-}
-
 fn header_text(response: &reqwest::Response, name: HeaderName) -> Option<String> {
     let value = response.headers().get(name)?;
     value.to_str().ok().map(str::to_string)
-}
-
-/// Why the HTTP client could not be built. reqwest says only "builder error"; the cause is in its
-/// source chain, and in practice it is a missing CA bundle (rustls loads the system's roots).
-fn http_client_error(e: &reqwest::Error) -> String {
-    let mut msg = format!("cannot build the HTTP client: {e}");
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        msg.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    msg.push_str(
-        " (is a CA bundle installed? HTTPS to Rackspace needs the system's root certificates, \
-         e.g. /etc/ssl/certs/ca-certificates.crt from the Debian package ca-certificates)",
-    );
-    msg
 }

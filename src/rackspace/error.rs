@@ -232,9 +232,6 @@ pub(crate) struct Reply<'a> {
     pub status: u16,
     /// The request path after the endpoint, e.g. `/loadbalancers/7/nodes`.
     pub path: &'a str,
-    /// True for the load balancer's own URL (`/loadbalancers/{id}`): only there does a 404 mean
-    /// the load balancer is gone.
-    pub lb_url: bool,
     pub content_type: Option<&'a str>,
     pub retry_after: Option<&'a str>,
     pub body: &'a [u8],
@@ -245,11 +242,14 @@ pub(crate) fn classify(reply: Reply<'_>, now: SystemTime) -> Error {
     let Reply {
         status,
         path,
-        lb_url,
         content_type,
         retry_after,
         body,
     } = reply;
+    // Only on the load balancer's own URL (`/loadbalancers/{id}`) does a 404 mean it is gone.
+    let lb_url = path
+        .strip_prefix("/loadbalancers/")
+        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()));
     let fault = parse_fault(content_type, body);
     let any = |needle: &str| {
         let needle = needle.to_ascii_lowercase();

@@ -15,7 +15,6 @@ fn lb_reply<'a>(status: u16, retry_after: Option<&'a str>, body: &'a [u8]) -> Re
     Reply {
         status,
         path: "/loadbalancers/1",
-        lb_url: true,
         content_type: Some("application/json"),
         retry_after,
         body,
@@ -35,7 +34,6 @@ fn other(status: u16, path: &str, content_type: &str, body: &str) -> Error {
     let reply = Reply {
         status,
         path,
-        lb_url: false,
         content_type: Some(content_type),
         retry_after: None,
         body: body.as_bytes(),
