@@ -264,30 +264,21 @@ impl Client {
                 return Err(e);
             }
         };
-        let status = response.status().as_u16();
-        crate::telemetry::lbsync_api_request(method.as_str(), Some(status));
-        let retry_after = header_text(&response, RETRY_AFTER);
-        let content_type = header_text(&response, CONTENT_TYPE);
-        let bytes = response.bytes().await.map_err(transport)?;
+        crate::telemetry::lbsync_api_request(method.as_str(), Some(response.status().as_u16()));
+        let received = Received::read(response).await?;
         debug!(
             method = %method,
             path,
             query = %query_text,
-            status,
+            status = received.status,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "rackspace request"
         );
-        match status {
-            200..=299 => Ok(Some(bytes)),
+        match received.status {
+            200..=299 => Ok(Some(received.body)),
             401 => Ok(None),
             _ => {
-                let reply = Reply {
-                    status,
-                    path,
-                    content_type: content_type.as_deref(),
-                    retry_after: retry_after.as_deref(),
-                    body: &bytes,
-                };
+                let reply = received.reply(path);
                 let e = classify(reply, SystemTime::now());
                 if let Some(wait) = e.retry_after() {
                     inner.pacer.hold(method.as_str(), wait);
@@ -298,7 +289,36 @@ impl Client {
     }
 }
 
-fn header_text(response: &reqwest::Response, name: HeaderName) -> Option<String> {
-    let value = response.headers().get(name)?;
-    value.to_str().ok().map(str::to_string)
+/// A reply read whole: its status, the two headers the classifier reads, and its body.
+pub(super) struct Received {
+    pub(super) status: u16,
+    retry_after: Option<String>,
+    content_type: Option<String>,
+    pub(super) body: Bytes,
+}
+
+impl Received {
+    pub(super) async fn read(response: reqwest::Response) -> Result<Received, Error> {
+        let header = |name: HeaderName| {
+            let value = response.headers().get(name)?;
+            value.to_str().ok().map(str::to_string)
+        };
+        Ok(Received {
+            status: response.status().as_u16(),
+            retry_after: header(RETRY_AFTER),
+            content_type: header(CONTENT_TYPE),
+            body: response.bytes().await.map_err(transport)?,
+        })
+    }
+
+    /// The reply as the classifier sees it, for a request to `path`.
+    pub(super) fn reply<'a>(&'a self, path: &'a str) -> Reply<'a> {
+        Reply {
+            status: self.status,
+            path,
+            content_type: self.content_type.as_deref(),
+            retry_after: self.retry_after.as_deref(),
+            body: &self.body,
+        }
+    }
 }

@@ -307,16 +307,17 @@ pub(crate) fn classify(reply: Reply<'_>, now: SystemTime) -> Error {
     }
 }
 
-/// Classifies a non-2xx Identity response (`POST /tokens`). A refusal comes back with
-/// `revoked: false`; the client decides whether the credentials had worked before.
-pub(crate) fn classify_identity(
-    status: u16,
-    content_type: Option<&str>,
-    retry_after: Option<&str>,
-    body: &[u8],
-    now: SystemTime,
-    tokens_url: &str,
-) -> Error {
+/// Classifies a non-2xx Identity response (`POST /tokens`; `reply.path` is the tokens URL). A
+/// refusal comes back with `revoked: false`; the client decides whether the credentials had
+/// worked before.
+pub(crate) fn classify_identity(reply: Reply<'_>, now: SystemTime) -> Error {
+    let Reply {
+        status,
+        path: tokens_url,
+        content_type,
+        retry_after,
+        body,
+    } = reply;
     let message = parse_fault(content_type, body).message;
     match status {
         400 | 401 | 403 => Error::CredentialsRejected {
