@@ -1,17 +1,13 @@
 //! The Cloud Load Balancers v1.0 calls lbsync needs: list/resolve/get load balancers, list nodes
 //! (every `limit`/`marker` page), read the account limits (optional information: the documented
 //! defaults when the server does not serve them), add nodes in one POST, delete nodes (single or
-//! bulk), set a node's condition. Accepted mutations and status reads feed the PENDING window the
-//! client learns (`Client::suggested_poll_delay`).
+//! bulk), set a node's condition.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-
-use tracing::warn;
 
 use super::client::Client;
 use super::error::Error;
@@ -21,16 +17,11 @@ use super::model::{
     NodesBody,
 };
 
-/// `GET /loadbalancers` page size (the API's maximum).
+/// Page size of the listings (the API's maximum); a load balancer detail with this many nodes or
+/// more may be a truncated first page, so the nodes are then listed page by page.
 const PAGE_SIZE: usize = 100;
 /// Upper bound on pages read by one listing (10 000 load balancers or nodes).
 const MAX_PAGES: usize = 100;
-/// Node list page size asked for; a load balancer detail with this many nodes or more may be a
-/// truncated first page, so the nodes are then listed page by page.
-pub(crate) const NODE_PAGE: usize = 100;
-
-/// Whether `absolute_limits` already warned about falling back to the defaults (once a process).
-static LIMITS_WARNED: AtomicBool = AtomicBool::new(false);
 
 /// The reason to fall back to the default limits, when `e` says the server has no limits to give:
 /// anything but a transient failure (rate limit, 5xx, transport) or rejected credentials.
@@ -42,13 +33,6 @@ pub(crate) fn limits_unavailable(e: &Error) -> Option<String> {
         Error::Decode(what) => Some(what.clone()),
         other => Some(other.to_string()),
     }
-}
-
-/// Appends `page` to `all`, skipping ids already there; returns how many were new.
-fn merge_page(all: &mut Vec<Node>, seen: &mut HashSet<u64>, page: Vec<Node>) -> usize {
-    let before = all.len();
-    all.extend(page.into_iter().filter(|n| seen.insert(n.id)));
-    all.len() - before
 }
 
 fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, Error> {
@@ -87,37 +71,53 @@ pub(crate) fn pick_lb(
 }
 
 impl Client {
+    /// Every page of the listing at `path` (`limit=100`, `marker=<last id>`) of the items
+    /// `items` takes out of each body: stops at a short page, or when a page brings nothing new
+    /// (a server that ignores the marker).
+    async fn pages<B: DeserializeOwned, T>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        what: &str,
+        items: fn(B) -> Vec<T>,
+        id: fn(&T) -> u64,
+    ) -> Result<Vec<T>, Error> {
+        let mut all: Vec<T> = Vec::new();
+        let mut seen = HashSet::new();
+        for _ in 0..MAX_PAGES {
+            let mut q = vec![("limit", PAGE_SIZE.to_string())];
+            q.extend_from_slice(query);
+            if let Some(last) = all.last() {
+                q.push(("marker", id(last).to_string()));
+            }
+            let bytes = self.request(Method::GET, path, &q, None).await?;
+            let page = items(decode(what, &bytes)?);
+            let full = page.len() >= PAGE_SIZE;
+            let before = all.len();
+            all.extend(page.into_iter().filter(|t| seen.insert(id(t))));
+            if !full || all.len() == before {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
     /// `GET /loadbalancers[?name=]`, all pages. With a name, only exact matches are returned.
     pub async fn list_load_balancers(
         &self,
         name: Option<&str>,
     ) -> Result<Vec<LoadBalancerSummary>, Error> {
-        let mut all: Vec<LoadBalancerSummary> = Vec::new();
-        let mut seen = HashSet::new();
-        for _ in 0..MAX_PAGES {
-            let mut query = vec![("limit", PAGE_SIZE.to_string())];
-            if let Some(n) = name {
-                query.push(("name", n.to_string()));
-            }
-            if let Some(last) = all.last() {
-                query.push(("marker", last.id.to_string()));
-            }
-            let bytes = self
-                .request(Method::GET, "/loadbalancers", &query, None)
-                .await?;
-            let page: LoadBalancersBody = decode("load balancer list", &bytes)?;
-            let full_page = page.load_balancers.len() >= PAGE_SIZE;
-            let before = all.len();
-            all.extend(
-                page.load_balancers
-                    .into_iter()
-                    .filter(|lb| seen.insert(lb.id)),
-            );
-            // A short page ends the listing; so does a server that ignores the marker.
-            if !full_page || all.len() == before {
-                break;
-            }
-        }
+        let query: Vec<(&str, String)> =
+            name.map(|n| ("name", n.to_string())).into_iter().collect();
+        let mut all = self
+            .pages(
+                "/loadbalancers",
+                &query,
+                "load balancer list",
+                |b: LoadBalancersBody| b.load_balancers,
+                |lb| lb.id,
+            )
+            .await?;
         if let Some(n) = name {
             all.retain(|lb| lb.name == n);
         }
@@ -141,46 +141,31 @@ impl Client {
     }
 
     /// `GET /loadbalancers/{id}` with all its nodes (none when the key is absent). When the
-    /// detail lists `NODE_PAGE` (100) nodes or more it may be a first page only: the nodes are
-    /// then read with [`Client::list_nodes`]. The status read feeds the learned PENDING window.
+    /// detail lists `PAGE_SIZE` (100) nodes or more it may be a first page only: the nodes are
+    /// then read with [`Client::list_nodes`].
     pub async fn get_load_balancer(&self, id: u64) -> Result<LoadBalancer, Error> {
         let path = format!("/loadbalancers/{id}");
         let bytes = self.request(Method::GET, &path, &[], None).await?;
         let body: LoadBalancerBody = decode("load balancer", &bytes)?;
         let mut lb = body.load_balancer;
-        self.note_status(id, lb.status.accepts_changes());
-        if lb.nodes.len() >= NODE_PAGE {
+        if lb.nodes.len() >= PAGE_SIZE {
             lb.nodes = self.list_nodes(id).await?;
         }
         Ok(lb)
     }
 
-    /// `GET /loadbalancers/{id}/nodes`, every page (`limit=100`, `marker=<last id>`): stops at a
-    /// short page, or when a page brings nothing new (a server that ignores the marker).
+    /// `GET /loadbalancers/{id}/nodes`, every page.
     pub async fn list_nodes(&self, lb: u64) -> Result<Vec<Node>, Error> {
         let path = format!("/loadbalancers/{lb}/nodes");
-        let mut all: Vec<Node> = Vec::new();
-        let mut seen = HashSet::new();
-        for _ in 0..MAX_PAGES {
-            let mut query = vec![("limit", NODE_PAGE.to_string())];
-            if let Some(last) = all.last() {
-                query.push(("marker", last.id.to_string()));
-            }
-            let bytes = self.request(Method::GET, &path, &query, None).await?;
-            let page: NodesBody<Node> = decode("node list", &bytes)?;
-            let full = page.nodes.len() >= NODE_PAGE;
-            if merge_page(&mut all, &mut seen, page.nodes) == 0 || !full {
-                break;
-            }
-        }
-        Ok(all)
+        let nodes = |b: NodesBody<Node>| b.nodes;
+        self.pages(&path, &[], "node list", nodes, |n| n.id).await
     }
 
     /// The account's `NODE_LIMIT` and `BATCH_DELETE_LIMIT` and where they came from. The limits
     /// route is optional information: when the server does not serve it (404, 405, 501, 403, a
     /// body that is not the limits document, any other refusal) this is `Ok` with the documented
-    /// defaults (25, 10) and [`LimitsSource::Defaults`] carrying a one-line reason; the caller
-    /// logs one warning. Rate limits, 5xx, transport failures and rejected credentials stay
+    /// defaults (25, 10) and [`LimitsSource::Defaults`] carrying a one-line reason for the
+    /// caller's warning. Rate limits, 5xx, transport failures and rejected credentials stay
     /// errors.
     pub async fn account_limits(&self) -> Result<AccountLimits, Error> {
         let path = "/loadbalancers/absolutelimits";
@@ -203,23 +188,6 @@ impl Client {
         }
     }
 
-    /// [`Client::account_limits`] without the source; the fall-back to the defaults is logged
-    /// here, once per process, as a warning.
-    pub async fn absolute_limits(&self) -> Result<Limits, Error> {
-        let read = self.account_limits().await?;
-        if let LimitsSource::Defaults { reason } = &read.source {
-            if !LIMITS_WARNED.swap(true, Ordering::Relaxed) {
-                warn!(
-                    reason = %reason,
-                    node_limit = read.limits.node_limit,
-                    batch_delete_limit = read.limits.batch_delete_limit,
-                    "the API does not serve the account limits; using the documented defaults"
-                );
-            }
-        }
-        Ok(read.limits)
-    }
-
     /// `POST /loadbalancers/{lb}/nodes` with all `nodes` in one request; returns the created nodes.
     /// An empty slice sends nothing.
     pub async fn add_nodes(&self, lb: u64, nodes: &[NewNode]) -> Result<Vec<Node>, Error> {
@@ -232,7 +200,6 @@ impl Client {
         })
         .map_err(|e| Error::Decode(format!("encoding nodes: {e}")))?;
         let bytes = self.request(Method::POST, &path, &[], Some(&body)).await?;
-        self.note_mutation(lb);
         let created: NodesBody<Node> = decode("created nodes", &bytes)?;
         Ok(created.nodes)
     }
@@ -259,7 +226,6 @@ impl Client {
                 self.request(Method::DELETE, &path, &query, None).await?;
             }
         }
-        self.note_mutation(lb);
         Ok(())
     }
 
@@ -273,7 +239,6 @@ impl Client {
         let path = format!("/loadbalancers/{lb}/nodes/{node_id}");
         let body = json!({"node": {"condition": condition}});
         self.request(Method::PUT, &path, &[], Some(&body)).await?;
-        self.note_mutation(lb);
         Ok(())
     }
 }

@@ -29,7 +29,6 @@ use tracing::{debug, info, warn};
 
 use super::credentials::Credentials;
 use super::error::{classify, Error, Reply};
-use super::pending::PendingWindows;
 
 mod session;
 
@@ -85,11 +84,10 @@ struct Inner {
     /// Spacing of Identity requests after failures.
     identity_gate: std::sync::Mutex<IdentityGate>,
     pacer: super::pace::Pacer,
-    windows: std::sync::Mutex<PendingWindows>,
 }
 
-/// Rackspace Identity + Cloud Load Balancers client. Cheap to clone; clones share the token, the
-/// pacing budget and the learned PENDING window.
+/// Rackspace Identity + Cloud Load Balancers client. Cheap to clone; clones share the token and
+/// the pacing budget.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -105,8 +103,8 @@ impl fmt::Debug for Client {
     }
 }
 
-/// Flattens a reqwest error and its causes into one line.
-fn transport(e: reqwest::Error) -> Error {
+/// A reqwest error and its causes in one line (a cause its text already quotes is not repeated).
+fn chain(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -117,6 +115,11 @@ fn transport(e: reqwest::Error) -> Error {
         }
         source = cause.source();
     }
+    text
+}
+
+fn transport(e: reqwest::Error) -> Error {
+    let mut text = chain(&e);
     if e.is_timeout() && !text.contains("timed out") {
         text.push_str(" (timed out)");
     }
@@ -163,7 +166,16 @@ impl Client {
             .connect_timeout(config.request_timeout)
             .user_agent(concat!("sidekick/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::Config(http_client_error(&e)))?;
+            // reqwest says only "builder error"; the cause is in its source chain, and in
+            // practice it is a missing CA bundle (rustls loads the system's roots).
+            .map_err(|e| {
+                Error::Config(format!(
+                    "cannot build the HTTP client: {} (is a CA bundle installed? HTTPS to \
+                     Rackspace needs the system's root certificates, e.g. \
+                     /etc/ssl/certs/ca-certificates.crt from the Debian package ca-certificates)",
+                    chain(&e)
+                ))
+            })?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -178,7 +190,6 @@ impl Client {
                     not_before: None,
                 }),
                 pacer: super::pace::Pacer::default(),
-                windows: std::sync::Mutex::new(PendingWindows::default()),
             }),
         })
     }
@@ -253,31 +264,21 @@ impl Client {
                 return Err(e);
             }
         };
-        let status = response.status().as_u16();
-        crate::telemetry::lbsync_api_request(method.as_str(), Some(status));
-        let retry_after = header_text(&response, RETRY_AFTER);
-        let content_type = header_text(&response, CONTENT_TYPE);
-        let bytes = response.bytes().await.map_err(transport)?;
+        crate::telemetry::lbsync_api_request(method.as_str(), Some(response.status().as_u16()));
+        let received = Received::read(response).await?;
         debug!(
             method = %method,
             path,
             query = %query_text,
-            status,
+            status = received.status,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "rackspace request"
         );
-        match status {
-            200..=299 => Ok(Some(bytes)),
+        match received.status {
+            200..=299 => Ok(Some(received.body)),
             401 => Ok(None),
             _ => {
-                let reply = Reply {
-                    status,
-                    path,
-                    lb_url: is_lb_url(path),
-                    content_type: content_type.as_deref(),
-                    retry_after: retry_after.as_deref(),
-                    body: &bytes,
-                };
+                let reply = received.reply(path);
                 let e = classify(reply, SystemTime::now());
                 if let Some(wait) = e.retry_after() {
                     inner.pacer.hold(method.as_str(), wait);
@@ -286,63 +287,38 @@ impl Client {
             }
         }
     }
-
-    /// Records an accepted mutation of load balancer `lb` (the start of a PENDING window).
-    pub(crate) fn note_mutation(&self, lb: u64) {
-        self.windows().mutated(lb, tokio::time::Instant::now());
-    }
-
-    /// Records the status `lb` was just read with.
-    pub(crate) fn note_status(&self, lb: u64, accepts_changes: bool) {
-        self.windows()
-            .observed(lb, accepts_changes, tokio::time::Instant::now());
-    }
-
-    fn windows(&self) -> std::sync::MutexGuard<'_, PendingWindows> {
-        self.inner.windows.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// How long to wait before looking at load balancer `lb` again while waiting for it to
-    /// accept changes (ACTIVE): zero when no mutation of ours is in flight on it; else until the
-    /// end of the last PENDING window this client saw (the time from a 202 to the first ACTIVE
-    /// read); after a PENDING look at or past that end, half the time past it (at least 12 ms);
-    /// before anything was learned, half the time since the mutation (at least 100 ms); at most
-    /// 10 s. Every GET also passes the client's GET budget (3/s sustained, 5 in any second) and
-    /// any `Retry-After`, so polling faster than suggested only queues.
-    pub fn suggested_poll_delay(&self, lb: u64) -> Duration {
-        self.windows()
-            .suggested_delay(lb, tokio::time::Instant::now())
-    }
-
-    /// The PENDING window length learned so far (see [`Client::suggested_poll_delay`]).
-    pub fn learned_pending_window(&self) -> Option<Duration> {
-        self.windows().learned()
-    }
 }
 
-/// `/loadbalancers/{id}`: the load balancer's own URL.
-fn is_lb_url(path: &str) -> bool {
-    path.strip_prefix("/loadbalancers/")
-        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+/// A reply read whole: its status, the two headers the classifier reads, and its body.
+pub(super) struct Received {
+    pub(super) status: u16,
+    retry_after: Option<String>,
+    content_type: Option<String>,
+    pub(super) body: Bytes,
 }
 
-fn header_text(response: &reqwest::Response, name: HeaderName) -> Option<String> {
-    let value = response.headers().get(name)?;
-    value.to_str().ok().map(str::to_string)
-}
-
-/// Why the HTTP client could not be built. reqwest says only "builder error"; the cause is in its
-/// source chain, and in practice it is a missing CA bundle (rustls loads the system's roots).
-fn http_client_error(e: &reqwest::Error) -> String {
-    let mut msg = format!("cannot build the HTTP client: {e}");
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        msg.push_str(&format!(": {c}"));
-        cause = c.source();
+impl Received {
+    pub(super) async fn read(response: reqwest::Response) -> Result<Received, Error> {
+        let header = |name: HeaderName| {
+            let value = response.headers().get(name)?;
+            value.to_str().ok().map(str::to_string)
+        };
+        Ok(Received {
+            status: response.status().as_u16(),
+            retry_after: header(RETRY_AFTER),
+            content_type: header(CONTENT_TYPE),
+            body: response.bytes().await.map_err(transport)?,
+        })
     }
-    msg.push_str(
-        " (is a CA bundle installed? HTTPS to Rackspace needs the system's root certificates, \
-         e.g. /etc/ssl/certs/ca-certificates.crt from the Debian package ca-certificates)",
-    );
-    msg
+
+    /// The reply as the classifier sees it, for a request to `path`.
+    pub(super) fn reply<'a>(&'a self, path: &'a str) -> Reply<'a> {
+        Reply {
+            status: self.status,
+            path,
+            content_type: self.content_type.as_deref(),
+            retry_after: self.retry_after.as_deref(),
+            body: &self.body,
+        }
+    }
 }

@@ -87,29 +87,19 @@ pub enum Error {
 }
 
 impl Error {
-    /// A short, stable label for metrics.
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            Error::Immutable { .. } => "immutable",
-            Error::LbGone { .. } => "lb_gone",
-            Error::Duplicate { .. } => "duplicate",
-            Error::NodeLimit { .. } => "node_limit",
-            Error::RateLimited { .. } => "rate_limited",
-            Error::Unauthorized => "unauthorized",
-            Error::CredentialsRejected { .. } => "credentials_rejected",
-            Error::NotFound { .. } => "not_found",
-            Error::NodeNotFound { .. } => "node_not_found",
-            Error::NotPartOfLb { .. } => "not_part_of_lb",
-            Error::BadRequest { .. } => "bad_request",
-            Error::Server { .. } => "server",
-            Error::Transport(_) => "transport",
-            Error::Decode(_) => "decode",
-            Error::Config(_) => "config",
-            Error::NoSuchLb { .. } => "no_such_lb",
-            Error::AmbiguousLb { .. } => "ambiguous_lb",
-            Error::TooManyIds { .. } => "too_many_ids",
-            Error::Unexpected { .. } => "unexpected",
+    /// A short, stable label for logs and tests: the variant's name in snake_case
+    /// (`LbGone` → `lb_gone`).
+    pub fn metric_label(&self) -> String {
+        let debug = format!("{self:?}");
+        let name = debug.split(|c: char| !c.is_ascii_alphanumeric()).next();
+        let mut label = String::new();
+        for c in name.unwrap_or_default().chars() {
+            if c.is_ascii_uppercase() && !label.is_empty() {
+                label.push('_');
+            }
+            label.push(c.to_ascii_lowercase());
         }
+        label
     }
 
     /// True when retrying the same request later (with backoff) may succeed.
@@ -242,9 +232,6 @@ pub(crate) struct Reply<'a> {
     pub status: u16,
     /// The request path after the endpoint, e.g. `/loadbalancers/7/nodes`.
     pub path: &'a str,
-    /// True for the load balancer's own URL (`/loadbalancers/{id}`): only there does a 404 mean
-    /// the load balancer is gone.
-    pub lb_url: bool,
     pub content_type: Option<&'a str>,
     pub retry_after: Option<&'a str>,
     pub body: &'a [u8],
@@ -255,11 +242,14 @@ pub(crate) fn classify(reply: Reply<'_>, now: SystemTime) -> Error {
     let Reply {
         status,
         path,
-        lb_url,
         content_type,
         retry_after,
         body,
     } = reply;
+    // Only on the load balancer's own URL (`/loadbalancers/{id}`) does a 404 mean it is gone.
+    let lb_url = path
+        .strip_prefix("/loadbalancers/")
+        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()));
     let fault = parse_fault(content_type, body);
     let any = |needle: &str| {
         let needle = needle.to_ascii_lowercase();
@@ -317,16 +307,17 @@ pub(crate) fn classify(reply: Reply<'_>, now: SystemTime) -> Error {
     }
 }
 
-/// Classifies a non-2xx Identity response (`POST /tokens`). A refusal comes back with
-/// `revoked: false`; the client decides whether the credentials had worked before.
-pub(crate) fn classify_identity(
-    status: u16,
-    content_type: Option<&str>,
-    retry_after: Option<&str>,
-    body: &[u8],
-    now: SystemTime,
-    tokens_url: &str,
-) -> Error {
+/// Classifies a non-2xx Identity response (`POST /tokens`; `reply.path` is the tokens URL). A
+/// refusal comes back with `revoked: false`; the client decides whether the credentials had
+/// worked before.
+pub(crate) fn classify_identity(reply: Reply<'_>, now: SystemTime) -> Error {
+    let Reply {
+        status,
+        path: tokens_url,
+        content_type,
+        retry_after,
+        body,
+    } = reply;
     let message = parse_fault(content_type, body).message;
     match status {
         400 | 401 | 403 => Error::CredentialsRejected {

@@ -9,8 +9,7 @@
 //! - `model`: the JSON types (statuses in any spelling); `error`: `Error` and the classification
 //!   of error responses; `sanitize`: what a message may quote from a body.
 //! - `retry_after`: rate-limit wait parsing; `pace`: the GET budget (3/s sustained, 5 in any
-//!   second) and staying under the documented rate limits; `pending`: the last PENDING_UPDATE
-//!   window seen end, for `Client::suggested_poll_delay`.
+//!   second) and staying under the documented rate limits.
 //!
 //! Tokens, API keys and passwords never appear in logs, `Debug` output or error messages.
 
@@ -21,7 +20,6 @@ mod credentials;
 mod error;
 mod model;
 mod pace;
-mod pending;
 mod retry_after;
 mod sanitize;
 

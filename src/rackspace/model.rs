@@ -147,17 +147,10 @@ pub struct NewNode {
 
 /// One item of `GET /loadbalancers` (which never carries nodes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct LoadBalancerSummary {
     pub id: u64,
     pub name: String,
     pub status: LbStatus,
-    #[serde(default)]
-    pub node_count: Option<u32>,
-    #[serde(default)]
-    pub protocol: Option<String>,
-    #[serde(default)]
-    pub port: Option<u16>,
 }
 
 /// `GET /loadbalancers/{id}`: the parts the reconciler needs. A missing `nodes` key means no nodes.
@@ -180,11 +173,10 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub const DEFAULT_NODE_LIMIT: u32 = 25;
-    pub const DEFAULT_BATCH_DELETE_LIMIT: u32 = 10;
-
-    /// Picks the two limits out of `{"absolute":[{"name":..,"value":..},..]}`, defaulting to 25/10.
+    /// Picks the two limits out of `{"absolute":[{"name":..,"value":..},..]}`; a name missing
+    /// (or a value out of range) keeps its default.
     pub(crate) fn from_absolute(items: &[AbsoluteLimit]) -> Self {
+        let default = Limits::default();
         let find = |name: &str, default: u32| {
             items
                 .iter()
@@ -193,17 +185,18 @@ impl Limits {
                 .unwrap_or(default)
         };
         Limits {
-            node_limit: find("NODE_LIMIT", Self::DEFAULT_NODE_LIMIT),
-            batch_delete_limit: find("BATCH_DELETE_LIMIT", Self::DEFAULT_BATCH_DELETE_LIMIT),
+            node_limit: find("NODE_LIMIT", default.node_limit),
+            batch_delete_limit: find("BATCH_DELETE_LIMIT", default.batch_delete_limit),
         }
     }
 }
 
 impl Default for Limits {
+    /// The documented defaults: 25 nodes per load balancer, 10 ids per bulk delete.
     fn default() -> Self {
         Limits {
-            node_limit: Self::DEFAULT_NODE_LIMIT,
-            batch_delete_limit: Self::DEFAULT_BATCH_DELETE_LIMIT,
+            node_limit: 25,
+            batch_delete_limit: 10,
         }
     }
 }

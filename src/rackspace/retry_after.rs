@@ -4,8 +4,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
+
+use super::auth::parse_expires;
 
 /// Returns how long to wait before retrying, or `None` when neither the header nor the body says.
 ///
@@ -22,8 +23,12 @@ fn parse_header(value: &str, now: SystemTime) -> Option<Duration> {
     if let Some(d) = parse_seconds(value) {
         return Some(d);
     }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(until(httpdate::parse_http_date(value).ok()?, now))
+}
+
+/// The time from `now` to `at`, zero when it is past.
+fn until(at: SystemTime, now: SystemTime) -> Duration {
+    at.duration_since(now).unwrap_or(Duration::ZERO)
 }
 
 /// Whole or fractional non-negative seconds, e.g. `54` or `1.5`.
@@ -51,21 +56,12 @@ fn parse_body(body: &[u8], now: SystemTime) -> Option<Duration> {
 fn parse_body_value(value: &Value, now: SystemTime) -> Option<Duration> {
     match value {
         Value::Number(n) => n.as_f64().and_then(|s| Duration::try_from_secs_f64(s).ok()),
-        Value::String(s) => parse_seconds(s.trim()).or_else(|| parse_iso(s.trim(), now)),
+        // An ISO-8601 instant, as Identity writes `expires`.
+        Value::String(s) => {
+            parse_seconds(s.trim()).or_else(|| Some(until(parse_expires(s)?.into(), now)))
+        }
         _ => None,
     }
-}
-
-/// An ISO-8601 instant (`2015-06-13T22:30:10Z`, with millis or an offset; a bare time means UTC).
-fn parse_iso(value: &str, now: SystemTime) -> Option<Duration> {
-    let at: DateTime<Utc> = match DateTime::parse_from_rfc3339(value) {
-        Ok(t) => t.with_timezone(&Utc),
-        Err(_) => NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f")
-            .ok()?
-            .and_utc(),
-    };
-    let at: SystemTime = at.into();
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]

@@ -195,7 +195,7 @@ async fn list_resolve_and_limits() {
     let q = fake.seen()[1].query.clone().unwrap();
     assert!(q.contains("name=db") && q.contains("limit=100"), "{q}");
 
-    let limits = client.absolute_limits().await.unwrap();
+    let limits = client.account_limits().await.unwrap().limits;
     assert_eq!((limits.node_limit, limits.batch_delete_limit), (50, 10));
 }
 

@@ -76,7 +76,7 @@ async fn without_the_limits_route_the_defaults_are_used_and_the_client_keeps_wor
         }
         other => panic!("{other:?}"),
     }
-    let limits = c.absolute_limits().await.unwrap();
+    let limits = c.account_limits().await.unwrap().limits;
     assert_eq!(limits.node_limit, 25);
     c.add_nodes(lb, &[node(1), node(2)]).await.unwrap();
     assert_eq!(c.get_load_balancer(lb).await.unwrap().nodes.len(), 2);
@@ -308,31 +308,5 @@ async fn gets_stay_within_budget_while_a_pending_window_is_polled_hard() {
         gets.len() <= allowed,
         "{} GETs in {polled:?}: {gets:?}",
         gets.len()
-    );
-    assert!(c.learned_pending_window().is_some_and(|w| w >= window));
-
-    // The next mutation: the learned window says how long to sleep; two looks at most.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    e.api.reset_stats();
-    c.add_nodes(lb, &[node(2)]).await.unwrap();
-    let mut looks = 0;
-    loop {
-        tokio::time::sleep(c.suggested_poll_delay(lb)).await;
-        looks += 1;
-        if c.get_load_balancer(lb)
-            .await
-            .unwrap()
-            .status
-            .accepts_changes()
-        {
-            break;
-        }
-        assert!(looks < 20, "never ACTIVE");
-    }
-    assert!(looks <= 2, "{looks} looks with a learned window");
-    assert_eq!(
-        c.suggested_poll_delay(lb),
-        Duration::ZERO,
-        "nothing in flight"
     );
 }

@@ -1,7 +1,7 @@
 //! The Rackspace Cloud Load Balancer backend, one mutation per step: observe the LB once per pass
 //! (or reuse the state the post-mutation poll just returned), plan its node changes from the
-//! shared [`NodePlan`], make one change, and poll when the client suggests (at the end of the
-//! last PENDING window, then a backoff, within its GET budget) until the LB is ACTIVE again.
+//! shared [`NodePlan`], make one change, and poll until the LB is ACTIVE again (at the end of
+//! our last PENDING window, then a backoff: [`poll`]; the client's GET budget paces the rest).
 //! With a drain period, a node leaves as DRAINING first and is deleted once the period is over;
 //! wanted again meanwhile, it goes back to ENABLED. API errors become a wait decision: 422 immutable → wait for ACTIVE and
 //! re-plan, 413 rate limit → Retry-After, 413 node limit → re-read the limits once, rejected
@@ -20,18 +20,18 @@ use super::super::{LbsyncError, Step};
 use super::{Backend, Halt};
 use crate::telemetry::{sample, LOG_SAMPLE};
 use drain::{Drains, Removal};
+use poll::PendingWindow;
 
 mod drain;
 mod on_error;
+mod poll;
 use crate::backoff::Backoff;
-use crate::rackspace::{Client, Error, LbStatus, LoadBalancer, NewNode, NodeCondition};
+use crate::rackspace::{
+    AccountLimits, Client, Error, LbStatus, LimitsSource, LoadBalancer, NewNode, NodeCondition,
+};
 
 /// How long the executor waits for a PENDING_UPDATE to end before giving the pass back.
 const ACTIVE_WAIT: Duration = Duration::from_secs(120);
-/// Polls of a PENDING window that is not ours (no suggestion from the client) grow from here...
-const FIRST_POLL: Duration = Duration::from_millis(25);
-/// ...up to here.
-const MAX_POLL: Duration = Duration::from_secs(2);
 
 pub struct RackspaceBackend {
     client: Client,
@@ -43,6 +43,8 @@ pub struct RackspaceBackend {
     /// The LB as observed for this pass (or as the last poll after our mutation returned it);
     /// never kept across an error.
     fresh: Option<LoadBalancer>,
+    /// How long our mutations keep the LB PENDING, as learned.
+    window: PendingWindow,
     retry: Retry,
     reported: Reported,
 }
@@ -143,6 +145,7 @@ impl RackspaceBackend {
             statics,
             drains: Drains::new(drain_period),
             fresh: None,
+            window: PendingWindow::default(),
             retry: Retry {
                 backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(30)),
                 refusals: 0,
@@ -171,12 +174,15 @@ impl RackspaceBackend {
         if let Some(l) = self.limits {
             return Ok(l);
         }
-        let l = self.client.absolute_limits().await?;
-        info!(
-            node_limit = l.node_limit,
-            batch_delete_limit = l.batch_delete_limit,
-            "load balancer limits"
-        );
+        let AccountLimits { limits: l, source } = self.client.account_limits().await?;
+        let (node_limit, batch_delete_limit) = (l.node_limit, l.batch_delete_limit);
+        match source {
+            LimitsSource::Api => info!(node_limit, batch_delete_limit, "load balancer limits"),
+            LimitsSource::Defaults { reason } => {
+                warn!(reason = %reason, node_limit, batch_delete_limit,
+                "the API does not serve the account limits; using the documented defaults")
+            }
+        }
         self.limits = Some(l);
         Ok(l)
     }
@@ -192,15 +198,15 @@ impl RackspaceBackend {
         Ok((lb, limits))
     }
 
-    /// Polls until the LB is ACTIVE; keeps the final state for the next step. Each look waits
-    /// what the client suggests after a mutation of ours ([`Client::suggested_poll_delay`]: the
-    /// expected end of the window, then a backoff; its GET budget and any `Retry-After` pace the
-    /// rest), or, with none of ours in flight, a short growing interval after each PENDING look.
-    async fn wait_active(&mut self, id: u64) -> Result<(), Halt> {
-        let started = Instant::now();
-        let mut wait = self.client.suggested_poll_delay(id);
-        let mut foreign = FIRST_POLL;
+    /// Polls until the LB is ACTIVE, as [`poll`] says when; keeps the final state for the next
+    /// step. `mutated`: when our mutation was accepted, if the window is ours.
+    async fn wait_active(&mut self, id: u64, mutated: Option<Instant>) -> Result<(), Halt> {
+        let started = mutated.unwrap_or_else(Instant::now);
+        let mut pending_seen = None;
         loop {
+            let wait = self
+                .window
+                .delay(mutated.is_some(), started.elapsed(), pending_seen);
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
@@ -208,7 +214,11 @@ impl RackspaceBackend {
                 Ok(lb) => lb,
                 Err(e) => return Err(self.on_error(e).await),
             };
+            let elapsed = started.elapsed();
             if lb.status.accepts_changes() {
+                if mutated.is_some() {
+                    self.window.ended(elapsed, pending_seen);
+                }
                 self.reported.status = None;
                 self.fresh = Some(lb);
                 return Ok(());
@@ -217,21 +227,17 @@ impl RackspaceBackend {
                 self.reported.status(id, &lb.status);
                 return Err(Step::Resync.into());
             }
-            if started.elapsed() > ACTIVE_WAIT {
-                warn!(lb_id = id, status = %lb.status, waited_s = started.elapsed().as_secs(), "load balancer still not ACTIVE; giving the pass back");
+            if elapsed > ACTIVE_WAIT {
+                warn!(lb_id = id, status = %lb.status, waited_s = elapsed.as_secs(), "load balancer still not ACTIVE; giving the pass back");
                 return Err(Step::Wait(Duration::from_secs(5)).into());
             }
-            wait = self.client.suggested_poll_delay(id);
-            if wait.is_zero() {
-                wait = foreign;
-                foreign = (foreign * 3 / 2).min(MAX_POLL);
-            }
+            pending_seen = Some(elapsed);
         }
     }
 
     /// Waits for ACTIVE and says to go on with the next step.
-    async fn settle(&mut self, id: u64) -> Result<Step, LbsyncError> {
-        match self.wait_active(id).await {
+    async fn settle(&mut self, id: u64, mutated: Option<Instant>) -> Result<Step, LbsyncError> {
+        match self.wait_active(id, mutated).await {
             Ok(()) => Ok(Step::Progress),
             Err(h) => h.into_step(),
         }
@@ -345,7 +351,7 @@ impl Backend for RackspaceBackend {
             return Ok(Step::Converged);
         }
         if !lb.status.accepts_changes() {
-            return self.settle(lb.id).await;
+            return self.settle(lb.id, None).await;
         }
         if !is_leader() {
             debug!("not (or no longer surely) the leader; not changing the load balancer");
@@ -359,7 +365,7 @@ impl Backend for RackspaceBackend {
             Err(e) => return self.on_error(e).await.into_step(),
         }
         self.retry.reset();
-        let step = self.settle(lb.id).await;
+        let step = self.settle(lb.id, Some(Instant::now())).await;
         if matches!(step, Ok(Step::Progress)) {
             debug!(
                 elapsed_ms = started.elapsed().as_millis() as u64,

@@ -7,9 +7,6 @@ fn lb(id: u64, name: &str, status: LbStatus) -> LoadBalancerSummary {
         id,
         name: name.into(),
         status,
-        node_count: None,
-        protocol: None,
-        port: None,
     }
 }
 

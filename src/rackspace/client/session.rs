@@ -5,10 +5,10 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::ACCEPT;
 use tracing::{debug, info, warn};
 
-use super::{header_text, transport, Client};
+use super::{transport, Client, Received};
 use crate::backoff::Backoff;
 use crate::rackspace::auth::{self, Token};
 use crate::rackspace::error::{classify_identity, Error};
@@ -168,31 +168,19 @@ impl Client {
             .http
             .post(&inner.tokens_url)
             .header(ACCEPT, "application/json");
-        let result = request.json(&body).send().await;
-        let response = result.map_err(transport)?;
-        let status = response.status().as_u16();
-        let retry_after = header_text(&response, RETRY_AFTER);
-        let content_type = header_text(&response, CONTENT_TYPE);
-        let bytes = response.bytes().await.map_err(transport)?;
+        let response = request.json(&body).send().await.map_err(transport)?;
+        let received = Received::read(response).await?;
         debug!(
             url = %inner.tokens_url,
-            status,
+            status = received.status,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "identity request"
         );
-        if !(200..300).contains(&status) {
-            let now = SystemTime::now();
-            let tokens_url = &inner.tokens_url;
-            return Err(classify_identity(
-                status,
-                content_type.as_deref(),
-                retry_after.as_deref(),
-                &bytes,
-                now,
-                tokens_url,
-            ));
+        if !(200..300).contains(&received.status) {
+            let reply = received.reply(&inner.tokens_url);
+            return Err(classify_identity(reply, SystemTime::now()));
         }
-        let access = auth::parse_access(&bytes, &inner.region)?;
+        let access = auth::parse_access(&received.body, &inner.region)?;
         let lifetime = (access.expires - chrono::Utc::now()).to_std().ok();
         let refresh_at = lifetime.map(|l| started + auth::refresh_after(l));
         match lifetime {

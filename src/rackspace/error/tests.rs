@@ -15,7 +15,6 @@ fn lb_reply<'a>(status: u16, retry_after: Option<&'a str>, body: &'a [u8]) -> Re
     Reply {
         status,
         path: "/loadbalancers/1",
-        lb_url: true,
         content_type: Some("application/json"),
         retry_after,
         body,
@@ -35,7 +34,6 @@ fn other(status: u16, path: &str, content_type: &str, body: &str) -> Error {
     let reply = Reply {
         status,
         path,
-        lb_url: false,
         content_type: Some(content_type),
         retry_after: None,
         body: body.as_bytes(),
@@ -269,10 +267,22 @@ fn other_codes_are_unexpected() {
     assert_eq!(clb(405, "").metric_label(), "unexpected");
 }
 
+/// An Identity reply to `POST {tokens_url}`.
+fn identity(status: u16, content_type: Option<&str>, body: &[u8], tokens_url: &str) -> Error {
+    let reply = Reply {
+        status,
+        path: tokens_url,
+        content_type,
+        retry_after: None,
+        body,
+    };
+    classify_identity(reply, now())
+}
+
 #[test]
 fn identity_faults() {
     let body = br#"{"unauthorized":{"code":401,"message":"Unable to authenticate user with credentials provided."}}"#;
-    let e = classify_identity(401, None, None, body, now(), "http://x/v2.0/tokens");
+    let e = identity(401, None, body, "http://x/v2.0/tokens");
     assert_eq!(
         e,
         Error::CredentialsRejected {
@@ -283,25 +293,21 @@ fn identity_faults() {
     );
     assert!(e.is_rejected_credentials() && !e.is_transient());
     assert!(e.to_string().contains("--username"), "{e}");
-    let e = classify_identity(
+    let e = identity(
         403,
         None,
-        None,
         br#"{"forbidden":{"code":403,"message":"User disabled"}}"#,
-        now(),
         "u",
     );
     assert_eq!(e.metric_label(), "credentials_rejected");
-    let e = classify_identity(503, None, None, b"", now(), "u");
+    let e = identity(503, None, b"", "u");
     assert!(e.is_transient() && !e.is_rejected_credentials());
-    let e = classify_identity(404, None, None, b"", now(), "http://x/tokens");
+    let e = identity(404, None, b"", "http://x/tokens");
     assert!(e.to_string().contains("http://x/tokens"), "{e}");
-    let e = classify_identity(
+    let e = identity(
         401,
         Some("text/html"),
-        None,
         b"<html><head><title>401 Authorization Required</title></head><body>...</body></html>",
-        now(),
         "u",
     );
     let text = e.to_string();

@@ -15,23 +15,27 @@ fn peak(times: &[Instant]) -> usize {
 #[test]
 fn non_get_methods_burst_up_to_the_allowance_then_space() {
     let t0 = Instant::now();
-    let mut w = VecDeque::new();
-    let waits: Vec<Duration> = (0..12).map(|_| book(&mut w, 9, 599, t0)).collect();
+    let mut b = budget("PUT").expect("PUTs are paced");
+    let waits: Vec<Duration> = (0..12).map(|_| b.book(t0)).collect();
     assert!(waits[..9].iter().all(|d| d.is_zero()), "{waits:?}");
     assert_eq!(waits[9], SECOND);
-    let times: Vec<Instant> = w.iter().copied().collect();
+    let times: Vec<Instant> = waits.iter().map(|w| t0 + *w).collect();
     assert!(peak(&times) <= 9);
-    assert_eq!(allowance("DELETE"), Some((4, 299)));
-    assert!(allowance("GET").is_none(), "GETs have their own budget");
+    assert_eq!(budget("DELETE").map(|b| b.burst), Some(4));
+    assert_eq!(
+        budget("GET").map(|b| b.interval),
+        Some(SECOND / 3),
+        "GETs have their own budget"
+    );
 }
 
 #[test]
 fn the_minute_allowance_holds_too() {
     let t0 = Instant::now();
-    let mut w = VecDeque::new();
+    let mut b = Budget::new(Duration::ZERO, 4, Duration::from_secs(60));
     let mut last = Duration::ZERO;
     for i in 0..5u32 {
-        last = book(&mut w, 100, 4, t0 + Duration::from_millis(10) * i);
+        last = b.book(t0 + Duration::from_millis(10) * i);
     }
     assert!(last >= Duration::from_secs(59), "{last:?}");
 }
@@ -39,7 +43,7 @@ fn the_minute_allowance_holds_too() {
 #[test]
 fn an_idle_get_goes_out_at_once_and_a_burst_of_five_too() {
     let t0 = Instant::now();
-    let mut b = GetBudget::default();
+    let mut b = budget("GET").expect("GETs are paced");
     let waits: Vec<Duration> = (0..5).map(|_| b.book(t0)).collect();
     assert!(waits.iter().all(|d| d.is_zero()), "{waits:?}");
     assert!(b.book(t0) >= SECOND, "the sixth waits for the window");
@@ -51,7 +55,7 @@ fn an_idle_get_goes_out_at_once_and_a_burst_of_five_too() {
 #[test]
 fn a_tight_poll_loop_is_held_to_3_per_second_and_5_in_any_second() {
     let t0 = Instant::now();
-    let mut b = GetBudget::default();
+    let mut b = budget("GET").expect("GETs are paced");
     let mut now = t0;
     let mut sent = Vec::new();
     // A caller that asks again 1 ms after each send, for 20 s.
@@ -77,7 +81,7 @@ fn a_tight_poll_loop_is_held_to_3_per_second_and_5_in_any_second() {
 #[test]
 fn gets_spaced_at_the_sustained_rate_never_wait() {
     let t0 = Instant::now();
-    let mut b = GetBudget::default();
+    let mut b = budget("GET").expect("GETs are paced");
     for i in 0..100u32 {
         let at = t0 + Duration::from_millis(334) * i;
         assert!(b.book(at).is_zero(), "GET {i} waited");

@@ -25,7 +25,7 @@ impl RackspaceBackend {
             Error::Immutable { .. } => {
                 info!(error = %e, "load balancer busy; waiting for ACTIVE and re-planning");
                 if let Some(id) = self.target.id {
-                    if let Err(halt) = Box::pin(self.wait_active(id)).await {
+                    if let Err(halt) = Box::pin(self.wait_active(id, None)).await {
                         return halt;
                     }
                 }
@@ -52,7 +52,7 @@ impl RackspaceBackend {
             }
             _ => {
                 let d = self.retry.backoff.next_delay();
-                warn!(error = %e, kind = e.metric_label(), attempt = self.retry.backoff.attempts(), retry_in_ms = d.as_millis() as u64, "load balancer API call failed; retrying");
+                warn!(error = %e, kind = %e.metric_label(), attempt = self.retry.backoff.attempts(), retry_in_ms = d.as_millis() as u64, "load balancer API call failed; retrying");
                 Step::Wait(d)
             }
         };
